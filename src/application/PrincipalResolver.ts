@@ -1,0 +1,284 @@
+import { Clock, Context, Effect, Layer, Option, Redacted } from "effect"
+import type { Digest } from "effect/crypto"
+import { decodeJwt, decodeProtectedHeader, errors as JoseErrors, jwtVerify } from "jose"
+import type { ApiKeyRecord, Scope, Service, User } from "../domain/Entities.ts"
+import { SCOPES } from "../domain/Entities.ts"
+import {
+  AccountSuspended,
+  type AuthError,
+  ConflictingUserContext,
+  InvalidApiKey,
+  InvalidSession,
+  InvalidToken,
+  InvalidUserId,
+  MalformedAuthorization,
+  MissingCredentials,
+  MissingUserContext,
+  ScopeDenied,
+  ServiceOrgNotConfigured,
+  TokenExpired,
+  UnknownUser,
+  UserContextForbidden
+} from "../domain/Errors.ts"
+import { accountOfOrg, accountOfUser, isServiceName, type KeyId, parseUserId, type UserId } from "../domain/Ids.ts"
+import type { AuthMethod, Payer, Principal } from "../domain/Principal.ts"
+import { KeyStore } from "./ports/KeyStore.ts"
+import { OrganizationRepository, ServiceRegistry, SessionStore, UserRepository } from "./ports/Repositories.ts"
+import { hashSecret, publicPrefix } from "./Secrets.ts"
+
+/** The raw credentials of a request, as they arrived; nothing here is trusted yet. */
+export interface Credentials {
+  /** The whole `Authorization` header value. */
+  readonly authorization?: string | undefined
+  /** The `session_token` cookie value. */
+  readonly sessionToken?: string | undefined
+  /** The `X-User-ID` header value. */
+  readonly userId?: string | undefined
+}
+
+export const JWT_MAX_LIFETIME_SECONDS = 3600
+export const JWT_CLOCK_SKEW_SECONDS = 60
+
+type Authenticated =
+  | {
+    readonly _tag: "Service"
+    readonly service: Service
+    readonly method: AuthMethod
+    readonly key?: ApiKeyRecord | undefined
+    readonly claimUser?: UserId | undefined
+  }
+  | { readonly _tag: "User"; readonly user: User; readonly method: AuthMethod; readonly key?: ApiKeyRecord | undefined }
+
+const encoder = new TextEncoder()
+
+/**
+ * Turns credentials into a principal (who acts, who pays), following the decision table of the
+ * specification row by row. The first credential present decides; a bad one is an error, never
+ * a fall-through to the next.
+ */
+export class PrincipalResolver extends Context.Service<PrincipalResolver, {
+  readonly resolve: (credentials: Credentials, scope: Scope) => Effect.Effect<Principal, AuthError>
+}>()("image-gateway/PrincipalResolver") {
+  static readonly layer: Layer.Layer<
+    PrincipalResolver,
+    never,
+    KeyStore | UserRepository | OrganizationRepository | ServiceRegistry | SessionStore | Digest.Digest
+  > = Layer.effect(
+    PrincipalResolver,
+    Effect.gen(function*() {
+      const keys = yield* KeyStore
+      const users = yield* UserRepository
+      const orgs = yield* OrganizationRepository
+      const services = yield* ServiceRegistry
+      const sessions = yield* SessionStore
+      const context = yield* Effect.context<Digest.Digest>()
+      const hash = (secret: string) => hashSecret(secret).pipe(Effect.provideContext(context))
+
+      const keyRecord = Effect.fn("PrincipalResolver.keyRecord")(function*(token: string) {
+        const found = yield* keys.findByHash(yield* hash(token))
+        const prefix = publicPrefix(token)
+        if (Option.isNone(found)) return yield* new InvalidApiKey({ state: "unknown", prefix })
+        const key = found.value
+        const now = yield* Clock.currentTimeMillis
+        if (key.status === "revoked") return yield* new InvalidApiKey({ state: "revoked", prefix })
+        if (key.status === "expired" || (key.expiresAt !== undefined && key.expiresAt <= now)) {
+          return yield* new InvalidApiKey({ state: "expired", prefix })
+        }
+        return key
+      })
+
+      const serviceOf = (name: string, prefix: string) =>
+        Effect.gen(function*() {
+          const found = isServiceName(name) ? yield* services.find(name) : Option.none()
+          if (Option.isNone(found) || !found.value.active) {
+            return yield* new InvalidApiKey({ state: Option.isNone(found) ? "unknown" : "revoked", prefix })
+          }
+          return found.value
+        })
+
+      const userOf = (id: UserId) =>
+        Effect.gen(function*() {
+          const found = yield* users.find(id)
+          if (Option.isNone(found)) return yield* new UnknownUser({ user: id })
+          if (found.value.status === "suspended") return yield* new AccountSuspended({ user: id })
+          return found.value
+        })
+
+      const verifyJwt = Effect.fn("PrincipalResolver.verifyJwt")(function*(token: string) {
+        const unverified = yield* Effect.try({
+          try: () => ({ header: decodeProtectedHeader(token), claims: decodeJwt(token) }),
+          catch: () => new InvalidToken({ reason: "not a decodable JWT" })
+        })
+        if (unverified.header.alg !== "HS256") {
+          return yield* new InvalidToken({ reason: `algorithm '${String(unverified.header.alg)}' is not accepted; use HS256` })
+        }
+        const name = unverified.claims["service"]
+        if (typeof name !== "string") return yield* new InvalidToken({ reason: "the 'service' claim is missing" })
+        const service = yield* serviceOf(name, "jwt").pipe(
+          Effect.mapError(() => new InvalidToken({ reason: `no active service '${name.slice(0, 64)}' signs tokens` }))
+        )
+        if (service.jwtSecret === undefined) {
+          return yield* new InvalidToken({ reason: `the service '${service.name}' has no JWT secret` })
+        }
+        const now = yield* Clock.currentTimeMillis
+        const secret = encoder.encode(Redacted.value(service.jwtSecret))
+        const verified = yield* Effect.tryPromise({
+          try: () =>
+            jwtVerify(token, secret, {
+              algorithms: ["HS256"],
+              requiredClaims: ["exp"],
+              clockTolerance: JWT_CLOCK_SKEW_SECONDS,
+              currentDate: new Date(now)
+            }),
+          catch: (e) =>
+            e instanceof JoseErrors.JWTExpired
+              ? new TokenExpired()
+              : e instanceof JoseErrors.JWSSignatureVerificationFailed
+              ? new InvalidToken({ reason: "bad signature" })
+              : e instanceof JoseErrors.JWTClaimValidationFailed
+              ? new InvalidToken({ reason: `claim '${e.claim}' is invalid` })
+              : new InvalidToken({ reason: "not a valid JWT" })
+        })
+        const { exp, iat } = verified.payload
+        const nowSeconds = Math.floor(now / 1000)
+        if (typeof exp !== "number") return yield* new InvalidToken({ reason: "the 'exp' claim is required" })
+        if (exp - nowSeconds > JWT_MAX_LIFETIME_SECONDS + JWT_CLOCK_SKEW_SECONDS) {
+          return yield* new InvalidToken({ reason: "the token lives longer than 1 hour" })
+        }
+        if (typeof iat === "number" && exp - iat > JWT_MAX_LIFETIME_SECONDS) {
+          return yield* new InvalidToken({ reason: "the token lives longer than 1 hour" })
+        }
+        const rawUser = verified.payload["user_id"]
+        let claimUser: UserId | undefined
+        if (rawUser !== undefined && rawUser !== null) {
+          claimUser = typeof rawUser === "string" ? parseUserId(rawUser.toLowerCase()) : undefined
+          if (claimUser === undefined) return yield* new InvalidToken({ reason: "the 'user_id' claim is not a user UUID" })
+        }
+        return { _tag: "Service", service, method: "service_jwt", claimUser } as Authenticated
+      })
+
+      const authenticate = Effect.fn("PrincipalResolver.authenticate")(function*(credentials: Credentials) {
+        const authorization = credentials.authorization
+        if (authorization !== undefined) {
+          const match = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization.trim())
+          if (match === null) {
+            return yield* new MalformedAuthorization({
+              reason: authorization.trim().length === 0
+                ? "the header is empty"
+                : /^Bearer\s*$/i.test(authorization.trim())
+                ? "the token is missing after 'Bearer'"
+                : "it does not start with 'Bearer '"
+            })
+          }
+          const token = match[1]!
+          if (token.startsWith("sk-")) {
+            const key = yield* keyRecord(token)
+            if (key.owner._tag !== "Service") return yield* new InvalidApiKey({ state: "unknown", prefix: publicPrefix(token) })
+            const service = yield* serviceOf(key.owner.service, publicPrefix(token))
+            return { _tag: "Service", service, method: "service_key", key } as Authenticated
+          }
+          if (token.startsWith("uc_")) {
+            const key = yield* keyRecord(token)
+            if (key.owner._tag !== "User") return yield* new InvalidApiKey({ state: "unknown", prefix: publicPrefix(token) })
+            const user = yield* userOf(key.owner.user)
+            return { _tag: "User", user, method: "user_key", key } as Authenticated
+          }
+          if (token.split(".").length === 3) return yield* verifyJwt(token)
+          return yield* new InvalidApiKey({ state: "unknown", prefix: publicPrefix(token) })
+        }
+        if (credentials.sessionToken !== undefined) {
+          const found = yield* sessions.find(yield* hash(credentials.sessionToken))
+          if (Option.isNone(found)) return yield* new InvalidSession({ state: "unknown" })
+          if (found.value.expiresAt <= (yield* Clock.currentTimeMillis)) return yield* new InvalidSession({ state: "expired" })
+          const user = yield* userOf(found.value.user)
+          return { _tag: "User", user, method: "session" } as Authenticated
+        }
+        return yield* new MissingCredentials()
+      })
+
+      /** A user pays for themselves, unless their organization bills its members. */
+      const payerOfUser = (user: User) =>
+        Effect.gen(function*() {
+          if (user.billingOrg !== undefined) {
+            const org = yield* orgs.find(user.billingOrg)
+            if (Option.isSome(org) && org.value.billsMembers) {
+              const payer: Payer = {
+                account: accountOfOrg(org.value.id),
+                kind: "org",
+                tier: org.value.tier,
+                monthlyCap: org.value.monthlyCap
+              }
+              return { payer, viaOrg: org.value.id }
+            }
+          }
+          const payer: Payer = { account: accountOfUser(user.id), kind: "user", tier: user.tier, monthlyCap: user.monthlyCap }
+          return { payer, viaOrg: undefined }
+        })
+
+      const checkScope = (granted: ReadonlyArray<Scope> | undefined, scope: Scope) =>
+        granted === undefined || granted.includes(scope)
+          ? Effect.void
+          : Effect.fail(new ScopeDenied({ scope, granted: [...granted] }))
+
+      const resolve = Effect.fn("PrincipalResolver.resolve")(function*(credentials: Credentials, scope: Scope) {
+        const who = yield* authenticate(credentials)
+        const header = credentials.userId
+        const keyId: KeyId | undefined = who.key?.id
+        const deprecation = who.key?.deprecated
+
+        if (who._tag === "User") {
+          const granted = who.key?.scopes ?? SCOPES
+          yield* checkScope(granted, scope)
+          if (header !== undefined && header.trim().toLowerCase() !== who.user.id.toLowerCase()) {
+            return yield* new UserContextForbidden({ reason: "user_credential" })
+          }
+          const { payer, viaOrg } = yield* payerOfUser(who.user)
+          return {
+            actor: { _tag: "User", user: who.user.id },
+            payer,
+            authMethod: who.method,
+            viaOrg,
+            keyId,
+            scopes: granted,
+            deprecation
+          } satisfies Principal
+        }
+
+        const service = who.service
+        const granted = who.key?.scopes ?? service.scopes
+        yield* checkScope(granted, scope)
+        let headerUser: UserId | undefined
+        if (header !== undefined) {
+          headerUser = parseUserId(header.trim().toLowerCase())
+          if (headerUser === undefined) return yield* new InvalidUserId({ received: header.slice(0, 64) })
+        }
+        if (headerUser !== undefined && who.claimUser !== undefined && headerUser !== who.claimUser) {
+          return yield* new ConflictingUserContext({ header: headerUser, claim: who.claimUser })
+        }
+        const onBehalfOf = headerUser ?? who.claimUser
+        const base = { actor: { _tag: "Service", service: service.name }, authMethod: who.method, keyId, scopes: granted, deprecation } as const
+
+        if (onBehalfOf !== undefined) {
+          if (service.userIdPolicy === "forbidden") {
+            return yield* new UserContextForbidden({ reason: "service_policy", service: service.name })
+          }
+          const user = yield* userOf(onBehalfOf)
+          const { payer, viaOrg } = yield* payerOfUser(user)
+          return { ...base, payer, onBehalfOf, viaOrg } satisfies Principal
+        }
+        if (service.userIdPolicy === "required") return yield* new MissingUserContext({ service: service.name })
+        const org = service.org === undefined ? Option.none() : yield* orgs.find(service.org)
+        if (Option.isNone(org)) return yield* new ServiceOrgNotConfigured({ service: service.name })
+        const payer: Payer = {
+          account: accountOfOrg(org.value.id),
+          kind: "org",
+          tier: org.value.tier,
+          monthlyCap: org.value.monthlyCap
+        }
+        return { ...base, payer } satisfies Principal
+      })
+
+      return PrincipalResolver.of({ resolve })
+    })
+  )
+}

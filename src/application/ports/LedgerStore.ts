@@ -1,0 +1,68 @@
+import { Context, type Effect, type Option } from "effect"
+import type {
+  HoldAlreadyResolved,
+  HoldNotFound,
+  IdempotencyConflict,
+  InsufficientCredits,
+  MonthlyCapExceeded,
+  RefundExceedsTransfer,
+  SettleExceedsHold,
+  TransferNotFound
+} from "../../domain/Errors.ts"
+import type { AccountId, HoldId, TransferId } from "../../domain/Ids.ts"
+import type { Balance, Hold, MonthlyCap, Transfer } from "../../domain/Ledger.ts"
+
+/**
+ * The ledger's storage. Every operation is atomic on its own: an adapter decides and writes in
+ * one indivisible step (one statement, or one transaction holding the row locks), so that
+ * no interleaving can take an available balance below zero. Every operation is idempotent by
+ * its id: an identical replay returns the first outcome; different content is a conflict.
+ */
+export class LedgerStore extends Context.Service<LedgerStore, {
+  readonly grant: (input: {
+    readonly id: TransferId
+    readonly account: AccountId
+    readonly amount: number
+    readonly reason: string
+    readonly at: number
+  }) => Effect.Effect<Transfer, IdempotencyConflict>
+  readonly reserve: (input: {
+    readonly id: HoldId
+    readonly account: AccountId
+    readonly amount: number
+    readonly at: number
+    readonly expiresAt: number
+    readonly cap?: MonthlyCap | undefined
+  }) => Effect.Effect<Hold, InsufficientCredits | MonthlyCapExceeded | IdempotencyConflict>
+  readonly settle: (input: {
+    readonly hold: HoldId
+    readonly amount: number
+    readonly at: number
+  }) => Effect.Effect<
+    { readonly hold: Hold; readonly transfer: Option.Option<Transfer> },
+    HoldNotFound | HoldAlreadyResolved | SettleExceedsHold | IdempotencyConflict
+  >
+  readonly release: (input: { readonly hold: HoldId; readonly at: number }) => Effect.Effect<
+    Hold,
+    HoldNotFound | HoldAlreadyResolved
+  >
+  readonly refund: (input: {
+    readonly id: TransferId
+    readonly transfer: TransferId
+    readonly amount: number
+    readonly reason: string
+    readonly at: number
+  }) => Effect.Effect<Transfer, TransferNotFound | RefundExceedsTransfer | IdempotencyConflict>
+  /** Releases every pending hold whose expiry is at or before `now`; returns how many. */
+  readonly expireHolds: (now: number) => Effect.Effect<number>
+  readonly balance: (account: AccountId) => Effect.Effect<Balance>
+  readonly balances: Effect.Effect<ReadonlyArray<Balance>>
+  readonly hold: (id: HoldId) => Effect.Effect<Option.Option<Hold>>
+  /** Newest first. */
+  readonly transfers: (filter: {
+    readonly account?: AccountId | undefined
+    readonly limit?: number | undefined
+  }) => Effect.Effect<ReadonlyArray<Transfer>>
+  /** What the account has spent (settled, net of refunds) since `since`, plus its pending holds. */
+  readonly spentSince: (account: AccountId, since: number) => Effect.Effect<number>
+}>()("image-gateway/LedgerStore") {}

@@ -1,0 +1,177 @@
+import { Result, Schema, SchemaIssue } from "effect"
+import { InvalidRequest, UnknownModel } from "./Errors.ts"
+import { type ModelSpec, type ResponseFormat } from "./Models.ts"
+
+/** The body of an image-generation request, as OpenAI's API defines it. Unknown keys are ignored. */
+export const GenerationBody = Schema.Struct({
+  prompt: Schema.String,
+  model: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  n: Schema.optionalKey(Schema.NullOr(Schema.Number)),
+  size: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  quality: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  style: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  response_format: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  output_format: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  output_compression: Schema.optionalKey(Schema.NullOr(Schema.Number)),
+  background: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  moderation: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  user: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  seed: Schema.optionalKey(Schema.NullOr(Schema.Number))
+})
+export type GenerationBody = typeof GenerationBody.Type
+
+/** A request checked against its model: every field has its final value. */
+export interface ValidRequest {
+  readonly model: ModelSpec
+  readonly prompt: string
+  readonly n: number
+  readonly size: string
+  readonly quality: string
+  readonly style: string | undefined
+  readonly responseFormat: ResponseFormat
+  readonly outputFormat: string | undefined
+  readonly background: string | undefined
+  readonly user: string | undefined
+  readonly seed: number | undefined
+}
+
+export const MAX_PROMPT_LENGTH = 4000
+
+const invalid = (param: string | null, code: string, detail: string) => new InvalidRequest({ param, code, detail })
+
+const standardFormatter = SchemaIssue.makeFormatterStandardSchemaV1()
+
+const TYPE_NAMES: Record<string, string> = {
+  prompt: "a string",
+  model: "a string",
+  n: "an integer",
+  size: "a string",
+  quality: "a string",
+  style: "a string",
+  response_format: "a string",
+  output_format: "a string",
+  output_compression: "an integer",
+  background: "a string",
+  moderation: "a string",
+  user: "a string",
+  seed: "an integer"
+}
+
+const decodeBody = Schema.decodeUnknownResult(GenerationBody)
+
+/** Decodes a JSON body; a wrong type names the parameter and the type it must have. */
+export const decodeGenerationBody = (body: unknown): Result.Result<GenerationBody, InvalidRequest> => {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    return Result.fail(invalid(null, "invalid_request_body", "The request body must be a JSON object."))
+  }
+  const decoded = decodeBody(body)
+  if (Result.isSuccess(decoded)) return Result.succeed(decoded.success)
+  const issue = standardFormatter(decoded.failure.issue).issues[0]
+  const key = issue?.path?.[0]
+  const param = typeof key === "string" ? key : typeof key === "object" && key !== null ? String(key.key) : null
+  if (param === "prompt" && !("prompt" in body)) {
+    return Result.fail(invalid("prompt", "missing_required_parameter", "Missing required parameter: 'prompt'."))
+  }
+  const expected = param === null ? "of the right type" : (TYPE_NAMES[param] ?? "of the right type")
+  return Result.fail(
+    invalid(param, "invalid_type", `Invalid type for '${param ?? "body"}': expected ${expected}.`)
+  )
+}
+
+const oneOf = (param: string, value: string, allowed: ReadonlyArray<string>, model: string) =>
+  invalid(
+    param,
+    "invalid_value",
+    `Invalid value for '${param}': '${value}' is not supported by ${model}. Supported values: ${allowed.map((a) => `'${a}'`).join(", ")}.`
+  )
+
+/** Resolves the model and checks every field against what that model accepts. */
+export const validateGeneration = (
+  body: GenerationBody,
+  models: ReadonlyArray<ModelSpec>,
+  defaultModel: string
+): Result.Result<ValidRequest, InvalidRequest | UnknownModel> => {
+  const modelId = body.model ?? defaultModel
+  const model = models.find((m) => m.id === modelId)
+  if (model === undefined) return Result.fail(new UnknownModel({ model: modelId, known: models.map((m) => m.id) }))
+
+  const prompt = body.prompt
+  const maxPrompt = Math.min(MAX_PROMPT_LENGTH, model.maxPromptLength)
+  if (prompt.trim().length === 0) {
+    return Result.fail(invalid("prompt", "invalid_value", "Invalid value for 'prompt': it must not be empty."))
+  }
+  if (prompt.length > maxPrompt) {
+    return Result.fail(
+      invalid("prompt", "string_above_max_length", `Invalid 'prompt': ${prompt.length} characters; ${model.id} accepts at most ${maxPrompt}.`)
+    )
+  }
+
+  const n = body.n ?? 1
+  if (!Number.isInteger(n)) return Result.fail(invalid("n", "invalid_type", "Invalid type for 'n': expected an integer."))
+  if (n < 1 || n > 10) {
+    return Result.fail(invalid("n", "integer_out_of_range", `Invalid value for 'n': ${n}; it must be between 1 and 10.`))
+  }
+  if (n > model.maxN) {
+    return Result.fail(
+      invalid("n", "integer_out_of_range", `Invalid value for 'n': ${model.id} generates at most ${model.maxN} image${model.maxN === 1 ? "" : "s"} per request.`)
+    )
+  }
+
+  const size = body.size ?? model.defaultSize
+  if (!model.sizes.includes(size)) return Result.fail(oneOf("size", size, model.sizes, model.id))
+
+  const quality = body.quality ?? model.defaultQuality
+  if (!model.qualities.includes(quality)) return Result.fail(oneOf("quality", quality, model.qualities, model.id))
+
+  const style = body.style ?? undefined
+  if (style !== undefined && !model.styles.includes(style)) {
+    return Result.fail(
+      model.styles.length === 0
+        ? invalid("style", "invalid_value", `Invalid parameter 'style': ${model.id} does not support styles.`)
+        : oneOf("style", style, model.styles, model.id)
+    )
+  }
+
+  const format = body.response_format ?? model.defaultResponseFormat
+  if (format !== "url" && format !== "b64_json") {
+    return Result.fail(oneOf("response_format", format, ["url", "b64_json"], model.id))
+  }
+  if (!model.responseFormats.includes(format)) {
+    return Result.fail(
+      invalid("response_format", "invalid_value", `Invalid value for 'response_format': ${model.id} always returns 'b64_json'; omit the parameter.`)
+    )
+  }
+
+  const outputFormat = body.output_format ?? undefined
+  const background = body.background ?? undefined
+  if (!model.acceptsOutputOptions && outputFormat !== undefined) {
+    return Result.fail(invalid("output_format", "invalid_value", `Invalid parameter 'output_format': only the gpt-image models accept it, not ${model.id}.`))
+  }
+  if (!model.acceptsOutputOptions && background !== undefined) {
+    return Result.fail(invalid("background", "invalid_value", `Invalid parameter 'background': only the gpt-image models accept it, not ${model.id}.`))
+  }
+  if (outputFormat !== undefined && !["png", "jpeg", "webp"].includes(outputFormat)) {
+    return Result.fail(oneOf("output_format", outputFormat, ["png", "jpeg", "webp"], model.id))
+  }
+  if (background !== undefined && !["transparent", "opaque", "auto"].includes(background)) {
+    return Result.fail(oneOf("background", background, ["transparent", "opaque", "auto"], model.id))
+  }
+  const seed = body.seed ?? undefined
+  if (seed !== undefined && !Number.isSafeInteger(seed)) {
+    return Result.fail(invalid("seed", "invalid_type", "Invalid type for 'seed': expected an integer."))
+  }
+
+  return Result.succeed({
+    model,
+    prompt,
+    n,
+    size,
+    quality,
+    style,
+    responseFormat: format,
+    outputFormat,
+    background,
+    user: body.user ?? undefined,
+    seed
+  })
+}
