@@ -26,6 +26,7 @@ export const MemoryKeyStore = Layer.sync(KeyStore, () => {
         return record
       }),
     setStatus: (id, status) => update(id, (k) => ({ ...k, status })),
+    setExpiry: (id, expiresAt) => update(id, (k) => ({ ...k, expiresAt })),
     setDeprecated: (id, sunset) => update(id, (k) => ({ ...k, deprecated: sunset === undefined ? undefined : { sunset } })),
     listByOwner: (owner) =>
       Effect.sync(() =>

@@ -8,6 +8,7 @@ export class KeyStore extends Context.Service<KeyStore, {
   /** Inserts unless a key with that hash exists; either way returns the stored record. */
   readonly insert: (record: ApiKeyRecord) => Effect.Effect<ApiKeyRecord>
   readonly setStatus: (id: KeyId, status: KeyStatus) => Effect.Effect<Option.Option<ApiKeyRecord>>
+  readonly setExpiry: (id: KeyId, expiresAt: number) => Effect.Effect<Option.Option<ApiKeyRecord>>
   readonly setDeprecated: (id: KeyId, sunset: number | undefined) => Effect.Effect<Option.Option<ApiKeyRecord>>
   readonly listByOwner: (owner: KeyOwner) => Effect.Effect<ReadonlyArray<ApiKeyRecord>>
 }>()("image-gateway/KeyStore") {}

@@ -1,0 +1,4 @@
+import { memoryAdapterSet } from "./support/AdapterSet.ts"
+import { principalResolverSuite } from "./PrincipalResolverSpec.ts"
+
+principalResolverSuite(memoryAdapterSet)

@@ -1,0 +1,29 @@
+import { Layer } from "effect"
+import { MemoryByokStore } from "./MemoryByokStore.ts"
+import { MemoryIdempotencyStore } from "./MemoryIdempotencyStore.ts"
+import { MemoryImageStore } from "./MemoryImageStore.ts"
+import { MemoryKeyStore } from "./MemoryKeyStore.ts"
+import { MemoryLedgerStoreLayer } from "./MemoryLedgerStore.ts"
+import {
+  MemoryOrganizationRepository,
+  MemoryServiceRegistry,
+  MemorySessionStore,
+  MemoryUserRepository
+} from "./MemoryRepositories.ts"
+import { MemoryUsageLog } from "./MemoryUsageLog.ts"
+import { SecureRandom } from "effect/crypto"
+
+/** Every persistent port in process memory: `STORAGE=memory`, and the reference for tests. */
+export const MemoryAdapters = (imageBaseUrl: string) =>
+  Layer.mergeAll(
+    MemoryLedgerStoreLayer,
+    MemoryUserRepository,
+    MemoryOrganizationRepository,
+    MemoryServiceRegistry,
+    MemorySessionStore,
+    MemoryKeyStore,
+    MemoryByokStore,
+    MemoryUsageLog,
+    MemoryIdempotencyStore,
+    MemoryImageStore(imageBaseUrl).pipe(Layer.provide(SecureRandom.layerWebCrypto))
+  )
