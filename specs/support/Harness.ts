@@ -3,6 +3,7 @@ import { SignJWT } from "jose"
 import { Core } from "../../src/application/Core.ts"
 import { GatewayPolicy, type GatewayPolicyShape } from "../../src/application/GatewayPolicy.ts"
 import { Provisioning } from "../../src/application/Provisioning.ts"
+import type { ImageProvider } from "../../src/application/ports/ImageProvider.ts"
 import { DEMO, demoOrgOf, seedDemo } from "../../src/DemoData.ts"
 import { accountOfOrg, accountOfUser, type OrgId, type ServiceName, type TransferId, type UserId } from "../../src/domain/Ids.ts"
 import { credits } from "../../src/domain/Money.ts"
@@ -14,10 +15,12 @@ import { makeScriptedProvider } from "./ScriptedProvider.ts"
 export const makeGateway = (adapters: AdapterSet, options: {
   readonly policy?: Partial<GatewayPolicyShape>
   readonly tinyImages?: boolean
+  /** Replaces the scripted provider (e.g. one whose answers a scheduler orders). */
+  readonly provider?: Layer.Layer<ImageProvider>
 } = {}) => {
   const provider = makeScriptedProvider({ tiny: options.tinyImages ?? false })
   const layer = Core.pipe(
-    Layer.provideMerge(Layer.mergeAll(adapters.fresh(), GatewayPolicy.layer(options.policy), provider.layer))
+    Layer.provideMerge(Layer.mergeAll(adapters.fresh(), GatewayPolicy.layer(options.policy), options.provider ?? provider.layer))
   )
   return { layer, calls: provider.calls }
 }
