@@ -3,7 +3,10 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts", "specs/**/*.test.ts"],
-    testTimeout: 60_000,
-    hookTimeout: 60_000
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // The JSON report gives `.ci/run` its closing "N passed, N failed" line.
+    reporters: ["default", "json"],
+    outputFile: { json: ".vitest-results.json" }
   }
 })
