@@ -207,6 +207,13 @@ export const imageGenerationSuite = (adapters: AdapterSet) =>
           expect(yield* posted(accounts.alice)).toBe(1_000_000 - r.chargedMillicredits)
         })))
 
+      it("gives up on a provider that does not answer in time, releasing the hold", () =>
+        world({ policy: { providerTimeoutMs: 30 } }).run(Effect.gen(function*() {
+          const e = yield* Effect.flip(generate(bearer(WORLD.alice.key), { ...UNICORN, prompt: "slow [hang]" }))
+          expect(e).toMatchObject({ _tag: "ProviderTimeout", timeoutMs: 30 })
+          expect(yield* CreditLedger.use((l) => l.balance(accounts.alice))).toMatchObject({ posted: 1_000_000, pending: 0 })
+        })))
+
       it("releases the hold when the request is interrupted mid-call", () =>
         run(Effect.gen(function*() {
           const fiber = yield* Effect.forkChild(generate(bearer(WORLD.alice.key), { ...UNICORN, prompt: "slow [hang]" }))

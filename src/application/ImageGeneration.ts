@@ -1,7 +1,7 @@
 import { Clock, Context, Effect, Exit, Layer, Option } from "effect"
 import { Base64 } from "effect/encoding"
 import { Digest, SecureRandom } from "effect/crypto"
-import { type GenerationError, InvalidRequest } from "../domain/Errors.ts"
+import { type GenerationError, InvalidRequest, ProviderTimeout } from "../domain/Errors.ts"
 import { decodeGenerationBody, validateGeneration, type ValidRequest } from "../domain/GenerationRequest.ts"
 import type { HoldId } from "../domain/Ids.ts"
 import { toCredits } from "../domain/Money.ts"
@@ -203,6 +203,10 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
           apiKey: ownKey,
           timeoutMs: policy.providerTimeoutMs
         }).pipe(
+          Effect.timeoutOrElse({
+            duration: policy.providerTimeoutMs,
+            orElse: () => Effect.fail(new ProviderTimeout({ provider: route, timeoutMs: policy.providerTimeoutMs }))
+          }),
           Effect.map((r) => (r.images.length > req.n ? { ...r, images: r.images.slice(0, req.n) } : r))
         )
 
