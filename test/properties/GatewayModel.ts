@@ -73,7 +73,8 @@ const PEOPLE: Record<string, Person> = {
   capped: { id: WORLD.capped.id, tier: "professional", payer: WORLD.capped.id, payerTier: "professional", cap: 100_000 },
   suspended: { id: WORLD.suspended.id, tier: "free", payer: WORLD.suspended.id, payerTier: "free" }
 }
-const HEADER_USER: Record<HeaderName, string | undefined> = {
+/** The X-User-ID value each header name stands for. */
+export const HEADER_USER: Record<HeaderName, string | undefined> = {
   absent: undefined,
   alice: WORLD.alice.id,
   bob: WORLD.bob.id,

@@ -6,7 +6,7 @@ import { LedgerStore } from "../../src/application/ports/LedgerStore.ts"
 import type { Balance, Transfer } from "../../src/domain/Ledger.ts"
 import type { AdapterSet } from "../../specs/support/AdapterSet.ts"
 import { makeGateway, seedWorld, serviceJwt, WORLD } from "../../specs/support/Harness.ts"
-import { type CredentialName, EXEMPT_TIERS, type HeaderName, promptOf, type Step } from "./GatewayModel.ts"
+import { type CredentialName, EXEMPT_TIERS, HEADER_USER, promptOf, type Step } from "./GatewayModel.ts"
 import { defaultTierPolicy } from "../../src/domain/Tier.ts"
 
 export const jwts = await Effect.runPromise(Effect.all({
@@ -32,21 +32,10 @@ const KEYS: Partial<Record<CredentialName, string>> = {
   unknownKey: "sk-not-a-registered-key-0000"
 }
 
-const HEADERS: Record<HeaderName, string | undefined> = {
-  absent: undefined,
-  alice: WORLD.alice.id,
-  bob: WORLD.bob.id,
-  carol: WORLD.carol.id,
-  member: WORLD.member.id,
-  suspended: WORLD.suspended.id,
-  ghost: WORLD.ghost,
-  garbage: "presenton-service"
-}
-
 export const credentialsOf = (step: Step): Credentials => {
   const key = KEYS[step.credential]
   const authorization = step.credential === "malformed" ? "Basic abc" : key === undefined ? undefined : `Bearer ${key}`
-  return { authorization, userId: HEADERS[step.header] }
+  return { authorization, userId: HEADER_USER[step.header] }
 }
 
 export interface Snapshot {
