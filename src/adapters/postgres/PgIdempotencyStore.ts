@@ -1,0 +1,55 @@
+import { PgTypes } from "@effect/sql-pg"
+import { Effect, Layer } from "effect"
+import * as SqlClient from "effect/sql/SqlClient"
+import { type IdempotencyBegin, IdempotencyStore } from "../../application/ports/IdempotencyStore.ts"
+import { IdempotencyConflict } from "../../domain/Errors.ts"
+import { orDie } from "./PgSql.ts"
+
+interface RecordRow {
+  readonly fingerprint: string
+  readonly done: boolean
+  readonly response: unknown
+}
+
+export const PgIdempotencyStore = Layer.effect(
+  IdempotencyStore,
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+
+    const begin: IdempotencyStore["Service"]["begin"] = (input) =>
+      orDie(Effect.gen(function*() {
+        // Claims the key when it is new or its record has expired; one statement, so two
+        // instances cannot both start the same request.
+        const claimed = yield* sql`
+          INSERT INTO idempotency_records AS r (scope, key, fingerprint, expires_at, done, response)
+          VALUES (${input.scope}, ${input.key}, ${input.fingerprint}, ${input.expiresAt}, false, NULL)
+          ON CONFLICT (scope, key) DO UPDATE
+            SET fingerprint = EXCLUDED.fingerprint, expires_at = EXCLUDED.expires_at, done = false, response = NULL
+            WHERE r.expires_at <= ${input.now}
+          RETURNING key`
+        if (claimed.length > 0) return { _tag: "Started" } satisfies IdempotencyBegin
+        const [existing] = yield* sql<RecordRow>`
+          SELECT fingerprint, done, response FROM idempotency_records WHERE scope = ${input.scope} AND key = ${input.key}`
+        // Abandoned between the two statements: claim it again.
+        if (existing === undefined) return yield* begin(input)
+        if (existing.fingerprint !== input.fingerprint) {
+          return yield* new IdempotencyConflict({ id: input.key, reason: "different_content" })
+        }
+        if (!existing.done) return yield* new IdempotencyConflict({ id: input.key, reason: "in_progress" })
+        return { _tag: "Replay", response: existing.response ?? undefined } satisfies IdempotencyBegin
+      }))
+
+    return IdempotencyStore.of({
+      begin,
+      complete: (input) =>
+        orDie(Effect.asVoid(sql`
+          UPDATE idempotency_records
+          SET done = true, response = ${input.response === undefined ? null : PgTypes.json(input.response)}
+          WHERE scope = ${input.scope} AND key = ${input.key}`)),
+      abandon: (input) =>
+        orDie(Effect.asVoid(
+          sql`DELETE FROM idempotency_records WHERE scope = ${input.scope} AND key = ${input.key}`
+        ))
+    })
+  })
+)

@@ -1,0 +1,482 @@
+import { Effect, Layer, Option } from "effect"
+import * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+import { LedgerStore } from "../../application/ports/LedgerStore.ts"
+import {
+  HoldAlreadyResolved,
+  HoldNotFound,
+  IdempotencyConflict,
+  InsufficientCredits,
+  MonthlyCapExceeded,
+  RefundExceedsTransfer,
+  SettleExceedsHold,
+  TransferNotFound
+} from "../../domain/Errors.ts"
+import {
+  type AccountId,
+  type HoldId,
+  IssuanceAccount,
+  isSystemAccount,
+  RevenueAccount,
+  type TransferId
+} from "../../domain/Ids.ts"
+import {
+  type Balance,
+  type Hold,
+  type HoldStatus,
+  settleTransferId,
+  type Transfer,
+  type TransferKind
+} from "../../domain/Ledger.ts"
+import { orDie } from "./PgSql.ts"
+
+type Store = LedgerStore["Service"]
+
+interface HoldRow {
+  readonly id: string
+  readonly account: string
+  readonly amount: number
+  readonly status: HoldStatus
+  readonly settled: number
+  readonly created_at: number
+  readonly expires_at: number
+}
+
+interface TransferRow {
+  readonly id: string
+  readonly kind: TransferKind
+  readonly debit: string
+  readonly credit: string
+  readonly amount: number
+  readonly at: number
+  readonly reason: string
+  readonly hold: string | null
+  readonly refund_of: string | null
+}
+
+const toHold = (r: HoldRow): Hold => ({
+  id: r.id as HoldId,
+  account: r.account as AccountId,
+  amount: r.amount,
+  status: r.status,
+  settled: r.settled,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at
+})
+
+const toTransfer = (r: TransferRow): Transfer => ({
+  id: r.id as TransferId,
+  kind: r.kind,
+  debit: r.debit as AccountId,
+  credit: r.credit as AccountId,
+  amount: r.amount,
+  at: r.at,
+  reason: r.reason,
+  ...(r.hold === null ? {} : { hold: r.hold as HoldId }),
+  ...(r.refund_of === null ? {} : { refundOf: r.refund_of as TransferId })
+})
+
+const balanceOf = (account: AccountId, posted: number, pending: number): Balance => ({
+  account,
+  posted,
+  pending,
+  available: posted - pending
+})
+
+const conflict = (id: string) => new IdempotencyConflict({ id, reason: "different_content" })
+
+/** Expired holds are released in batches, each one short transaction. */
+const EXPIRY_BATCH = 500
+
+/**
+ * The ledger on PostgreSQL. Every decision about money is taken by the database under the
+ * payer's row lock: a single conditional `UPDATE … WHERE posted - pending >= amount`, or
+ * statements run after `SELECT … FOR NO KEY UPDATE` in one transaction. Nothing reads a balance
+ * into this process to decide and write it back. Customer accounts are rows; the system
+ * accounts' balances are sums over the journal (see Migrations.ts). Every operation runs on its
+ * own (autocommit or its own transaction), not inside a caller's transaction.
+ */
+export const makePgLedgerStore = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+
+  const HOLD = sql.literal("id, account, amount, status, settled, created_at, expires_at")
+  const TRANSFER = sql.literal("id, kind, debit, credit, amount, at, reason, hold, refund_of")
+
+  const findHold = (id: string) =>
+    Effect.map(sql<HoldRow>`SELECT ${HOLD} FROM holds WHERE id = ${id}`, (rows) => rows[0])
+
+  const findTransfer = (id: string) =>
+    Effect.map(sql<TransferRow>`SELECT ${TRANSFER} FROM transfers WHERE id = ${id}`, (rows) =>
+      rows[0] === undefined ? undefined : toTransfer(rows[0]))
+
+  /** Settled minus refunded since `since`, plus what the account still holds. */
+  const spentExpression = (account: string, since: number) =>
+    sql`(
+      COALESCE((SELECT pending FROM accounts WHERE id = ${account}), 0)
+      + COALESCE((SELECT SUM(amount) FROM transfers WHERE debit = ${account} AND kind = 'settle' AND at >= ${since}), 0)
+      - COALESCE((SELECT SUM(amount) FROM transfers WHERE credit = ${account} AND kind = 'refund' AND at >= ${since}), 0)
+    )::bigint`
+
+  const journalBalance = (account: string) =>
+    Effect.map(
+      sql<{ posted: number }>`SELECT (
+        COALESCE((SELECT SUM(amount) FROM transfers WHERE credit = ${account}), 0)
+        - COALESCE((SELECT SUM(amount) FROM transfers WHERE debit = ${account}), 0)
+      )::bigint AS posted`,
+      (rows) => rows[0]?.posted ?? 0
+    )
+
+  const grant: Store["grant"] = (input) =>
+    orDie(Effect.gen(function*() {
+      const [inserted] = yield* sql<TransferRow>`
+        WITH posted AS (
+          INSERT INTO transfers (id, kind, debit, credit, amount, at, reason)
+          VALUES (${input.id}, 'grant', ${IssuanceAccount}, ${input.account}, ${input.amount}, ${input.at}, ${input.reason})
+          ON CONFLICT (id) DO NOTHING
+          RETURNING ${TRANSFER}
+        ), credited AS (
+          INSERT INTO accounts AS a (id, posted)
+          SELECT credit, amount FROM posted WHERE credit NOT LIKE 'system:%'
+          ON CONFLICT (id) DO UPDATE SET posted = a.posted + EXCLUDED.posted
+        )
+        SELECT * FROM posted`
+      if (inserted !== undefined) return toTransfer(inserted)
+      const existing = yield* findTransfer(input.id)
+      if (
+        existing !== undefined && existing.kind === "grant" && existing.credit === input.account &&
+        existing.amount === input.amount
+      ) return existing
+      return yield* conflict(input.id)
+    }))
+
+  type ReserveOutcome =
+    | { readonly _tag: "Held" }
+    | { readonly _tag: "Exists" }
+    | { readonly _tag: "Refused"; readonly available: number; readonly spent: number }
+    | { readonly _tag: "Undecided" }
+
+  const held = { _tag: "Held" } as const
+  const exists = { _tag: "Exists" } as const
+
+  const reserve: Store["reserve"] = (input) => {
+    if (isSystemAccount(input.account)) {
+      return Effect.die(new Error(`the system account '${input.account}' cannot hold credits`))
+    }
+    const { account, amount, cap } = input
+    const insertHold = sql`
+      INSERT INTO holds (id, account, amount, status, created_at, expires_at)
+      VALUES (${input.id}, ${account}, ${amount}, 'pending', ${input.at}, ${input.expiresAt})`
+
+    /**
+     * Without a cap: one statement, so the payer's row is locked only while the server runs it.
+     * A hold id already committed is seen by NOT EXISTS; one being inserted by a concurrent
+     * reserve makes the INSERT fail on the primary key, which undoes the whole statement.
+     */
+    const reserveAtOnce: Effect.Effect<ReserveOutcome, SqlError> = sql<
+      { held: boolean; taken: boolean; available: number | null }
+    >`
+      WITH payer AS (
+        UPDATE accounts SET pending = pending + ${amount}
+        WHERE id = ${account} AND posted - pending >= ${amount}
+          AND NOT EXISTS (SELECT 1 FROM holds WHERE id = ${input.id})
+        RETURNING id
+      ), hold AS (
+        INSERT INTO holds (id, account, amount, status, created_at, expires_at)
+        SELECT ${input.id}, id, ${amount}, 'pending', ${input.at}, ${input.expiresAt} FROM payer
+        RETURNING id
+      )
+      SELECT EXISTS (SELECT 1 FROM hold) AS held,
+        EXISTS (SELECT 1 FROM holds WHERE id = ${input.id}) AS taken,
+        (SELECT posted - pending FROM accounts WHERE id = ${account}) AS available`.pipe(
+      Effect.flatMap(([row]): Effect.Effect<ReserveOutcome, SqlError> => {
+        if (row === undefined) return Effect.die(new Error("reserve returned no row"))
+        if (row.held) return Effect.succeed(held)
+        if (row.taken) return Effect.succeed(exists)
+        if (row.available === null) {
+          // First sight of this payer: keep its (empty) account, as the in-memory ledger does.
+          return Effect.as(
+            sql`INSERT INTO accounts (id) VALUES (${account}) ON CONFLICT (id) DO NOTHING`,
+            { _tag: "Refused", available: 0, spent: 0 } as const
+          )
+        }
+        // `available` is from the statement's snapshot. When that was enough, the refusal came
+        // from a newer version of the row, whose balance this statement cannot report.
+        return Effect.succeed(
+          row.available < amount ? { _tag: "Refused", available: row.available, spent: 0 } as const : { _tag: "Undecided" } as const
+        )
+      }),
+      Effect.catchIf(
+        (e: SqlError) => e.reason._tag === "UniqueViolation" && e.reason.constraint === "holds_pkey",
+        () => Effect.succeed(exists)
+      )
+    )
+
+    /**
+     * Holding the payer's row lock from the start: needed for the cap, which sums the journal
+     * and so must run after every settlement and refund of this payer has committed.
+     */
+    const reserveLocked: Effect.Effect<ReserveOutcome, SqlError> = sql.withTransaction(Effect.gen(function*() {
+      yield* sql`INSERT INTO accounts (id) VALUES (${account}) ON CONFLICT (id) DO NOTHING`
+      // Payer first, then the hold id: the same order as the one-statement path, so that two
+      // reserves racing with one id cannot wait for each other. NO KEY UPDATE is the lock an
+      // UPDATE takes; FOR UPDATE would also wait for other reserves' foreign-key checks.
+      yield* sql`SELECT 1 FROM accounts WHERE id = ${account} FOR NO KEY UPDATE`
+      const claimed = yield* sql`${insertHold} ON CONFLICT (id) DO NOTHING RETURNING id`
+      if (claimed.length === 0) return exists
+      const updated = yield* sql`
+        UPDATE accounts SET pending = pending + ${amount}
+        WHERE id = ${account} AND posted - pending >= ${amount}
+        ${cap === undefined ? sql.literal("") : sql`AND ${spentExpression(account, cap.since)} + ${amount} <= ${cap.limit}`}
+        RETURNING id`
+      if (updated.length > 0) return held
+      // Refused: give the id back (the account stays, as in memory) and say why, under the lock.
+      yield* sql`DELETE FROM holds WHERE id = ${input.id}`
+      const [state] = yield* sql<{ available: number; spent: number }>`
+        SELECT posted - pending AS available,
+          ${cap === undefined ? sql.literal("0") : spentExpression(account, cap.since)} AS spent
+        FROM accounts WHERE id = ${account}`
+      return { _tag: "Refused", available: state?.available ?? 0, spent: state?.spent ?? 0 } as const
+    }))
+
+    return orDie(Effect.gen(function*() {
+      let outcome = yield* (cap === undefined ? reserveAtOnce : reserveLocked)
+      if (outcome._tag === "Undecided") outcome = yield* reserveLocked
+      switch (outcome._tag) {
+        case "Held":
+          return {
+            id: input.id,
+            account,
+            amount,
+            status: "pending",
+            settled: 0,
+            createdAt: input.at,
+            expiresAt: input.expiresAt
+          } satisfies Hold
+        case "Exists": {
+          const existing = yield* findHold(input.id)
+          if (existing !== undefined && existing.account === account && existing.amount === amount) {
+            return toHold(existing)
+          }
+          return yield* conflict(input.id)
+        }
+        case "Refused":
+          if (outcome.available < amount) {
+            return yield* new InsufficientCredits({ account, required: amount, available: outcome.available })
+          }
+          return yield* new MonthlyCapExceeded({ account, cap: cap?.limit ?? 0, spent: outcome.spent, required: amount })
+        case "Undecided":
+          return yield* Effect.die(new Error("reserve undecided while holding the payer's lock"))
+      }
+    }))
+  }
+
+  const settle: Store["settle"] = (input) =>
+    orDie(Effect.gen(function*() {
+      const transferId = settleTransferId(input.hold)
+      const [settled] = yield* sql<HoldRow>`
+        WITH resolved AS (
+          UPDATE holds SET status = 'settled', settled = ${input.amount}, resolved_at = ${input.at}
+          WHERE id = ${input.hold} AND status = 'pending' AND amount >= ${input.amount}
+          RETURNING ${HOLD}
+        ), payer AS (
+          UPDATE accounts SET pending = accounts.pending - r.amount, posted = accounts.posted - ${input.amount}
+          FROM resolved r WHERE accounts.id = r.account
+        ), posted AS (
+          INSERT INTO transfers (id, kind, debit, credit, amount, at, reason, hold)
+          SELECT ${transferId}, 'settle', r.account, ${RevenueAccount}, ${input.amount}, ${input.at}, 'image generation', r.id
+          FROM resolved r WHERE ${input.amount}::bigint > 0
+        )
+        SELECT * FROM resolved`
+      if (settled !== undefined) {
+        const hold = toHold(settled)
+        const transfer: Option.Option<Transfer> = input.amount === 0 ? Option.none() : Option.some({
+          id: transferId,
+          kind: "settle",
+          debit: hold.account,
+          credit: RevenueAccount,
+          amount: input.amount,
+          at: input.at,
+          reason: "image generation",
+          hold: hold.id
+        })
+        return { hold, transfer }
+      }
+      const existing = yield* findHold(input.hold)
+      if (existing === undefined) return yield* new HoldNotFound({ hold: input.hold })
+      switch (existing.status) {
+        case "settled":
+          if (existing.settled !== input.amount) return yield* conflict(input.hold)
+          return { hold: toHold(existing), transfer: Option.fromUndefinedOr(yield* findTransfer(transferId)) }
+        case "released":
+        case "expired":
+          return yield* new HoldAlreadyResolved({ hold: existing.id, status: existing.status })
+        case "pending":
+          if (existing.amount < input.amount) {
+            return yield* new SettleExceedsHold({ hold: existing.id, reserved: existing.amount, requested: input.amount })
+          }
+          // Committed after this statement began: try again.
+          return yield* settle(input)
+      }
+    }))
+
+  const release: Store["release"] = (input) =>
+    orDie(Effect.gen(function*() {
+      const [released] = yield* sql<HoldRow>`
+        WITH resolved AS (
+          UPDATE holds SET status = 'released', resolved_at = ${input.at}
+          WHERE id = ${input.hold} AND status = 'pending'
+          RETURNING ${HOLD}
+        ), payer AS (
+          UPDATE accounts SET pending = accounts.pending - r.amount
+          FROM resolved r WHERE accounts.id = r.account
+        )
+        SELECT * FROM resolved`
+      if (released !== undefined) return toHold(released)
+      const existing = yield* findHold(input.hold)
+      if (existing === undefined) return yield* new HoldNotFound({ hold: input.hold })
+      switch (existing.status) {
+        case "released":
+        case "expired":
+          return toHold(existing)
+        case "settled":
+          return yield* new HoldAlreadyResolved({ hold: existing.id, status: existing.status })
+        case "pending":
+          return yield* release(input)
+      }
+    }))
+
+  const refund: Store["refund"] = (input) => {
+    const attempt = sql.withTransaction(Effect.gen(function*() {
+      // Claim the id; the original must be a settlement, whose payer the refund credits.
+      const [claimed] = yield* sql<TransferRow>`
+        INSERT INTO transfers (id, kind, debit, credit, amount, at, reason, refund_of)
+        SELECT ${input.id}, 'refund', ${RevenueAccount}, o.debit, ${input.amount}, ${input.at}, ${input.reason}, o.id
+        FROM transfers o WHERE o.id = ${input.transfer} AND o.kind = 'settle'
+        ON CONFLICT (id) DO NOTHING
+        RETURNING ${TRANSFER}`
+      if (claimed === undefined) return undefined
+      const counted = yield* sql`
+        INSERT INTO refund_totals AS r (transfer, amount, refunded)
+        SELECT id, amount, ${input.amount} FROM transfers WHERE id = ${input.transfer} AND amount >= ${input.amount}
+        ON CONFLICT (transfer) DO UPDATE SET refunded = r.refunded + EXCLUDED.refunded
+        WHERE r.refunded + EXCLUDED.refunded <= r.amount
+        RETURNING transfer`
+      if (counted.length === 0) {
+        const [left] = yield* sql<{ refundable: number }>`
+          SELECT o.amount - COALESCE(r.refunded, 0) AS refundable
+          FROM transfers o LEFT JOIN refund_totals r ON r.transfer = o.id
+          WHERE o.id = ${input.transfer}`
+        return yield* new RefundExceedsTransfer({
+          transfer: input.transfer,
+          refundable: left?.refundable ?? 0,
+          requested: input.amount
+        })
+      }
+      if (!isSystemAccount(claimed.credit as AccountId)) {
+        yield* sql`UPDATE accounts SET posted = posted + ${input.amount} WHERE id = ${claimed.credit}`
+      }
+      return toTransfer(claimed)
+    }))
+    return orDie(Effect.gen(function*() {
+      const posted = yield* attempt
+      if (posted !== undefined) return posted
+      const existing = yield* findTransfer(input.id)
+      if (existing === undefined) return yield* new TransferNotFound({ transfer: input.transfer })
+      if (existing.kind === "refund" && existing.refundOf === input.transfer && existing.amount === input.amount) {
+        return existing
+      }
+      return yield* conflict(input.id)
+    }))
+  }
+
+  const expireBatch = (now: number) =>
+    sql.withTransaction(Effect.gen(function*() {
+      // SKIP LOCKED: concurrent sweepers take disjoint holds, and a hold being settled is left alone.
+      const due = yield* sql<{ id: string }>`
+        SELECT id FROM holds WHERE status = 'pending' AND expires_at <= ${now}
+        ORDER BY expires_at LIMIT ${EXPIRY_BATCH}
+        FOR NO KEY UPDATE SKIP LOCKED`
+      if (due.length === 0) return 0
+      const ids = due.map((h) => h.id)
+      // Payers are locked in id order, so sweepers touching the same payers cannot deadlock
+      // (and with NO KEY UPDATE, as in reserve, so as not to wait for foreign-key checks).
+      yield* sql`
+        SELECT 1 FROM accounts WHERE id IN (SELECT account FROM holds WHERE id = ANY(${ids}))
+        ORDER BY id FOR NO KEY UPDATE`
+      yield* sql`
+        WITH expired AS (
+          UPDATE holds SET status = 'expired', resolved_at = ${now}
+          WHERE id = ANY(${ids}) AND status = 'pending'
+          RETURNING account, amount
+        ), per_payer AS (
+          SELECT account, SUM(amount)::bigint AS amount FROM expired GROUP BY account
+        )
+        UPDATE accounts SET pending = accounts.pending - p.amount
+        FROM per_payer p WHERE accounts.id = p.account`
+      return due.length
+    }))
+
+  const expireHolds: Store["expireHolds"] = (now) => {
+    const loop = (total: number): Effect.Effect<number, SqlError> =>
+      Effect.flatMap(expireBatch(now), (n) => n < EXPIRY_BATCH ? Effect.succeed(total + n) : loop(total + n))
+    return orDie(loop(0))
+  }
+
+  const balance: Store["balance"] = (account) =>
+    orDie(
+      isSystemAccount(account)
+        ? Effect.map(journalBalance(account), (posted) => balanceOf(account, posted, 0))
+        : Effect.map(
+          sql<{ posted: number; pending: number }>`SELECT posted, pending FROM accounts WHERE id = ${account}`,
+          (rows) => balanceOf(account, rows[0]?.posted ?? 0, rows[0]?.pending ?? 0)
+        )
+    )
+
+  // An administrative read: the system accounts' part scans the journal.
+  const balances: Store["balances"] = orDie(Effect.map(
+    sql<{ account: string; posted: number; pending: number }>`
+      SELECT id AS account, posted, pending FROM accounts
+      UNION ALL
+      SELECT account, SUM(delta)::bigint AS posted, 0::bigint AS pending FROM (
+        SELECT credit AS account, amount AS delta FROM transfers WHERE credit LIKE 'system:%'
+        UNION ALL
+        SELECT debit AS account, -amount AS delta FROM transfers WHERE debit LIKE 'system:%'
+      ) journal GROUP BY account
+      ORDER BY account`,
+    (rows) => rows.map((r) => balanceOf(r.account as AccountId, r.posted, r.pending))
+  ))
+
+  const hold: Store["hold"] = (id) => orDie(Effect.map(findHold(id), (r) => Option.map(Option.fromUndefinedOr(r), toHold)))
+
+  const transfers: Store["transfers"] = (filter) =>
+    orDie(Effect.map(
+      sql<TransferRow>`
+        SELECT ${TRANSFER} FROM transfers
+        ${filter.account === undefined ? sql.literal("") : sql`WHERE debit = ${filter.account} OR credit = ${filter.account}`}
+        ORDER BY seq DESC
+        ${filter.limit === undefined ? sql.literal("") : sql`LIMIT ${filter.limit}`}`,
+      (rows) => rows.map(toTransfer)
+    ))
+
+  const spentSince: Store["spentSince"] = (account, since) =>
+    orDie(Effect.map(
+      sql<{ spent: number }>`SELECT ${spentExpression(account, since)} AS spent`,
+      (rows) => rows[0]?.spent ?? 0
+    ))
+
+  return LedgerStore.of({
+    grant,
+    reserve,
+    settle,
+    release,
+    refund,
+    expireHolds,
+    balance,
+    balances,
+    hold,
+    transfers,
+    spentSince
+  })
+})
+
+export const PgLedgerStoreLayer = Layer.effect(LedgerStore, makePgLedgerStore)
