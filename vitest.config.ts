@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // The JSON report gives `.ci/run` its closing "N passed, N failed" line.
+    // Two cores: one worker per core (Postgres-backed files wait on I/O, so both stay busy).
+    maxWorkers: 2,
     reporters: ["default", "json"],
     outputFile: { json: ".vitest-results.json" }
   }
