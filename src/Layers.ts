@@ -1,0 +1,92 @@
+import { Config, Effect, Layer, Option, type Redacted, Schema } from "effect"
+import { join, resolve } from "node:path"
+import { Core } from "./application/Core.ts"
+import { GatewayPolicy } from "./application/GatewayPolicy.ts"
+import { DiskImageStore } from "./adapters/disk/DiskImageStore.ts"
+import { serverOrigin } from "./adapters/http/Server.ts"
+import { LocalImageProvider } from "./adapters/local/LocalImageProvider.ts"
+import { MemoryAdapters } from "./adapters/memory/MemoryAdapters.ts"
+
+/** Everything the gateway reads from the environment; a bad value stops start-up, naming the variable. */
+export const GatewayConfig = Config.all({
+  host: Config.NonEmptyString("HOST").pipe(Config.withDefault("127.0.0.1")),
+  // 0 asks the system for a free port.
+  port: Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })), "PORT").pipe(
+    Config.withDefault(8080)
+  ),
+  dataDir: Config.NonEmptyString("DATA_DIR").pipe(Config.withDefault("./data")),
+  storage: Config.Literals(["memory", "postgres"], "STORAGE").pipe(Config.option),
+  databaseUrl: Config.Redacted("DATABASE_URL").pipe(Config.option),
+  demo: Config.Boolean("DEMO").pipe(Config.option),
+  publicUrl: Config.URL("PUBLIC_URL").pipe(Config.option)
+})
+export type GatewayConfig = Config.Success<typeof GatewayConfig>
+
+/** Where the ports live: process memory, or PostgreSQL (embedded under DATA_DIR, or DATABASE_URL). */
+export type StorageMode =
+  | { readonly _tag: "memory"; readonly explicit: boolean }
+  | { readonly _tag: "postgres"; readonly url: Option.Option<Redacted.Redacted<string>> }
+
+/**
+ * `STORAGE=memory` is memory; `STORAGE=postgres` or a `DATABASE_URL` is PostgreSQL. With neither,
+ * the embedded default: embedded PostgreSQL under DATA_DIR once `postgresPorts` is filled in —
+ * until then the ports live in memory (and images on disk).
+ */
+export const storageMode = (config: GatewayConfig): StorageMode => {
+  if (Option.isSome(config.storage)) {
+    return config.storage.value === "memory"
+      ? { _tag: "memory", explicit: true }
+      : { _tag: "postgres", url: config.databaseUrl }
+  }
+  if (Option.isSome(config.databaseUrl)) return { _tag: "postgres", url: config.databaseUrl }
+  return EMBEDDED_POSTGRES_READY ? { _tag: "postgres", url: Option.none() } : { _tag: "memory", explicit: false }
+}
+
+/** Flip to `true` when `postgresPorts` below is implemented: the embedded default becomes Postgres. */
+const EMBEDDED_POSTGRES_READY = false
+
+/** Demo data is seeded on the embedded default and in memory; on a real database only with DEMO=1. */
+export const seedsDemo = (config: GatewayConfig): boolean =>
+  Option.getOrElse(config.demo, () => {
+    const mode = storageMode(config)
+    return mode._tag === "memory" || Option.isNone(mode.url)
+  })
+
+/** The base of image URLs: PUBLIC_URL, or the listening server's own origin. */
+const imageBaseUrl = (config: GatewayConfig) =>
+  Effect.map(
+    Option.match(config.publicUrl, {
+      onNone: () => serverOrigin,
+      onSome: (url) => Effect.succeed(url.href.replace(/\/+$/, ""))
+    }),
+    (origin) => `${origin}/v1/images/files`
+  )
+
+export const imagesDir = (config: GatewayConfig) => join(resolve(config.dataDir), "images")
+
+/**
+ * The PostgreSQL branch: every persistent port on PostgreSQL (`PgAdapters`), images on disk.
+ * With no URL it must start an embedded PostgreSQL whose data lives under DATA_DIR (kept across
+ * restarts), run the migrations, and stop the server when the scope closes.
+ */
+const postgresPorts = (_config: GatewayConfig, _url: Option.Option<Redacted.Redacted<string>>, _imageBaseUrl: string) =>
+  Layer.effectDiscard(
+    Effect.die(new Error("STORAGE=postgres / DATABASE_URL: the PostgreSQL adapters are not wired in yet. Use STORAGE=memory."))
+  )
+
+/** Every persistent port, picked from the configuration. */
+export const Ports = (config: GatewayConfig) =>
+  Layer.unwrap(Effect.map(imageBaseUrl(config), (baseUrl) => {
+    const mode = storageMode(config)
+    if (mode._tag === "postgres") return postgresPorts(config, mode.url, baseUrl) as unknown as ReturnType<typeof MemoryAdapters>
+    const memory = MemoryAdapters(baseUrl)
+    // STORAGE=memory keeps images in memory too; otherwise they go to disk under DATA_DIR.
+    return mode.explicit ? memory : Layer.merge(memory, DiskImageStore({ dir: imagesDir(config), baseUrl }))
+  }))
+
+/**
+ * The whole core on the configured adapters, with the local provider standing in for every
+ * provider (no provider keys are configured yet: `provider_used` says `local`).
+ */
+export const Gateway = (config: GatewayConfig) =>
+  Core.pipe(Layer.provideMerge(Layer.mergeAll(Ports(config), GatewayPolicy.layer(), LocalImageProvider)))

@@ -1,0 +1,98 @@
+import { Clock, Console, Effect, Layer, Option, Schedule } from "effect"
+import { CreditLedger } from "./application/CreditLedger.ts"
+import { ImageStore } from "./application/ports/ImageStore.ts"
+import { DEMO, DEMO_SERVICES, demoLegacyKeyOf, demoOrgOf, seedDemo } from "./DemoData.ts"
+import { accountOfOrg, accountOfUser } from "./domain/Ids.ts"
+import { toCredits } from "./domain/Money.ts"
+import { imagesDir, type GatewayConfig, seedsDemo, storageMode } from "./Layers.ts"
+import { serverOrigin } from "./adapters/http/Server.ts"
+
+export const SWEEP_INTERVAL_MS = 30_000
+
+/**
+ * Releases holds past their expiry (a crash between reserve and settle loses nobody's credits)
+ * and deletes expired images, every 30 s, for as long as the server runs.
+ */
+export const Sweeper = Layer.effectDiscard(
+  Effect.gen(function*() {
+    const ledger = yield* CreditLedger
+    const images = yield* ImageStore
+    const sweep = Effect.gen(function*() {
+      yield* ledger.sweep
+      yield* images.removeExpired(yield* Clock.currentTimeMillis)
+    }).pipe(Effect.catchCause((cause) => Effect.logWarning("sweep failed", cause)))
+    yield* Effect.forkScoped(Effect.repeat(Effect.delay(sweep, SWEEP_INTERVAL_MS), Schedule.forever))
+  })
+)
+
+const credits = (m: number) => toCredits(m).toLocaleString("en-US", { maximumFractionDigits: 3 })
+
+/** The incident report's commands (SPEC §11), against this server. */
+export const incidentCommands = (origin: string) => {
+  const body = `'{"prompt": "A unicorn with a magic wand", "model": "dall-e-3", "size": "1024x1024", "quality": "standard", "n": 1}'`
+  const command = (auth: string, userId?: string) =>
+    [
+      `curl -X POST ${origin}/api/v1/llm/image/generations \\`,
+      `  -H "Authorization: Bearer ${auth}" \\`,
+      ...(userId === undefined ? [] : [`  -H "X-User-ID: ${userId}" \\`]),
+      `  -H "Content-Type: application/json" \\`,
+      `  -d ${body}`
+    ].join("\n")
+  return [
+    "# 1. a service without X-User-ID: its organization pays 48 credits",
+    command(demoLegacyKeyOf("presenton-service")),
+    "# 2. the service on behalf of Alice: Alice pays 48 credits, the organization nothing",
+    command(demoLegacyKeyOf("presenton-service"), DEMO.alice.id),
+    "# 3. Bob with his own OpenAI key (BYOK): _metadata.using_byok = true, no credits move",
+    command(DEMO.bob.key)
+  ].join("\n")
+}
+
+/** Seeds the demo data (idempotent) when the configuration asks for it, then prints what runs where. */
+export const Announce = (config: GatewayConfig) =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const origin = yield* serverOrigin
+    const mode = storageMode(config)
+    const demo = seedsDemo(config)
+    if (demo) yield* seedDemo
+    const ledger = yield* CreditLedger
+    const balance = (account: string) => Effect.map(ledger.balance(account as never), (b) => credits(b.available))
+
+    const storage = mode._tag === "postgres"
+      ? Option.isSome(mode.url) ? "PostgreSQL (DATABASE_URL)" : `embedded PostgreSQL under ${config.dataDir}`
+      : mode.explicit
+      ? "in memory (STORAGE=memory): nothing is kept across restarts"
+      : "in memory: nothing is kept across restarts (embedded PostgreSQL is not wired in yet)"
+    const images = mode._tag === "memory" && mode.explicit ? "in memory" : `on disk under ${imagesDir(config)}`
+    const lines = [
+      `Image Gateway listening on ${origin}`,
+      `  API docs   ${origin}/docs   (OpenAPI document: ${origin}/openapi.json)`,
+      `  storage    ${storage}`,
+      `  images     ${images}, served at ${origin}/v1/images/files/…`,
+      `  provider   local for every model (no provider keys configured): _metadata.provider_used = "local"`
+    ]
+    if (demo) {
+      const services: Array<string> = []
+      for (const name of DEMO_SERVICES) {
+        const org = demoOrgOf(name)
+        services.push(
+          `    ${name.padEnd(20)} ${org.padEnd(24)} ${demoLegacyKeyOf(name).padEnd(32)} ${(yield* balance(accountOfOrg(org))).padStart(7)} credits`
+        )
+      }
+      lines.push(
+        "",
+        "DEMO DATA — well-known keys for trying the gateway; never use them in production (DEMO=0 turns seeding off)",
+        "  services (policy optional, tier managed, legacy key imported):",
+        ...services,
+        `    presenton-service also signs service JWTs (HS256) with the secret '${DEMO.presentonJwtSecret}'`,
+        "  users:",
+        `    Alice ${DEMO.alice.id}  tier ${DEMO.alice.tier}  key ${DEMO.alice.key}  ${yield* balance(accountOfUser(DEMO.alice.id))} credits`,
+        `    Bob   ${DEMO.bob.id}  tier ${DEMO.bob.tier}  key ${DEMO.bob.key}  ${yield* balance(accountOfUser(DEMO.bob.id))} credits, own keys (BYOK) for openai and openrouter`,
+        `  admin credential: ${DEMO.adminKey} (the admin API is not built yet)`,
+        "",
+        "Try it — the incident report's commands:",
+        incidentCommands(origin)
+      )
+    }
+    yield* Console.log(lines.join("\n"))
+  }))

@@ -1,0 +1,181 @@
+import { Clock, Effect, Redacted } from "effect"
+import type { HttpServerRequest } from "effect/http"
+import { HttpApiBuilder } from "effect/http-api"
+import { randomBytes } from "node:crypto"
+import { CreditLedger } from "../../application/CreditLedger.ts"
+import { ByokStore } from "../../application/ports/ByokStore.ts"
+import { PrincipalResolver } from "../../application/PrincipalResolver.ts"
+import { Provisioning } from "../../application/Provisioning.ts"
+import type { ByokKey, Scope } from "../../domain/Entities.ts"
+import type { AccountId } from "../../domain/Ids.ts"
+import type { ProviderName } from "../../domain/Models.ts"
+import { toCredits } from "../../domain/Money.ts"
+import type { Transfer } from "../../domain/Ledger.ts"
+import { Api } from "./Api.ts"
+import { invalidParameter, resourceNotFound } from "./ErrorMapping.ts"
+import { credentialsOf, HttpFailure, readJsonBody } from "./Requests.ts"
+import { deprecationHeaders, failureResponse, json } from "./Responses.ts"
+
+type Request = HttpServerRequest.HttpServerRequest
+
+const DEFAULT_HISTORY = 50
+const MAX_HISTORY = 500
+const BYOK_PROVIDERS: ReadonlyArray<ProviderName> = ["openai", "openrouter"]
+const MIN_KEY_LENGTH = 8
+const MAX_KEY_LENGTH = 512
+
+const invalid = (param: string, message: string) => new HttpFailure({ wire: invalidParameter(param, message) })
+
+const historyLimit = (raw: string | undefined) => {
+  if (raw === undefined) return Effect.succeed(DEFAULT_HISTORY)
+  const n = Number(raw)
+  return Number.isInteger(n) && n >= 1 && n <= MAX_HISTORY
+    ? Effect.succeed(n)
+    : Effect.fail(invalid("limit", `Invalid value for 'limit': it must be an integer between 1 and ${MAX_HISTORY}.`))
+}
+
+/** A journal entry from the account's side: money in is positive, money out negative. */
+const entryOf = (account: AccountId) => (t: Transfer) => {
+  const signed = t.credit === account ? t.amount : -t.amount
+  return {
+    id: t.id,
+    kind: t.kind,
+    credits: toCredits(signed),
+    millicredits: signed,
+    created: Math.floor(t.at / 1000),
+    reason: t.reason,
+    hold: t.hold ?? null
+  }
+}
+
+/** A caller's own key as shown to them: never the key, only its last 4 characters. */
+const keyView = (k: ByokKey) => ({
+  id: k.id,
+  object: "byok_key" as const,
+  provider: k.provider,
+  last4: k.last4,
+  enabled: k.enabled,
+  created: Math.floor(k.createdAt / 1000)
+})
+
+const keyNotFound = (id: string) =>
+  new HttpFailure({
+    wire: resourceNotFound("byok_key_not_found", `No key '${id.slice(0, 64)}' among your own provider keys. GET /api/v1/llm/byok/keys lists them.`)
+  })
+
+const objectBody = (body: unknown): Effect.Effect<Record<string, unknown>, HttpFailure> =>
+  typeof body === "object" && body !== null && !Array.isArray(body)
+    ? Effect.succeed(body as Record<string, unknown>)
+    : Effect.fail(new HttpFailure({ wire: invalidParameter("body", "The request body must be a JSON object.", "invalid_request_body") }))
+
+/**
+ * The caller's payer account: its balance and journal (`credits:read`) and its own provider
+ * keys (`byok:manage`). The payer is resolved exactly as for a generation, X-User-ID included.
+ */
+export const CreditsHandlers = HttpApiBuilder.group(
+  Api,
+  "credits",
+  Effect.fn(function*(handlers) {
+    const resolver = yield* PrincipalResolver
+    const ledger = yield* CreditLedger
+
+    return handlers
+      .handle("balance", ({ request }) =>
+        Effect.gen(function*() {
+          const principal = yield* resolver.resolve(credentialsOf(request), "credits:read")
+          const payer = principal.payer
+          const balance = yield* ledger.balance(payer.account)
+          const spent = yield* ledger.spentThisMonth(payer.account)
+          return json({
+            user_id: payer.account,
+            credits_remaining: toCredits(balance.available),
+            millicredits_remaining: balance.available,
+            tier: payer.tier,
+            monthly_cap: payer.monthlyCap === undefined ? null : toCredits(payer.monthlyCap),
+            monthly_spent: toCredits(spent),
+            account_type: payer.kind
+          }, { headers: deprecationHeaders(principal, yield* Clock.currentTimeMillis) })
+        }).pipe(Effect.catch(failureResponse)))
+      .handle("history", ({ query, request }) =>
+        Effect.gen(function*() {
+          const principal = yield* resolver.resolve(credentialsOf(request), "credits:read")
+          const limit = yield* historyLimit(query.limit)
+          const account = principal.payer.account
+          const transfers = yield* ledger.history(account, limit)
+          return json(
+            { object: "list", user_id: account, data: transfers.map(entryOf(account)) },
+            { headers: deprecationHeaders(principal, yield* Clock.currentTimeMillis) }
+          )
+        }).pipe(Effect.catch(failureResponse)))
+  })
+)
+
+export const ByokHandlers = HttpApiBuilder.group(
+  Api,
+  "byok",
+  Effect.fn(function*(handlers) {
+    const resolver = yield* PrincipalResolver
+    const byok = yield* ByokStore
+    const provisioning = yield* Provisioning
+
+    const scope: Scope = "byok:manage"
+    const caller = (request: Request) =>
+      Effect.gen(function*() {
+        const principal = yield* resolver.resolve(credentialsOf(request), scope)
+        const headers = deprecationHeaders(principal, yield* Clock.currentTimeMillis)
+        return { account: principal.payer.account, headers }
+      })
+
+    const view = (account: AccountId, id: string) =>
+      Effect.flatMap(byok.list(account), (keys) => {
+        const key = keys.find((k) => k.id === id)
+        return key === undefined ? Effect.fail(keyNotFound(id)) : Effect.succeed(keyView(key))
+      })
+
+    return handlers
+      .handle("list", ({ request }) =>
+        Effect.gen(function*() {
+          const { account, headers } = yield* caller(request)
+          const keys = yield* byok.list(account)
+          return json({ object: "list", data: keys.map(keyView) }, { headers })
+        }).pipe(Effect.catch(failureResponse)))
+      .handleRaw("add", ({ request }) =>
+        Effect.gen(function*() {
+          const { account, headers } = yield* caller(request)
+          const body = yield* Effect.flatMap(readJsonBody(request), objectBody)
+          const provider = body["provider"]
+          if (typeof provider !== "string" || !BYOK_PROVIDERS.includes(provider as ProviderName)) {
+            return yield* invalid("provider", `Invalid value for 'provider': use one of ${BYOK_PROVIDERS.map((p) => `'${p}'`).join(", ")}.`)
+          }
+          const key = body["api_key"]
+          if (typeof key !== "string") return yield* invalid("api_key", "Missing required parameter: 'api_key' (a string).")
+          const trimmed = key.trim()
+          if (trimmed.length < MIN_KEY_LENGTH || trimmed.length > MAX_KEY_LENGTH) {
+            return yield* invalid("api_key", `Invalid 'api_key': it must be ${MIN_KEY_LENGTH} to ${MAX_KEY_LENGTH} characters.`)
+          }
+          // A random id: adding the same key twice gives two entries, each removable on its own.
+          const id = yield* provisioning.addOwnKey(
+            account,
+            provider as ProviderName,
+            Redacted.make(trimmed),
+            `byok_${randomBytes(8).toString("hex")}`
+          )
+          return json(yield* view(account, id), { status: 201, headers })
+        }).pipe(Effect.catch(failureResponse)))
+      .handleRaw("update", ({ params, request }) =>
+        Effect.gen(function*() {
+          const { account, headers } = yield* caller(request)
+          const body = yield* Effect.flatMap(readJsonBody(request), objectBody)
+          const enabled = body["enabled"]
+          if (typeof enabled !== "boolean") return yield* invalid("enabled", "Invalid type for 'enabled': expected a boolean.")
+          if (!(yield* byok.setEnabled(account, params.id, enabled))) return yield* keyNotFound(params.id)
+          return json(yield* view(account, params.id), { headers })
+        }).pipe(Effect.catch(failureResponse)))
+      .handle("remove", ({ params, request }) =>
+        Effect.gen(function*() {
+          const { account, headers } = yield* caller(request)
+          if (!(yield* byok.remove(account, params.id))) return yield* keyNotFound(params.id)
+          return json({ id: params.id, object: "byok_key", deleted: true }, { headers })
+        }).pipe(Effect.catch(failureResponse)))
+  })
+)

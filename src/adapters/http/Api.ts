@@ -1,0 +1,352 @@
+import { Schema } from "effect"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
+
+/**
+ * The HTTP contract: endpoints and their wire schemas, OpenAI-compatible where OpenAI defines
+ * the shape. It drives routing, `/openapi.json` and `/docs`. Handlers read bodies themselves
+ * (`handleRaw`) so that the core validates a generation request and every failure, a body
+ * that is not JSON included, answers in OpenAI's error shape.
+ */
+
+/** Marks an operation that needs no credentials (removed from the document by `describeDocument`). */
+const PUBLIC = "x-public"
+
+// --- errors ------------------------------------------------------------------------------------
+
+export const OpenAIErrorBody = Schema.Struct({
+  error: Schema.Struct({
+    message: Schema.String,
+    type: Schema.String,
+    param: Schema.NullOr(Schema.String),
+    code: Schema.NullOr(Schema.String)
+  })
+}).annotate({
+  identifier: "ErrorResponse",
+  description: "OpenAI's error shape. `code` names the failure (e.g. `missing_user_context`), `param` the parameter or header to fix."
+})
+
+/** What each error status means here; the OpenAPI document shows it on every response. */
+const ERROR_STATUSES: Record<number, string> = {
+  400: "Invalid request: body, parameters, X-User-ID or Idempotency-Key",
+  401: "Missing, malformed, unknown, revoked or expired credentials",
+  402: "Insufficient credits (the message states balance and cost)",
+  403: "Not allowed: user context forbidden, unknown or suspended user, scope denied",
+  404: "Not found",
+  409: "Idempotency-Key reused with a different request, or still in progress",
+  413: "Request body too large",
+  415: "Request body is not JSON",
+  429: "Monthly cap exceeded (x-should-retry: false) or provider rate limit; Retry-After in seconds",
+  500: "Configuration error, e.g. a service without a billing organization (x-should-retry: false)",
+  502: "Provider error",
+  503: "Provider unavailable or not configured; store unreachable",
+  504: "Provider timeout"
+}
+
+// One schema per status; the descriptions are added to the document by `describeDocument`.
+const errorStatus = (status: keyof typeof ERROR_STATUSES) => OpenAIErrorBody.pipe(HttpApiSchema.status(status))
+
+const E400 = errorStatus(400)
+const E401 = errorStatus(401)
+const E402 = errorStatus(402)
+const E403 = errorStatus(403)
+const E404 = errorStatus(404)
+const E409 = errorStatus(409)
+const E413 = errorStatus(413)
+const E415 = errorStatus(415)
+const E429 = errorStatus(429)
+const E500 = errorStatus(500)
+const E502 = errorStatus(502)
+const E503 = errorStatus(503)
+const E504 = errorStatus(504)
+
+const AUTH_ERRORS = [E400, E401, E403, E500] as const
+
+// --- images ------------------------------------------------------------------------------------
+
+const nullableString = Schema.optionalKey(Schema.NullOr(Schema.String))
+
+/** OpenAI's CreateImageRequest, the fields the gateway reads; unknown fields are ignored. */
+export const CreateImageRequest = Schema.Struct({
+  prompt: Schema.String.annotate({ description: "1–4000 characters (dall-e-2: 1000)." }),
+  model: nullableString.annotate({ description: "Default dall-e-3. See GET /v1/models." }),
+  n: Schema.optionalKey(Schema.NullOr(Schema.Int)).annotate({ description: "1–10; dall-e-3 only 1." }),
+  size: nullableString,
+  quality: nullableString,
+  style: nullableString,
+  response_format: Schema.optionalKey(Schema.NullOr(Schema.Literals(["url", "b64_json"]))),
+  output_format: nullableString,
+  output_compression: Schema.optionalKey(Schema.NullOr(Schema.Int)),
+  background: nullableString,
+  moderation: nullableString,
+  user: nullableString
+}).annotate({ identifier: "CreateImageRequest" })
+
+export const Image = Schema.Struct({
+  url: Schema.optionalKey(Schema.String).annotate({ description: "On this gateway's host; expires after 60 minutes." }),
+  b64_json: Schema.optionalKey(Schema.String),
+  revised_prompt: Schema.optionalKey(Schema.String)
+}).annotate({ identifier: "Image" })
+
+export const GenerationMetadata = Schema.Struct({
+  provider_used: Schema.String,
+  cost_incurred: Schema.Number.annotate({ description: "Credits this request moved (up to 3 decimals)." }),
+  credits_remaining: Schema.Number,
+  transaction_id: Schema.NullOr(Schema.String),
+  user_tier: Schema.String,
+  using_byok: Schema.Boolean,
+  byok_provider: Schema.NullOr(Schema.String),
+  images_generated: Schema.Int,
+  billed_to: Schema.String.annotate({ description: "The payer's account: a user UUID or an org_… id." })
+}).annotate({ identifier: "GenerationMetadata" })
+
+export const ImagesResponse = Schema.Struct({
+  created: Schema.Int,
+  data: Schema.Array(Image),
+  _metadata: GenerationMetadata
+}).annotate({
+  identifier: "ImagesResponse",
+  description: "OpenAI's ImagesResponse plus `_metadata`. Headers: X-Request-ID, X-Credits-Charged, X-Credits-Remaining; " +
+    "Idempotent-Replayed: true on a replay; Deprecation and Sunset when the key is deprecated."
+})
+
+const generationHeaders = Schema.Struct({
+  "x-user-id": Schema.optionalKey(Schema.String).annotate({
+    description: "The user a service acts for (a user UUID); that user pays."
+  }),
+  "idempotency-key": Schema.optionalKey(Schema.String).annotate({
+    description: "1–255 characters. The same key from the same payer within 24 h replays the response without a new charge."
+  })
+})
+
+const generationEndpoint = <const Name extends string, const Path extends `/${string}`>(name: Name, path: Path) =>
+  HttpApiEndpoint.post(name, path, {
+    headers: generationHeaders,
+    payload: CreateImageRequest,
+    success: ImagesResponse,
+    error: [E400, E401, E402, E403, E409, E413, E415, E429, E500, E502, E503, E504]
+  })
+
+export class ImagesGroup extends HttpApiGroup.make("images")
+  .add(
+    generationEndpoint("generate", "/v1/images/generations").annotateMerge(OpenApi.annotations({
+      summary: "Generate images (OpenAI-compatible; baseURL …/v1)"
+    })),
+    generationEndpoint("generateLlm", "/api/v1/llm/images/generations").annotateMerge(OpenApi.annotations({
+      summary: "Generate images (the openai SDK with baseURL …/api/v1/llm)"
+    })),
+    generationEndpoint("generateLegacy", "/api/v1/llm/image/generations").annotateMerge(OpenApi.annotations({
+      summary: "Generate images (legacy path)"
+    })),
+    HttpApiEndpoint.get("file", "/v1/images/files/:file", {
+      params: { file: Schema.String.annotate({ description: "`<id>.png` from a generation's `url`." }) },
+      success: Schema.Uint8Array.pipe(HttpApiSchema.asUint8Array({ contentType: "image/png" })),
+      error: E404
+    }).annotateMerge(OpenApi.annotations({
+      summary: "An image generated with response_format 'url' (valid 60 minutes)",
+      override: { [PUBLIC]: true }
+    }))
+  )
+  .annotateMerge(OpenApi.annotations({ title: "Images" }))
+{}
+
+// --- models ------------------------------------------------------------------------------------
+
+export const ModelPrice = Schema.Struct({
+  quality: Schema.String,
+  size: Schema.String,
+  credits: Schema.Number.annotate({ description: "Base price per image, before the tier multiplier." })
+})
+
+export const Model = Schema.Struct({
+  id: Schema.String,
+  object: Schema.Literal("model"),
+  created: Schema.Int,
+  owned_by: Schema.String,
+  sizes: Schema.Array(Schema.String),
+  qualities: Schema.Array(Schema.String),
+  response_formats: Schema.Array(Schema.String),
+  max_n: Schema.Int,
+  prices: Schema.Array(ModelPrice)
+}).annotate({ identifier: "Model" })
+
+export const ModelList = Schema.Struct({
+  object: Schema.Literal("list"),
+  data: Schema.Array(Model)
+}).annotate({ identifier: "ModelList" })
+
+export class ModelsGroup extends HttpApiGroup.make("models")
+  .add(
+    HttpApiEndpoint.get("list", "/v1/models", { success: ModelList }).annotateMerge(OpenApi.annotations({
+      summary: "Image models with their base prices (no credentials needed)",
+      override: { [PUBLIC]: true }
+    }))
+  )
+  .annotateMerge(OpenApi.annotations({ title: "Models" }))
+{}
+
+// --- credits -----------------------------------------------------------------------------------
+
+export const CreditsBody = Schema.Struct({
+  user_id: Schema.String.annotate({ description: "The payer's account id (a user UUID or an org_… id)." }),
+  credits_remaining: Schema.Number,
+  millicredits_remaining: Schema.Int,
+  tier: Schema.String,
+  monthly_cap: Schema.NullOr(Schema.Number).annotate({ description: "Credits per calendar month (UTC), or null." }),
+  monthly_spent: Schema.Number,
+  account_type: Schema.Literals(["user", "org"])
+}).annotate({ identifier: "Credits" })
+
+export const JournalEntry = Schema.Struct({
+  id: Schema.String,
+  kind: Schema.Literals(["grant", "settle", "refund"]),
+  credits: Schema.Number.annotate({ description: "Signed, from the account's side: + in, − out." }),
+  millicredits: Schema.Int,
+  created: Schema.Int,
+  reason: Schema.String,
+  hold: Schema.NullOr(Schema.String)
+}).annotate({ identifier: "JournalEntry" })
+
+export const CreditsHistory = Schema.Struct({
+  object: Schema.Literal("list"),
+  user_id: Schema.String,
+  data: Schema.Array(JournalEntry)
+}).annotate({ identifier: "CreditsHistory" })
+
+const payerHeaders = Schema.Struct({
+  "x-user-id": Schema.optionalKey(Schema.String).annotate({ description: "As for a generation: the user a service acts for." })
+})
+
+export class CreditsGroup extends HttpApiGroup.make("credits")
+  .add(
+    HttpApiEndpoint.get("balance", "/api/v1/llm/credits", {
+      headers: payerHeaders,
+      success: CreditsBody,
+      error: AUTH_ERRORS
+    }).annotateMerge(OpenApi.annotations({
+      summary: "The payer's balance, resolved exactly as for a generation (scope credits:read)"
+    })),
+    HttpApiEndpoint.get("history", "/api/v1/llm/credits/history", {
+      headers: payerHeaders,
+      query: { limit: Schema.optionalKey(Schema.String).annotate({ description: "1–500, default 50." }) },
+      success: CreditsHistory,
+      error: AUTH_ERRORS
+    }).annotateMerge(OpenApi.annotations({ summary: "The payer's journal, newest first (scope credits:read)" }))
+  )
+  .annotateMerge(OpenApi.annotations({ title: "Credits" }))
+{}
+
+// --- BYOK --------------------------------------------------------------------------------------
+
+export const ByokKeyView = Schema.Struct({
+  id: Schema.String,
+  object: Schema.Literal("byok_key"),
+  provider: Schema.String,
+  last4: Schema.String.annotate({ description: "The last 4 characters; the key itself is never returned." }),
+  enabled: Schema.Boolean,
+  created: Schema.Int
+}).annotate({ identifier: "ByokKey" })
+
+export const ByokKeyList = Schema.Struct({
+  object: Schema.Literal("list"),
+  data: Schema.Array(ByokKeyView)
+}).annotate({ identifier: "ByokKeyList" })
+
+export const AddByokKey = Schema.Struct({
+  provider: Schema.Literals(["openai", "openrouter"]),
+  api_key: Schema.String.annotate({ description: "Stored for calls billed to you; shown again only as its last 4 characters." })
+}).annotate({ identifier: "AddByokKey" })
+
+export const UpdateByokKey = Schema.Struct({ enabled: Schema.Boolean }).annotate({ identifier: "UpdateByokKey" })
+
+export const Deleted = Schema.Struct({ id: Schema.String, object: Schema.Literal("byok_key"), deleted: Schema.Boolean })
+
+const keyParams = { id: Schema.String }
+
+export class ByokGroup extends HttpApiGroup.make("byok")
+  .add(
+    HttpApiEndpoint.get("list", "/api/v1/llm/byok/keys", { success: ByokKeyList, error: AUTH_ERRORS }),
+    HttpApiEndpoint.post("add", "/api/v1/llm/byok/keys", {
+      payload: AddByokKey,
+      success: ByokKeyView.pipe(HttpApiSchema.status(201)),
+      error: [...AUTH_ERRORS, E413, E415]
+    }),
+    HttpApiEndpoint.patch("update", "/api/v1/llm/byok/keys/:id", {
+      params: keyParams,
+      payload: UpdateByokKey,
+      success: ByokKeyView,
+      error: [...AUTH_ERRORS, E404, E413, E415]
+    }),
+    HttpApiEndpoint.delete("remove", "/api/v1/llm/byok/keys/:id", {
+      params: keyParams,
+      success: Deleted,
+      error: [...AUTH_ERRORS, E404]
+    })
+  )
+  .annotateMerge(OpenApi.annotations({
+    title: "BYOK",
+    description: "The payer's own provider keys (scope byok:manage). A call billed to an account with an enabled key for the model's provider uses that key and moves no credits."
+  }))
+{}
+
+// --- system ------------------------------------------------------------------------------------
+
+export const Health = Schema.Struct({ status: Schema.String })
+
+export class SystemGroup extends HttpApiGroup.make("system")
+  .add(
+    HttpApiEndpoint.get("healthz", "/healthz", { success: Health }).annotateMerge(OpenApi.annotations({
+      summary: "Liveness",
+      override: { [PUBLIC]: true }
+    })),
+    HttpApiEndpoint.get("readyz", "/readyz", { success: Health, error: E503 }).annotateMerge(OpenApi.annotations({
+      summary: "Readiness: the store answers",
+      override: { [PUBLIC]: true }
+    }))
+  )
+  .annotateMerge(OpenApi.annotations({ title: "System" }))
+{}
+
+/**
+ * Adds what the generator cannot know: the credentials (a bearer token — service key, user
+ * key or service JWT — or a browser session), which operations need none, and what each
+ * error status means.
+ */
+const describeDocument = (spec: Record<string, any>) => {
+  for (const operations of Object.values<Record<string, any>>(spec["paths"] ?? {})) {
+    for (const operation of Object.values<Record<string, any>>(operations)) {
+      if (operation[PUBLIC] === true) operation["security"] = []
+      else delete operation["security"]
+      delete operation[PUBLIC]
+      for (const [status, response] of Object.entries<Record<string, any>>(operation["responses"] ?? {})) {
+        const meaning = ERROR_STATUSES[Number(status)]
+        if (meaning !== undefined) response["description"] = meaning
+      }
+    }
+  }
+  return {
+    ...spec,
+    components: {
+      ...spec["components"],
+      securitySchemes: {
+        bearer: {
+          type: "http",
+          scheme: "bearer",
+          description: "A service key (sk-…), a user API key (uc_…) or a service JWT (HS256, claims service, exp, iat, optional user_id)."
+        },
+        session: { type: "apiKey", in: "cookie", name: "session_token" }
+      }
+    },
+    security: [{ bearer: [] }, { session: [] }]
+  }
+}
+
+export class Api extends HttpApi.make("image-gateway")
+  .add(ImagesGroup, ModelsGroup, CreditsGroup, ByokGroup, SystemGroup)
+  .annotateMerge(OpenApi.annotations({
+    title: "Image Gateway",
+    version: "0.1.0",
+    description: "OpenAI-compatible image generation with service authentication, prepaid credits and bring-your-own-key routing. " +
+      "Errors have OpenAI's shape {error: {message, type, param, code}}; every response carries X-Request-ID.",
+    transform: describeDocument
+  }))
+{}

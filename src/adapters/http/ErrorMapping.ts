@@ -1,0 +1,218 @@
+import { HttpServerResponse } from "effect/http"
+import { type DomainError, describeError } from "../../domain/Errors.ts"
+
+/**
+ * One error as it goes on the wire: OpenAI's body `{"error":{"message","type","param","code"}}`,
+ * a status, and the headers that tell a client (the `openai` SDK among them) whether and when
+ * to retry. The core knows no status codes; this table is the only place they are decided.
+ */
+export interface WireError {
+  readonly status: number
+  readonly type: ErrorType
+  readonly code: string | null
+  readonly param: string | null
+  readonly message: string
+  readonly headers?: Readonly<Record<string, string>> | undefined
+}
+
+/** OpenAI's error types, one per kind of failure a client handles differently. */
+export type ErrorType =
+  | "invalid_request_error"
+  | "authentication_error"
+  | "permission_error"
+  | "insufficient_quota"
+  | "rate_limit_error"
+  | "server_error"
+  | "api_error"
+
+/** What a retry cannot fix: the `openai` SDK does not retry when it sees this header. */
+const NO_RETRY = { "x-should-retry": "false" } as const
+
+/** Seconds from `now` to the start of the next calendar month (UTC), when monthly caps reset. */
+export const secondsToNextMonth = (now: number): number => {
+  const d = new Date(now)
+  const next = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1)
+  return Math.max(1, Math.ceil((next - now) / 1000))
+}
+
+const USER_HEADER = "X-User-ID"
+const DEFAULT_PROVIDER_RETRY_SECONDS = 10
+
+/** Every domain error's status, OpenAI type, code, parameter and headers (SPEC §3, §7). */
+export const fromDomainError = (e: DomainError, now: number): WireError => {
+  const message = describeError(e)
+  const wire = (
+    status: number,
+    type: ErrorType,
+    code: string | null,
+    param: string | null = null,
+    headers?: Readonly<Record<string, string>>
+  ): WireError => ({ status, type, code, param, message, headers })
+
+  switch (e._tag) {
+    // 401: who is calling could not be established.
+    case "MissingCredentials":
+      return wire(401, "authentication_error", "missing_credentials")
+    case "MalformedAuthorization":
+      return wire(401, "authentication_error", "malformed_authorization", "Authorization")
+    case "InvalidApiKey":
+      return wire(401, "authentication_error", "invalid_api_key")
+    case "InvalidToken":
+      return wire(401, "authentication_error", "invalid_token")
+    case "TokenExpired":
+      return wire(401, "authentication_error", "token_expired")
+    case "InvalidSession":
+      return wire(401, "authentication_error", "invalid_session", "session_token")
+
+    // 400: the user context sent (or not sent) is wrong; the message says what to send.
+    case "MissingUserContext":
+      return wire(400, "invalid_request_error", "missing_user_context", USER_HEADER)
+    case "InvalidUserId":
+      return wire(400, "invalid_request_error", "invalid_user_id", USER_HEADER)
+    case "ConflictingUserContext":
+      return wire(400, "invalid_request_error", "conflicting_user_context", USER_HEADER)
+
+    // 403: the caller is known but may not do this.
+    case "UserContextForbidden":
+      return wire(403, "permission_error", "user_context_forbidden", USER_HEADER)
+    case "UnknownUser":
+      return wire(403, "permission_error", "unknown_user", USER_HEADER)
+    case "AccountSuspended":
+      return wire(403, "permission_error", "account_suspended")
+    case "ScopeDenied":
+      return wire(403, "permission_error", "scope_denied")
+
+    // 500: an operator must fix the configuration; a retry cannot.
+    case "ServiceOrgNotConfigured":
+      return wire(500, "server_error", "service_org_not_configured", null, NO_RETRY)
+
+    // Money.
+    case "InsufficientCredits":
+      return wire(402, "insufficient_quota", "insufficient_credits", null, NO_RETRY)
+    case "MonthlyCapExceeded":
+      return wire(429, "insufficient_quota", "monthly_cap_exceeded", null, {
+        ...NO_RETRY,
+        "retry-after": String(secondsToNextMonth(now))
+      })
+    case "IdempotencyConflict":
+      return e.reason === "in_progress"
+        ? wire(409, "invalid_request_error", "idempotency_conflict", "Idempotency-Key", { "retry-after": "1" })
+        : wire(409, "invalid_request_error", "idempotency_conflict", "Idempotency-Key", NO_RETRY)
+
+    // The request body.
+    case "InvalidRequest":
+      return wire(400, "invalid_request_error", e.code, e.param)
+    case "UnknownModel":
+      return wire(400, "invalid_request_error", "model_not_found", "model")
+
+    // Providers: their own error text never reaches the client, only these codes.
+    case "ProviderRejected":
+      switch (e.reason) {
+        case "content_policy":
+          return wire(400, "invalid_request_error", "content_policy_violation", "prompt", NO_RETRY)
+        case "invalid_request":
+          return wire(400, "invalid_request_error", "provider_rejected_request", null, NO_RETRY)
+        case "credential":
+          return e.byok
+            ? wire(400, "invalid_request_error", "byok_key_rejected", null, NO_RETRY)
+            : wire(502, "api_error", "provider_credential_rejected", null, NO_RETRY)
+      }
+    // eslint-disable-next-line no-fallthrough
+    case "ProviderRateLimited":
+      return wire(429, "rate_limit_error", "provider_rate_limited", null, {
+        "retry-after": String(e.retryAfterSeconds ?? DEFAULT_PROVIDER_RETRY_SECONDS)
+      })
+    case "ProviderUnavailable":
+      return wire(503, "api_error", "provider_unavailable")
+    case "ProviderNotConfigured":
+      return wire(503, "api_error", "provider_not_configured", null, NO_RETRY)
+    case "ProviderTimeout":
+      return wire(504, "api_error", "provider_timeout")
+    case "ProviderMalformed":
+      return wire(502, "api_error", "provider_malformed_response")
+
+    // Ledger bookkeeping never reaches a caller through a request; if it does, it is a bug.
+    case "HoldNotFound":
+    case "HoldAlreadyResolved":
+    case "SettleExceedsHold":
+    case "TransferNotFound":
+    case "RefundExceedsTransfer":
+    case "InvalidAmount":
+      return internalError()
+  }
+}
+
+// --- failures of the HTTP layer itself ---------------------------------------------------------
+
+export const notFound = (method: string, path: string): WireError => ({
+  status: 404,
+  type: "invalid_request_error",
+  code: "unknown_url",
+  param: null,
+  message: `Unknown request URL: ${method} ${path.slice(0, 200)}. See /docs for the endpoints.`
+})
+
+export const resourceNotFound = (code: string, message: string): WireError => ({
+  status: 404,
+  type: "invalid_request_error",
+  code,
+  param: null,
+  message
+})
+
+export const payloadTooLarge = (limitBytes: number): WireError => ({
+  status: 413,
+  type: "invalid_request_error",
+  code: "request_too_large",
+  param: null,
+  message: `The request body is larger than ${limitBytes} bytes.`,
+  headers: { connection: "close", ...NO_RETRY }
+})
+
+export const unsupportedMediaType = (contentType: string): WireError => ({
+  status: 415,
+  type: "invalid_request_error",
+  code: "unsupported_media_type",
+  param: "Content-Type",
+  message: `The request body must be JSON: send 'Content-Type: application/json' (received '${contentType.slice(0, 100)}').`,
+  headers: NO_RETRY
+})
+
+export const invalidJson = (): WireError => ({
+  status: 400,
+  type: "invalid_request_error",
+  code: "invalid_json",
+  param: null,
+  message: "We could not parse the JSON body of your request. Send a JSON object with 'Content-Type: application/json'."
+})
+
+export const invalidParameter = (param: string, message: string, code = "invalid_value"): WireError => ({
+  status: 400,
+  type: "invalid_request_error",
+  code,
+  param,
+  message
+})
+
+export const internalError = (): WireError => ({
+  status: 500,
+  type: "server_error",
+  code: "internal_error",
+  param: null,
+  message: "The gateway failed to handle the request. It has been logged; retry, and quote the X-Request-ID if it persists."
+})
+
+export const notReady = (): WireError => ({
+  status: 503,
+  type: "server_error",
+  code: "store_unavailable",
+  param: null,
+  message: "The gateway cannot reach its store."
+})
+
+/** The response for a wire error: OpenAI's body, `application/json`, and the error's headers. */
+export const errorResponse = (e: WireError): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.text(
+    JSON.stringify({ error: { message: e.message, type: e.type, param: e.param, code: e.code } }),
+    { status: e.status, contentType: "application/json", headers: e.headers }
+  )

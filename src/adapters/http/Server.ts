@@ -1,0 +1,87 @@
+import { Cause, Context, Effect, Layer } from "effect"
+import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
+import { HttpApiSchemaError } from "effect/http-api/HttpApiError"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { createServer } from "node:http"
+import { ByokHandlers, CreditsHandlers } from "./AccountHandlers.ts"
+import { Api } from "./Api.ts"
+import { errorResponse, internalError, invalidParameter, notFound } from "./ErrorMapping.ts"
+import { ImagesHandlers } from "./ImagesHandlers.ts"
+import { CurrentRequestId, requestIdOf } from "./Requests.ts"
+import { ModelsHandlers, SystemHandlers } from "./SystemHandlers.ts"
+
+/** What escaped every handler: a route that does not exist, a header that did not decode, a bug. */
+const unexpected = (cause: Cause.Cause<unknown>, request: HttpServerRequest.HttpServerRequest) => {
+  if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+  const error = Cause.squash(cause)
+  if (HttpServerError.isHttpServerError(error) && error.reason._tag === "RouteNotFound") {
+    return Effect.succeed(errorResponse(notFound(request.method, request.url.split("?", 1)[0]!)))
+  }
+  if (HttpApiSchemaError.is(error) && error.kind !== "Body" && error.kind !== "ResponseHeaders") {
+    const where = error.kind === "Params" ? "path" : error.kind === "Query" ? "query" : error.kind.toLowerCase()
+    return Effect.succeed(errorResponse(invalidParameter(where, `Invalid ${where} parameter: ${error.cause.message}`)))
+  }
+  // Logged with the request id; the client gets a generic message, never a stack trace.
+  return Effect.logError("unhandled failure", cause).pipe(Effect.as(errorResponse(internalError())))
+}
+
+/**
+ * Runs around every request: names it (`X-Request-ID`: a valid incoming id is kept), and turns
+ * whatever escaped the handlers into OpenAI's error shape, so no response is ever empty.
+ */
+export const GatewayMiddleware = HttpRouter.middleware(
+  (app) =>
+    Effect.withFiber((fiber) => {
+      const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
+      const id = requestIdOf(request.headers["x-request-id"])
+      return app.pipe(
+        Effect.catchCause((cause) => unexpected(cause, request)),
+        Effect.map(HttpServerResponse.setHeader("x-request-id", id)),
+        Effect.provideService(CurrentRequestId, id)
+      )
+    }),
+  { global: true }
+)
+
+export const ApiHandlers = Layer.mergeAll(ImagesHandlers, ModelsHandlers, CreditsHandlers, ByokHandlers, SystemHandlers)
+
+/** Every route: the API, its OpenAPI document, the docs page (Scalar, served inline, no CDN). */
+export const HttpApp = Layer.mergeAll(
+  HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(ApiHandlers)),
+  HttpApiScalar.layer(Api, { path: "/docs", scalar: { withDefaultFonts: false } }),
+  GatewayMiddleware
+)
+
+/**
+ * The gateway served over HTTP. The per-request logger is off: it halves throughput, and
+ * failures the gateway did not expect are logged by `GatewayMiddleware`.
+ */
+export const HttpGatewayServer = HttpRouter.serve(HttpApp, { disableLogger: true, disableListenLog: true })
+
+export interface ListenOptions {
+  readonly host: string
+  readonly port: number
+  /** How long in-flight requests may take to finish on shutdown before they are interrupted. */
+  readonly gracefulShutdownMs?: number | undefined
+}
+
+/**
+ * A Node HTTP server with timeouts: the headers must arrive within 10 s and the whole request
+ * within 30 s (a slow client cannot hold a connection open); idle keep-alive connections close
+ * after 5 s. Generating an image may take longer: Node's timeouts bound receiving the request,
+ * not producing the response.
+ */
+export const NodeServer = (options: ListenOptions) =>
+  NodeHttpServer.layer(
+    () => createServer({ headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 }),
+    { host: options.host, port: options.port, gracefulShutdownTimeout: options.gracefulShutdownMs ?? 20_000 }
+  )
+
+/** `http://host:port` of the listening server (an unspecified host is shown as 127.0.0.1). */
+export const serverOrigin = Effect.gen(function*() {
+  const server = yield* HttpServer.HttpServer
+  const url = new URL(HttpServer.formatAddress(server.address))
+  if (url.hostname === "0.0.0.0" || url.hostname === "[::]") url.hostname = "127.0.0.1"
+  return url.origin
+})
