@@ -210,6 +210,15 @@ export const notReady = (): WireError => ({
   message: "The gateway cannot reach its store."
 })
 
+export const shuttingDown = (): WireError => ({
+  status: 503,
+  type: "server_error",
+  code: "shutting_down",
+  param: null,
+  message: "The gateway shut down before this request finished. Retry it, with the same Idempotency-Key if you sent one.",
+  headers: { connection: "close" }
+})
+
 /** The response for a wire error: OpenAI's body, `application/json`, and the error's headers. */
 export const errorResponse = (e: WireError): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.text(

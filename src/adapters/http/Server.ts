@@ -6,14 +6,18 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { createServer } from "node:http"
 import { ByokHandlers, CreditsHandlers } from "./AccountHandlers.ts"
 import { Api } from "./Api.ts"
-import { errorResponse, internalError, invalidParameter, notFound } from "./ErrorMapping.ts"
+import { errorResponse, internalError, invalidParameter, notFound, shuttingDown } from "./ErrorMapping.ts"
 import { ImagesHandlers } from "./ImagesHandlers.ts"
 import { CurrentRequestId, requestIdOf } from "./Requests.ts"
 import { ModelsHandlers, SystemHandlers } from "./SystemHandlers.ts"
 
 /** What escaped every handler: a route that does not exist, a header that did not decode, a bug. */
 const unexpected = (cause: Cause.Cause<unknown>, request: HttpServerRequest.HttpServerRequest) => {
-  if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+  if (Cause.hasInterruptsOnly(cause)) {
+    // A client that went away gets nothing; a request cut short by shutdown gets a 503 to retry.
+    const clientGone = cause.reasons.some((r) => r._tag === "Interrupt" && r.annotations.has(HttpServerError.ClientAbort.key))
+    return clientGone ? Effect.failCause(cause) : Effect.succeed(errorResponse(shuttingDown()))
+  }
   const error = Cause.squash(cause)
   if (HttpServerError.isHttpServerError(error) && error.reason._tag === "RouteNotFound") {
     return Effect.succeed(errorResponse(notFound(request.method, request.url.split("?", 1)[0]!)))

@@ -133,7 +133,7 @@ export const http = async (
   return { status: response.status, headers: response.headers, text, json }
 }
 
-export const UNICORN = { prompt: "A unicorn with a magic wand", model: "dall-e-3", size: "1024x1024", quality: "standard", n: 1 }
+export const UNICORN = { prompt: "A unicorn with a magic wand", model: "dall-e-3", size: "1024x1024", quality: "standard", n: 1 } as const
 
 /** A generation on the legacy path, JSON body, with the given headers. */
 export const generate = (origin: string, headers: Record<string, string>, body: unknown = UNICORN, path = "/api/v1/llm/image/generations") =>
