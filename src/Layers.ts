@@ -1,4 +1,4 @@
-import { Config, Effect, Layer, Option, type Redacted, Schema } from "effect"
+import { Config, Data, Effect, Layer, Option, type Redacted, Schema } from "effect"
 import { join, resolve } from "node:path"
 import { Core } from "./application/Core.ts"
 import { GatewayPolicy } from "./application/GatewayPolicy.ts"
@@ -6,6 +6,9 @@ import { DiskImageStore } from "./adapters/disk/DiskImageStore.ts"
 import { serverOrigin } from "./adapters/http/Server.ts"
 import { LocalImageProvider } from "./adapters/local/LocalImageProvider.ts"
 import { MemoryAdapters } from "./adapters/memory/MemoryAdapters.ts"
+
+/** Start-up cannot go on; the message says what to change. */
+export class StartupError extends Data.TaggedError("StartupError")<{ readonly message: string }> {}
 
 /** Everything the gateway reads from the environment; a bad value stops start-up, naming the variable. */
 export const GatewayConfig = Config.all({
@@ -69,17 +72,26 @@ export const imagesDir = (config: GatewayConfig) => join(resolve(config.dataDir)
  * With no URL it must start an embedded PostgreSQL whose data lives under DATA_DIR (kept across
  * restarts), run the migrations, and stop the server when the scope closes.
  */
-const postgresPorts = (_config: GatewayConfig, _url: Option.Option<Redacted.Redacted<string>>, _imageBaseUrl: string) =>
-  Layer.effectDiscard(
-    Effect.die(new Error("STORAGE=postgres / DATABASE_URL: the PostgreSQL adapters are not wired in yet. Use STORAGE=memory."))
-  )
+const postgresPorts = (
+  _config: GatewayConfig,
+  _url: Option.Option<Redacted.Redacted<string>>,
+  _imageBaseUrl: string
+): Layer.Layer<PortServices, StartupError> =>
+  Layer.effectDiscard(Effect.fail(
+    new StartupError({
+      message: "STORAGE=postgres / DATABASE_URL: the gateway does not run on PostgreSQL yet. Unset them, or use STORAGE=memory."
+    })
+  )) as Layer.Layer<never, StartupError> as Layer.Layer<PortServices, StartupError>
+
+/** Every persistent port (what `MemoryAdapters` and `PgAdapters` provide). */
+export type PortServices = Layer.Success<ReturnType<typeof MemoryAdapters>>
 
 /** Every persistent port, picked from the configuration. */
 export const Ports = (config: GatewayConfig) =>
   Layer.unwrap(Effect.map(imageBaseUrl(config), (baseUrl) => {
     const mode = storageMode(config)
-    if (mode._tag === "postgres") return postgresPorts(config, mode.url, baseUrl) as unknown as ReturnType<typeof MemoryAdapters>
-    const memory = MemoryAdapters(baseUrl)
+    if (mode._tag === "postgres") return postgresPorts(config, mode.url, baseUrl)
+    const memory: Layer.Layer<PortServices, StartupError> = MemoryAdapters(baseUrl)
     // STORAGE=memory keeps images in memory too; otherwise they go to disk under DATA_DIR.
     return mode.explicit ? memory : Layer.merge(memory, DiskImageStore({ dir: imagesDir(config), baseUrl }))
   }))

@@ -1,8 +1,20 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Config, Console, Effect, Layer, References } from "effect"
+import { Cause, Config, Console, Effect, Exit, Layer, References, Runtime } from "effect"
 import { HttpGatewayServer, NodeServer } from "./adapters/http/Server.ts"
 import { Gateway, GatewayConfig } from "./Layers.ts"
 import { Announce, Sweeper } from "./Startup.ts"
+
+/** "PORT: Expected a value between 0 and 65535" — the variable first, then what it must be. */
+const describeConfigError = (e: Config.ConfigError): string => {
+  const text = e.cause.toString().replace(/^SchemaError\(|\)$/g, "")
+  const variable = /at \["([^"]+)"\]/.exec(text)?.[1]
+  const problem = text.replace(/\s*at \[.*\]\s*$/s, "").trim()
+  return variable === undefined ? problem : `${variable}: ${problem}`
+}
+
+/** Start-up stops with one line naming what to fix, and the exit code for a configuration error. */
+const stop = (message: string) =>
+  Console.error(message).pipe(Effect.andThen(Effect.sync(() => void (process.exitCode = 78))))
 
 /**
  * The composition root: configuration → adapters → core → HTTP. `npm start` with no
@@ -22,10 +34,12 @@ const main = Effect.gen(function*() {
 }).pipe(
   // No tracer is exported, so spans would only cost time on every request.
   Effect.provideService(References.TracerEnabled, false),
-  Effect.catchTag("ConfigError", (e) =>
-    Console.error(`Invalid configuration: ${e.message}`).pipe(
-      Effect.andThen(Effect.sync(() => void (process.exitCode = 78)))
-    ))
+  Effect.catchTag("ConfigError", (e) => stop(`Invalid configuration: ${describeConfigError(e)}`)),
+  Effect.catchTag("StartupError", (e) => stop(e.message))
 )
 
-NodeRuntime.runMain(main, { disableErrorReporting: false })
+// Stopped by SIGTERM / SIGINT after draining is a clean exit (0), not a failure.
+const teardown: Runtime.Teardown = (exit, onExit) =>
+  Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? onExit(0) : Runtime.defaultTeardown(exit, onExit)
+
+NodeRuntime.runMain(main, { teardown })
