@@ -5,8 +5,15 @@ import { ImageGeneration } from "./ImageGeneration.ts"
 import { PrincipalResolver } from "./PrincipalResolver.ts"
 import { Provisioning } from "./Provisioning.ts"
 
+/**
+ * The application services on the given crypto. The composition root may pass a platform's own
+ * (node:crypto's synchronous SHA-256 costs far less per request than WebCrypto's threadpool job).
+ */
+export const makeCore = (crypto: Layer.Layer<Digest.Digest | SecureRandom.SecureRandom>) =>
+  Layer.mergeAll(ImageGeneration.layer, Provisioning.layer).pipe(
+    Layer.provideMerge(Layer.mergeAll(PrincipalResolver.layer, CreditLedger.layer)),
+    Layer.provideMerge(crypto)
+  )
+
 /** The application services, wired to whatever adapters provide the ports. */
-export const Core = Layer.mergeAll(ImageGeneration.layer, Provisioning.layer).pipe(
-  Layer.provideMerge(Layer.mergeAll(PrincipalResolver.layer, CreditLedger.layer)),
-  Layer.provideMerge(Layer.mergeAll(Digest.layerWebCrypto, SecureRandom.layerWebCrypto))
-)
+export const Core = makeCore(Layer.mergeAll(Digest.layerWebCrypto, SecureRandom.layerWebCrypto))

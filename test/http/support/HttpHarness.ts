@@ -1,19 +1,19 @@
 import { Effect, Exit, Layer, Scope } from "effect"
 import { readFileSync } from "node:fs"
 import { Ajv, type ValidateFunction } from "ajv"
-import { Core } from "../../../src/application/Core.ts"
 import { GatewayPolicy, type GatewayPolicyShape } from "../../../src/application/GatewayPolicy.ts"
 import type { ImageProvider } from "../../../src/application/ports/ImageProvider.ts"
 import { LedgerStore } from "../../../src/application/ports/LedgerStore.ts"
 import { HttpGatewayServer, NodeServer, serverOrigin } from "../../../src/adapters/http/Server.ts"
 import { MemoryAdapters } from "../../../src/adapters/memory/MemoryAdapters.ts"
 import type { Balance } from "../../../src/domain/Ledger.ts"
+import { ServerCore } from "../../../src/Layers.ts"
 import { seedWorld } from "../../../specs/support/Harness.ts"
 import { makeScriptedProvider } from "../../../specs/support/ScriptedProvider.ts"
 
 /** The core on fresh in-memory adapters, image URLs on the test server's own origin. */
 const testGateway = (options: { readonly policy?: Partial<GatewayPolicyShape> | undefined; readonly provider: Layer.Layer<ImageProvider> }) =>
-  Core.pipe(Layer.provideMerge(Layer.mergeAll(
+  ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(
     Layer.unwrap(Effect.map(serverOrigin, (origin) => Layer.fresh(MemoryAdapters(`${origin}/v1/images/files`)))),
     GatewayPolicy.layer(options.policy),
     options.provider

@@ -1,0 +1,102 @@
+/**
+ * `npm run bench:http`: the gateway against a bare node:http server answering the same JSON,
+ * in the same run, with autocannon. Each server runs in its own process; the load generator
+ * shares the machine's cores with it, as it does for every row.
+ * BENCH_SECONDS (default 5), BENCH_ROUNDS (default 3) and BENCH_CONNECTIONS (default 32) tune it;
+ * BENCH_ROWS=0,1 runs only those rows.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { createRequire } from "node:module"
+
+interface Histogram {
+  readonly average: number
+  readonly p50: number
+  readonly p99: number
+}
+interface Result {
+  readonly requests: Histogram & { readonly total: number }
+  readonly latency: Histogram
+  readonly non2xx: number
+  readonly errors: number
+}
+const autocannon = createRequire(import.meta.url)("autocannon") as (options: Record<string, unknown>) => Promise<Result>
+
+const seconds = Number(process.env["BENCH_SECONDS"] ?? 5)
+const connections = Number(process.env["BENCH_CONNECTIONS"] ?? 32)
+
+const start = (env: Record<string, string>, nodeFlags: ReadonlyArray<string> = []) =>
+  new Promise<{ readonly origin: string; readonly child: ChildProcess }>((resolve, reject) => {
+    const child = spawn(process.execPath, [...nodeFlags, new URL("./bench-server.ts", import.meta.url).pathname], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    let out = ""
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString()
+      const ready = /READY (\S+)/.exec(out)
+      if (ready !== null) resolve({ origin: ready[1]!, child })
+    })
+    child.once("exit", (code) => reject(new Error(`bench server exited with ${code}: ${out}`)))
+  })
+
+const GENERATION = {
+  method: "POST",
+  path: "/v1/images/generations",
+  headers: { authorization: "Bearer sk-presenton-service-key-2025", "content-type": "application/json" },
+  body: JSON.stringify({ prompt: "bench", model: "local", size: "256x256", response_format: "b64_json" })
+}
+
+const ROWS: ReadonlyArray<{
+  readonly name: string
+  readonly env: Record<string, string>
+  readonly nodeFlags?: ReadonlyArray<string>
+  readonly request?: Record<string, unknown>
+}> = [
+  { name: "bare node:http, same JSON", env: { BENCH_TARGET: "bare" } },
+  { name: "gateway: POST generation (as npm start runs it)", env: { BENCH_TARGET: "gateway" } },
+  { name: "gateway: GET /healthz (HttpApi floor)", env: { BENCH_TARGET: "gateway" }, request: { method: "GET", path: "/healthz" } },
+  { name: "gateway + Effect.fn tracing spans on", env: { BENCH_TARGET: "gateway", BENCH_TRACING: "1" } },
+  { name: "gateway + request logger on", env: { BENCH_TARGET: "gateway", BENCH_LOGGER: "1" } },
+  { name: "gateway on WebCrypto SHA-256 (Core's default)", env: { BENCH_TARGET: "gateway", BENCH_WEBCRYPTO: "1" } },
+  {
+    name: "gateway without stack traces (what Effect.fn's call-site capture costs)",
+    env: { BENCH_TARGET: "gateway" },
+    nodeFlags: ["--stack-trace-limit=0"]
+  }
+]
+
+const only = process.env["BENCH_ROWS"]?.split(",").map(Number)
+const rows = ROWS.filter((_, i) => only === undefined || only.includes(i))
+const rounds = Number(process.env["BENCH_ROUNDS"] ?? 3)
+const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+// Every server up first (an idle one costs nothing); then rounds that visit each row in turn, so
+// that other load on the machine falls on every row alike. Each figure is the median of the rounds.
+const servers = []
+for (const row of rows) {
+  const server = await start(row.env, row.nodeFlags)
+  const request = row.request ?? GENERATION
+  const options = { url: `${server.origin}${request["path"]}`, ...request, connections }
+  await autocannon({ ...options, duration: 2 }) // warm-up: the JIT compiles the hot path
+  servers.push({ row, server, options, runs: [] as Array<Result> })
+}
+for (let round = 0; round < rounds; round++) {
+  for (const s of servers) s.runs.push(await autocannon({ ...s.options, duration: seconds }))
+}
+for (const s of servers) s.server.child.kill("SIGKILL")
+
+const results = servers.map((s) => ({
+  name: s.row.name,
+  rps: median(s.runs.map((r) => r.requests.average)),
+  p50: median(s.runs.map((r) => r.latency.p50)),
+  p99: median(s.runs.map((r) => r.latency.p99)),
+  non2xx: s.runs.reduce((n, r) => n + r.non2xx + r.errors, 0)
+}))
+const bare = results.find((r) => r.name.startsWith("bare"))?.rps
+console.log(`\n${connections} connections, ${rounds} rounds of ${seconds} s per row (medians), Node ${process.version}\n`)
+console.log("| server | req/s | × bare | p50 ms | p99 ms | non-2xx |")
+console.log("|---|---:|---:|---:|---:|---:|")
+for (const r of results) {
+  const ratio = bare === undefined ? "" : (r.rps / bare).toFixed(2)
+  console.log(`| ${r.name} | ${Math.round(r.rps).toLocaleString("en-US")} | ${ratio} | ${r.p50} | ${r.p99} | ${r.non2xx} |`)
+}

@@ -1,0 +1,97 @@
+/**
+ * One server of `npm run bench:http`, in its own process so that it does not share an event
+ * loop with the load generator. BENCH_TARGET picks it:
+ * - `bare`: node:http answering the same JSON a generation answers (the ceiling);
+ * - `gateway`: the gateway as `npm start` runs it (memory adapters, tracing and request logger
+ *   off), with a provider that answers at once with a fixed 8×8 PNG;
+ * - BENCH_TRACING=1 / BENCH_LOGGER=1 / BENCH_WEBCRYPTO=1 turn one cost back on to measure it.
+ * It prints `READY <origin>` once it listens.
+ */
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Console, Effect, Layer, References } from "effect"
+import { HttpRouter } from "effect/http"
+import { createServer } from "node:http"
+import { Core } from "../src/application/Core.ts"
+import { GatewayPolicy } from "../src/application/GatewayPolicy.ts"
+import { ImageProvider } from "../src/application/ports/ImageProvider.ts"
+import { Provisioning } from "../src/application/Provisioning.ts"
+import { HttpApp, NodeServer, serverOrigin } from "../src/adapters/http/Server.ts"
+import { renderPng } from "../src/adapters/local/PngRenderer.ts"
+import { MemoryAdapters } from "../src/adapters/memory/MemoryAdapters.ts"
+import { demoOrgOf, seedDemo } from "../src/DemoData.ts"
+import { accountOfOrg, type TransferId } from "../src/domain/Ids.ts"
+import { ServerCore } from "../src/Layers.ts"
+
+const flag = (name: string) => process.env[name] === "1"
+const PNG = renderPng({ prompt: "bench", width: 8, height: 8, seed: 0 })
+
+if (process.env["BENCH_TARGET"] === "bare") {
+  // What a generation answers, built and serialized per request as a trivial handler would.
+  const b64 = Buffer.from(PNG).toString("base64")
+  let n = 0
+  const server = createServer((req, res) => {
+    const chunks: Array<Buffer> = []
+    req.on("data", (c: Buffer) => chunks.push(c))
+    req.on("end", () => {
+      const body = chunks.length === 0 ? {} : JSON.parse(Buffer.concat(chunks).toString("utf8"))
+      const json = JSON.stringify({
+        created: Math.floor(Date.now() / 1000),
+        data: [{ b64_json: b64 }],
+        _metadata: {
+          provider_used: "local",
+          cost_incurred: 1.2,
+          credits_remaining: 999_999_998.8,
+          transaction_id: `hold_${++n}`,
+          user_tier: "managed",
+          using_byok: false,
+          byok_provider: null,
+          images_generated: body.n ?? 1,
+          billed_to: "org_presenton_service"
+        }
+      })
+      res.writeHead(200, {
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(json),
+        "x-request-id": `req_${n}`,
+        "x-credits-charged": "1.2",
+        "x-credits-remaining": "999999998.8"
+      })
+      res.end(json)
+    })
+  })
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address() as { port: number }
+    console.log(`READY http://127.0.0.1:${address.port}`)
+  })
+} else {
+  const provider = Layer.succeed(ImageProvider, ImageProvider.of({
+    generate: (call) =>
+      Effect.succeed({
+        images: Array.from({ length: call.n }, () => ({ bytes: PNG, contentType: "image/png" })),
+        providerUsed: "local" as const
+      })
+  }))
+  // The server's core (node:crypto), or the default one on WebCrypto to measure the difference.
+  const core = flag("BENCH_WEBCRYPTO") ? Core : ServerCore
+  const gateway = core.pipe(Layer.provideMerge(Layer.mergeAll(
+    Layer.unwrap(Effect.map(serverOrigin, (origin) => MemoryAdapters(`${origin}/v1/images/files`))),
+    GatewayPolicy.layer(),
+    provider
+  )))
+  const ready = Layer.effectDiscard(Effect.gen(function*() {
+    yield* seedDemo
+    // Enough credits that the run never meets a 402.
+    yield* Provisioning.use((p) =>
+      p.grant(accountOfOrg(demoOrgOf("presenton-service")), 1_000_000_000_000, "bench", "bench" as TransferId)
+    )
+    yield* Console.log(`READY ${yield* serverOrigin}`)
+  }))
+  const server = HttpRouter.serve(HttpApp, { disableLogger: !flag("BENCH_LOGGER"), disableListenLog: true }).pipe(
+    Layer.provide(ready),
+    Layer.provide(gateway),
+    Layer.provide(NodeServer({ host: "127.0.0.1", port: 0 }))
+  )
+  NodeRuntime.runMain(
+    Layer.launch(server).pipe(Effect.provideService(References.TracerEnabled, flag("BENCH_TRACING")))
+  )
+}
