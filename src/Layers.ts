@@ -1,4 +1,4 @@
-import { Config, Data, Effect, Layer, Option, type Redacted, Schema } from "effect"
+import { Cause, Config, Data, Effect, Layer, Option, Redacted, Schema, type Scope } from "effect"
 import { SecureRandom } from "effect/crypto"
 import { randomFillSync } from "node:crypto"
 import { join, resolve } from "node:path"
@@ -9,6 +9,11 @@ import { DiskImageStore } from "./adapters/disk/DiskImageStore.ts"
 import { serverOrigin } from "./adapters/http/Server.ts"
 import { LocalImageProvider } from "./adapters/local/LocalImageProvider.ts"
 import { MemoryAdapters } from "./adapters/memory/MemoryAdapters.ts"
+import { MigrationsLayer } from "./adapters/postgres/Migrations.ts"
+import { PgAdapters } from "./adapters/postgres/PgAdapters.ts"
+import * as PgDatabase from "./adapters/postgres/PgDatabase.ts"
+import type { PgClient } from "@effect/sql-pg"
+import * as SqlClient from "effect/sql/SqlClient"
 
 /** Start-up cannot go on; the message says what to change. */
 export class StartupError extends Data.TaggedError("StartupError")<{ readonly message: string }> {}
@@ -24,7 +29,10 @@ export const GatewayConfig = Config.all({
   storage: Config.Literals(["memory", "postgres"], "STORAGE").pipe(Config.option),
   databaseUrl: Config.Redacted("DATABASE_URL").pipe(Config.option),
   demo: Config.Boolean("DEMO").pipe(Config.option),
-  publicUrl: Config.URL("PUBLIC_URL").pipe(Config.option)
+  publicUrl: Config.URL("PUBLIC_URL").pipe(Config.option),
+  // PostgreSQL only: encrypts BYOK keys at rest; applies pending migrations at start-up.
+  byokKey: Config.Redacted("BYOK_ENCRYPTION_KEY").pipe(Config.option),
+  migrate: Config.Boolean("MIGRATE").pipe(Config.withDefault(false))
 })
 export type GatewayConfig = Config.Success<typeof GatewayConfig>
 
@@ -70,21 +78,86 @@ const imageBaseUrl = (config: GatewayConfig) =>
 
 export const imagesDir = (config: GatewayConfig) => join(resolve(config.dataDir), "images")
 
+/** A layer that stops start-up with `message` (typed as whatever the caller needed to build). */
+const failStartup = <A = never>(message: string): Layer.Layer<A, StartupError> =>
+  Layer.effectDiscard(Effect.fail(new StartupError({ message }))) as Layer.Layer<never, StartupError> as Layer.Layer<
+    A,
+    StartupError
+  >
+
+/** The database's address without its password, for messages. */
+const whereIs = (url: Redacted.Redacted<string>) => {
+  try {
+    const u = new URL(Redacted.value(url))
+    return `${u.hostname}${u.port ? `:${u.port}` : ""}${u.pathname}`
+  } catch {
+    return "an unparsable URL"
+  }
+}
+
+const describeDatabaseFailure = (cause: Cause.Cause<unknown>): string => {
+  const error: any = Cause.squash(cause)
+  const parts = [error?.message, error?.reason?._tag, error?.reason?.cause?.message ?? error?.cause?.message]
+    .filter((part): part is string => typeof part === "string" && part.length > 0)
+  return parts.join(" — ") || "the database could not be reached or migrated"
+}
+
+type Database = PgClient.PgClient | SqlClient.SqlClient
+
 /**
- * The PostgreSQL branch: every persistent port on PostgreSQL (`PgAdapters`), images on disk.
- * With no URL it must start an embedded PostgreSQL whose data lives under DATA_DIR (kept across
- * restarts), run the migrations, and stop the server when the scope closes.
+ * A pooled client for `url`, checked to answer (the pool connects lazily) and migrated first when
+ * asked; a failure stops start-up, naming DATABASE_URL without its password.
+ */
+const database = (url: Redacted.Redacted<string>, migrate: boolean): Layer.Layer<Database, StartupError> => {
+  const reachable = Layer.effectDiscard(
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql.unsafe("SELECT 1")
+    }).pipe(Effect.timeout("10 seconds"))
+  )
+  const client = Layer.provideMerge(reachable, PgDatabase.layer({ url, maxConnections: 10, connectTimeout: "10 seconds" }))
+  const ready: Layer.Layer<Database, unknown> = migrate ? Layer.provideMerge(MigrationsLayer, client) : client
+  return ready.pipe(
+    Layer.catchCause((cause) => failStartup<Database>(`DATABASE_URL (${whereIs(url)}): ${describeDatabaseFailure(cause)}`))
+  )
+}
+
+/**
+ * The embedded default's database: start an embedded PostgreSQL whose data lives under DATA_DIR
+ * (kept across restarts; stopped when the scope closes), and keep a BYOK encryption key there
+ * too. Not built yet: fill in this one function, then flip `EMBEDDED_POSTGRES_READY`; the
+ * database is migrated at every start.
+ */
+const embeddedPostgres = (
+  _config: GatewayConfig
+): Effect.Effect<{ readonly url: Redacted.Redacted<string>; readonly byokKey: Redacted.Redacted<string> }, StartupError, Scope.Scope> =>
+  Effect.fail(new StartupError({ message: "The embedded PostgreSQL is not built yet: set DATABASE_URL, or use STORAGE=memory." }))
+
+/**
+ * The PostgreSQL branch: every persistent port on PostgreSQL (`PgAdapters`). With DATABASE_URL,
+ * images go to the database too, so that any instance behind a load balancer serves any image;
+ * on the embedded default they go to disk under DATA_DIR.
  */
 const postgresPorts = (
-  _config: GatewayConfig,
-  _url: Option.Option<Redacted.Redacted<string>>,
-  _imageBaseUrl: string
-): Layer.Layer<PortServices, StartupError> =>
-  Layer.effectDiscard(Effect.fail(
-    new StartupError({
-      message: "STORAGE=postgres / DATABASE_URL: the gateway does not run on PostgreSQL yet. Unset them, or use STORAGE=memory."
-    })
-  )) as Layer.Layer<never, StartupError> as Layer.Layer<PortServices, StartupError>
+  config: GatewayConfig,
+  url: Option.Option<Redacted.Redacted<string>>,
+  baseUrl: string
+): Layer.Layer<PortServices, StartupError> => {
+  if (Option.isNone(url)) {
+    return Layer.unwrap(Effect.map(embeddedPostgres(config), (embedded) =>
+      Layer.merge(
+        PgAdapters({ imageBaseUrl: baseUrl, byokKey: embedded.byokKey }),
+        DiskImageStore({ dir: imagesDir(config), baseUrl })
+      ).pipe(Layer.provide(database(embedded.url, true)))
+    ))
+  }
+  if (Option.isNone(config.byokKey)) {
+    return failStartup("BYOK_ENCRYPTION_KEY must be set with DATABASE_URL: it encrypts the accounts' own provider keys at rest.")
+  }
+  return PgAdapters({ imageBaseUrl: baseUrl, byokKey: config.byokKey.value }).pipe(
+    Layer.provide(database(url.value, config.migrate))
+  )
+}
 
 /** Every persistent port (what `MemoryAdapters` and `PgAdapters` provide). */
 export type PortServices = Layer.Success<ReturnType<typeof MemoryAdapters>>

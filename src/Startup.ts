@@ -63,7 +63,11 @@ export const Announce = (config: GatewayConfig) =>
       : mode.explicit
       ? "in memory (STORAGE=memory): nothing is kept across restarts"
       : "in memory: nothing is kept across restarts (embedded PostgreSQL is not wired in yet)"
-    const images = mode._tag === "memory" && mode.explicit ? "in memory" : `on disk under ${imagesDir(config)}`
+    const images = mode._tag === "memory" && mode.explicit
+      ? "in memory"
+      : mode._tag === "postgres" && Option.isSome(mode.url)
+      ? "in PostgreSQL"
+      : `on disk under ${imagesDir(config)}`
     const lines = [
       `Image Gateway listening on ${origin}`,
       `  API docs   ${origin}/docs   (OpenAPI document: ${origin}/openapi.json)`,
