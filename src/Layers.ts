@@ -5,6 +5,7 @@ import { join, resolve } from "node:path"
 import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
 import { makeCore } from "./application/Core.ts"
 import { GatewayPolicy } from "./application/GatewayPolicy.ts"
+import type { ImageStore } from "./application/ports/ImageStore.ts"
 import { DiskImageStore } from "./adapters/disk/DiskImageStore.ts"
 import { serverOrigin } from "./adapters/http/Server.ts"
 import { LocalImageProvider } from "./adapters/local/LocalImageProvider.ts"
@@ -78,6 +79,14 @@ const imageBaseUrl = (config: GatewayConfig) =>
 
 export const imagesDir = (config: GatewayConfig) => join(resolve(config.dataDir), "images")
 
+/** Images on disk under DATA_DIR; a directory that cannot be created stops start-up, naming DATA_DIR. */
+const diskImages = (config: GatewayConfig, baseUrl: string) =>
+  DiskImageStore({ dir: imagesDir(config), baseUrl }).pipe(
+    Layer.catchCause((cause) =>
+      failStartup<ImageStore>(`DATA_DIR (${config.dataDir}): cannot keep images in ${imagesDir(config)}: ${String(Cause.squash(cause))}`)
+    )
+  )
+
 /** A layer that stops start-up with `message` (typed as whatever the caller needed to build). */
 const failStartup = <A = never>(message: string): Layer.Layer<A, StartupError> =>
   Layer.effectDiscard(Effect.fail(new StartupError({ message }))) as Layer.Layer<never, StartupError> as Layer.Layer<
@@ -147,7 +156,7 @@ const postgresPorts = (
     return Layer.unwrap(Effect.map(embeddedPostgres(config), (embedded) =>
       Layer.merge(
         PgAdapters({ imageBaseUrl: baseUrl, byokKey: embedded.byokKey }),
-        DiskImageStore({ dir: imagesDir(config), baseUrl })
+        diskImages(config, baseUrl)
       ).pipe(Layer.provide(database(embedded.url, true)))
     ))
   }
@@ -169,7 +178,7 @@ export const Ports = (config: GatewayConfig) =>
     if (mode._tag === "postgres") return postgresPorts(config, mode.url, baseUrl)
     const memory: Layer.Layer<PortServices, StartupError> = MemoryAdapters(baseUrl)
     // STORAGE=memory keeps images in memory too; otherwise they go to disk under DATA_DIR.
-    return mode.explicit ? memory : Layer.merge(memory, DiskImageStore({ dir: imagesDir(config), baseUrl }))
+    return mode.explicit ? memory : Layer.merge(memory, diskImages(config, baseUrl))
   }))
 
 /**

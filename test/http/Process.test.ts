@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises"
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -80,5 +80,14 @@ describe("start-up configuration", () => {
     expect(failure?.code).toBe(78)
     expect(failure?.stderr).toMatch(new RegExp(`^Invalid configuration: ${variable}: `))
     expect(failure?.stderr).not.toContain("    at ")
+  })
+
+  it("stops with a message naming DATA_DIR when images cannot be kept there", async () => {
+    const file = join(await mkdtemp(join(tmpdir(), "gateway-file-")), "not-a-directory")
+    await writeFile(file, "")
+    const failure = await exec(process.execPath, ["src/main.ts"], { cwd: ROOT, env: { ...process.env, DATA_DIR: file, PORT: "0" }, timeout: 30_000 })
+      .then(() => undefined, (e: { code: number; stderr: string }) => e)
+    expect(failure?.code).toBe(78)
+    expect(failure?.stderr).toMatch(/^DATA_DIR \(/)
   })
 })
