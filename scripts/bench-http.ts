@@ -6,7 +6,9 @@
  * BENCH_ROWS=0,1 runs only those rows.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
+import { cpus, loadavg } from "node:os"
 
 interface Histogram {
   readonly average: number
@@ -20,6 +22,15 @@ interface Result {
   readonly errors: number
 }
 const autocannon = createRequire(import.meta.url)("autocannon") as (options: Record<string, unknown>) => Promise<Result>
+
+/**
+ * CPU time (user + system, ms) the process has used, from /proc: less sensitive than req/s to
+ * the load generator and other work sharing the cores. Clock ticks are 10 ms on Linux.
+ */
+const cpuMs = (pid: number): number => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
 
 const seconds = Number(process.env["BENCH_SECONDS"] ?? 5)
 const connections = Number(process.env["BENCH_CONNECTIONS"] ?? 32)
@@ -59,6 +70,11 @@ const ROWS: ReadonlyArray<{
   { name: "gateway + request logger on", env: { BENCH_TARGET: "gateway", BENCH_LOGGER: "1" } },
   { name: "gateway on WebCrypto SHA-256 (Core's default)", env: { BENCH_TARGET: "gateway", BENCH_WEBCRYPTO: "1" } },
   {
+    name: "gateway: POST generation without credentials (HTTP, body and error path; the core stops at once)",
+    env: { BENCH_TARGET: "gateway" },
+    request: { ...GENERATION, headers: { "content-type": "application/json" } }
+  },
+  {
     name: "gateway without stack traces (what Effect.fn's call-site capture costs)",
     env: { BENCH_TARGET: "gateway" },
     nodeFlags: ["--stack-trace-limit=0"]
@@ -78,10 +94,15 @@ for (const row of rows) {
   const request = row.request ?? GENERATION
   const options = { url: `${server.origin}${request["path"]}`, ...request, connections }
   await autocannon({ ...options, duration: 2 }) // warm-up: the JIT compiles the hot path
-  servers.push({ row, server, options, runs: [] as Array<Result> })
+  servers.push({ row, server, options, runs: [] as Array<Result>, cpuPerRequest: [] as Array<number> })
 }
 for (let round = 0; round < rounds; round++) {
-  for (const s of servers) s.runs.push(await autocannon({ ...s.options, duration: seconds }))
+  for (const s of servers) {
+    const before = cpuMs(s.server.child.pid!)
+    const run = await autocannon({ ...s.options, duration: seconds })
+    s.runs.push(run)
+    s.cpuPerRequest.push(((cpuMs(s.server.child.pid!) - before) * 1000) / run.requests.total)
+  }
 }
 for (const s of servers) s.server.child.kill("SIGKILL")
 
@@ -90,13 +111,19 @@ const results = servers.map((s) => ({
   rps: median(s.runs.map((r) => r.requests.average)),
   p50: median(s.runs.map((r) => r.latency.p50)),
   p99: median(s.runs.map((r) => r.latency.p99)),
+  cpu: median(s.cpuPerRequest),
   non2xx: s.runs.reduce((n, r) => n + r.non2xx + r.errors, 0)
 }))
 const bare = results.find((r) => r.name.startsWith("bare"))?.rps
-console.log(`\n${connections} connections, ${rounds} rounds of ${seconds} s per row (medians), Node ${process.version}\n`)
-console.log("| server | req/s | × bare | p50 ms | p99 ms | non-2xx |")
-console.log("|---|---:|---:|---:|---:|---:|")
+const load = loadavg().map((l) => l.toFixed(1)).join(" ")
+console.log(`\n${connections} connections, ${rounds} rounds of ${seconds} s per row (medians), Node ${process.version}, ${cpus().length} cores, load average ${load}\n`)
+const bareCpu = results.find((r) => r.name.startsWith("bare"))?.cpu
+console.log("| server | req/s | × bare | p50 ms | p99 ms | server CPU µs/request | bare CPU ÷ this | non-2xx |")
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|")
 for (const r of results) {
   const ratio = bare === undefined ? "" : (r.rps / bare).toFixed(2)
-  console.log(`| ${r.name} | ${Math.round(r.rps).toLocaleString("en-US")} | ${ratio} | ${r.p50} | ${r.p99} | ${r.non2xx} |`)
+  const cpuRatio = bareCpu === undefined ? "" : (bareCpu / r.cpu).toFixed(2)
+  console.log(
+    `| ${r.name} | ${Math.round(r.rps).toLocaleString("en-US")} | ${ratio} | ${r.p50} | ${r.p99} | ${Math.round(r.cpu)} | ${cpuRatio} | ${r.non2xx} |`
+  )
 }
