@@ -83,10 +83,12 @@ describe("start-up configuration", () => {
   })
 
   it("stops with a message naming DATA_DIR when images cannot be kept there", async () => {
-    const file = join(await mkdtemp(join(tmpdir(), "gateway-file-")), "not-a-directory")
+    const dir = await mkdtemp(join(tmpdir(), "gateway-file-"))
+    const file = join(dir, "not-a-directory")
     await writeFile(file, "")
     const failure = await exec(process.execPath, ["src/main.ts"], { cwd: ROOT, env: { ...process.env, DATA_DIR: file, PORT: "0" }, timeout: 30_000 })
       .then(() => undefined, (e: { code: number; stderr: string }) => e)
+    await rm(dir, { recursive: true, force: true })
     expect(failure?.code).toBe(78)
     expect(failure?.stderr).toMatch(/^DATA_DIR \(/)
   })
