@@ -10,6 +10,7 @@ import { DiskImageStore } from "./adapters/disk/DiskImageStore.ts"
 import { serverOrigin } from "./adapters/http/Server.ts"
 import { LocalImageProvider } from "./adapters/local/LocalImageProvider.ts"
 import { MemoryAdapters } from "./adapters/memory/MemoryAdapters.ts"
+import { startEmbeddedPostgres } from "./adapters/postgres/EmbeddedPostgres.ts"
 import { MigrationsLayer } from "./adapters/postgres/Migrations.ts"
 import { PgAdapters } from "./adapters/postgres/PgAdapters.ts"
 import * as PgDatabase from "./adapters/postgres/PgDatabase.ts"
@@ -58,7 +59,7 @@ export const storageMode = (config: GatewayConfig): StorageMode => {
 }
 
 /** Flip to `true` when `postgresPorts` below is implemented: the embedded default becomes Postgres. */
-const EMBEDDED_POSTGRES_READY = false
+const EMBEDDED_POSTGRES_READY = true
 
 /** Demo data is seeded on the embedded default and in memory; on a real database only with DEMO=1. */
 export const seedsDemo = (config: GatewayConfig): boolean =>
@@ -132,15 +133,15 @@ const database = (url: Redacted.Redacted<string>, migrate: boolean): Layer.Layer
 }
 
 /**
- * The embedded default's database: start an embedded PostgreSQL whose data lives under DATA_DIR
- * (kept across restarts; stopped when the scope closes), and keep a BYOK encryption key there
- * too. Not built yet: fill in this one function, then flip `EMBEDDED_POSTGRES_READY`; the
- * database is migrated at every start.
+ * The embedded default's database: an embedded PostgreSQL whose data lives under DATA_DIR (kept
+ * across restarts; stopped when the scope closes), with a BYOK encryption key kept there too
+ * unless BYOK_ENCRYPTION_KEY is set. It is migrated at every start.
  */
-const embeddedPostgres = (
-  _config: GatewayConfig
-): Effect.Effect<{ readonly url: Redacted.Redacted<string>; readonly byokKey: Redacted.Redacted<string> }, StartupError, Scope.Scope> =>
-  Effect.fail(new StartupError({ message: "The embedded PostgreSQL is not built yet: set DATABASE_URL, or use STORAGE=memory." }))
+const embeddedPostgres = (config: GatewayConfig) =>
+  startEmbeddedPostgres(config.dataDir).pipe(
+    Effect.map((started) => ({ url: started.url, byokKey: Option.getOrElse(config.byokKey, () => started.byokKey) })),
+    Effect.mapError((e) => new StartupError({ message: `DATA_DIR (${config.dataDir}): ${e.message}` }))
+  )
 
 /**
  * The PostgreSQL branch: every persistent port on PostgreSQL (`PgAdapters`). With DATABASE_URL,
