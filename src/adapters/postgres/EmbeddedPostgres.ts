@@ -82,7 +82,10 @@ export const startEmbeddedPostgres = (dataDir: string): Effect.Effect<
     const log: Array<string> = []
     const fail = (what: string) => (cause: unknown) =>
       new EmbeddedPostgresError({
-        message: `${what}: ${cause instanceof Error ? cause.message : String(cause)}${log.length > 0 ? `\n${log.join("").slice(-1500)}` : ""}`
+        message: [
+          cause instanceof Error ? `${what}: ${cause.message}` : what,
+          log.join("").trim().slice(-1500)
+        ].filter((part) => part.length > 0).join("\n")
       })
 
     const secrets = yield* Effect.tryPromise({
