@@ -67,11 +67,11 @@ export class CreditLedger extends Context.Service<CreditLedger, {
     Effect.gen(function*() {
       const store = yield* LedgerStore
       return CreditLedger.of({
-        grant: Effect.fn("CreditLedger.grant")(function*(input) {
+        grant: Effect.fnUntraced(function*(input) {
           yield* positive(input.amount)
           return yield* store.grant({ ...input, at: yield* Clock.currentTimeMillis })
         }),
-        reserve: Effect.fn("CreditLedger.reserve")(function*(input) {
+        reserve: Effect.fnUntraced(function*(input) {
           yield* positive(input.amount)
           const at = yield* Clock.currentTimeMillis
           const cap: MonthlyCap | undefined = input.monthlyCap === undefined
@@ -86,14 +86,14 @@ export class CreditLedger extends Context.Service<CreditLedger, {
             cap
           })
         }),
-        settle: Effect.fn("CreditLedger.settle")(function*(hold, amount) {
+        settle: Effect.fnUntraced(function*(hold, amount) {
           yield* nonNegative(amount)
           return yield* store.settle({ hold, amount, at: yield* Clock.currentTimeMillis })
         }),
-        release: Effect.fn("CreditLedger.release")(function*(hold) {
+        release: Effect.fnUntraced(function*(hold) {
           return yield* store.release({ hold, at: yield* Clock.currentTimeMillis })
         }),
-        refund: Effect.fn("CreditLedger.refund")(function*(input) {
+        refund: Effect.fnUntraced(function*(input) {
           yield* positive(input.amount)
           return yield* store.refund({ ...input, at: yield* Clock.currentTimeMillis })
         }),

@@ -1,5 +1,5 @@
 import { Clock, Context, Effect, Layer, Option, Redacted } from "effect"
-import type { Digest } from "effect/crypto"
+import { Digest } from "effect/crypto"
 import { decodeJwt, decodeProtectedHeader, errors as JoseErrors, jwtVerify } from "jose"
 import type { ApiKeyRecord, Scope, Service, User } from "../domain/Entities.ts"
 import { SCOPES } from "../domain/Entities.ts"
@@ -24,7 +24,7 @@ import { accountOfOrg, accountOfUser, isServiceName, type KeyId, parseUserId, ty
 import type { AuthMethod, Payer, Principal } from "../domain/Principal.ts"
 import { KeyStore } from "./ports/KeyStore.ts"
 import { OrganizationRepository, ServiceRegistry, SessionStore, UserRepository } from "./ports/Repositories.ts"
-import { hashSecret, publicPrefix } from "./Secrets.ts"
+import { publicPrefix } from "./Secrets.ts"
 
 /** The raw credentials of a request, as they arrived; nothing here is trusted yet. */
 export interface Credentials {
@@ -71,10 +71,11 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
       const orgs = yield* OrganizationRepository
       const services = yield* ServiceRegistry
       const sessions = yield* SessionStore
-      const context = yield* Effect.context<Digest.Digest>()
-      const hash = (secret: string) => hashSecret(secret).pipe(Effect.provideContext(context))
+      const digest = yield* Digest.Digest
+      // The digest is resolved once here: `hashSecret` would look it up (and re-provide it) per call.
+      const hash = (secret: string) => digest.digestHex(Digest.sha256, encoder.encode(secret))
 
-      const keyRecord = Effect.fn("PrincipalResolver.keyRecord")(function*(token: string) {
+      const keyRecord = Effect.fnUntraced(function*(token: string) {
         const found = yield* keys.findByHash(yield* hash(token))
         const prefix = publicPrefix(token)
         if (Option.isNone(found)) return yield* new InvalidApiKey({ state: "unknown", prefix })
@@ -104,7 +105,7 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
           return found.value
         })
 
-      const verifyJwt = Effect.fn("PrincipalResolver.verifyJwt")(function*(token: string) {
+      const verifyJwt = Effect.fnUntraced(function*(token: string) {
         const unverified = yield* Effect.try({
           try: () => ({ header: decodeProtectedHeader(token), claims: decodeJwt(token) }),
           catch: () => new InvalidToken({ reason: "not a decodable JWT" })
@@ -157,7 +158,7 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
         return { _tag: "Service", service, method: "service_jwt", claimUser } as Authenticated
       })
 
-      const authenticate = Effect.fn("PrincipalResolver.authenticate")(function*(credentials: Credentials) {
+      const authenticate = Effect.fnUntraced(function*(credentials: Credentials) {
         const authorization = credentials.authorization
         if (authorization !== undefined) {
           const match = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization.trim())
@@ -220,7 +221,7 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
           ? Effect.void
           : Effect.fail(new ScopeDenied({ scope, granted: [...granted] }))
 
-      const resolve = Effect.fn("PrincipalResolver.resolve")(function*(credentials: Credentials, scope: Scope) {
+      const resolve = Effect.fnUntraced(function*(credentials: Credentials, scope: Scope) {
         const who = yield* authenticate(credentials)
         const header = credentials.userId
         const keyId: KeyId | undefined = who.key?.id
