@@ -121,17 +121,18 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
           ]))
         )
 
-      const toData = (result: ProviderResult, req: ValidRequest, now: number) =>
-        Effect.forEach(result.images, (image) => {
-          const revised = image.revisedPrompt === undefined ? {} : { revised_prompt: image.revisedPrompt }
-          if (req.responseFormat === "b64_json") {
-            return Effect.succeed<ImageData>({ b64_json: Base64.encode(image.bytes), ...revised })
-          }
-          return Effect.map(
-            images.put({ bytes: image.bytes, contentType: image.contentType, expiresAt: now + policy.imageUrlTtlMs }),
-            (stored): ImageData => ({ url: stored.url, ...revised })
-          )
-        })
+      const revisedOf = (image: ProviderResult["images"][number]) =>
+        image.revisedPrompt === undefined ? {} : { revised_prompt: image.revisedPrompt }
+
+      const toData = (result: ProviderResult, req: ValidRequest, now: number): Effect.Effect<ReadonlyArray<ImageData>> =>
+        // Base64 needs no effect: a plain map spares the per-image loop of `Effect.forEach`.
+        req.responseFormat === "b64_json"
+          ? Effect.succeed(result.images.map((image): ImageData => ({ b64_json: Base64.encode(image.bytes), ...revisedOf(image) })))
+          : Effect.forEach(result.images, (image) =>
+            Effect.map(
+              images.put({ bytes: image.bytes, contentType: image.contentType, expiresAt: now + policy.imageUrlTtlMs }),
+              (stored): ImageData => ({ url: stored.url, ...revisedOf(image) })
+            ))
 
       const generate = Effect.fn("ImageGeneration.generate")(function*(input: GenerationInput) {
         const started = yield* Clock.currentTimeMillis
@@ -225,13 +226,13 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
                 monthlyCap: payer.monthlyCap
               }).pipe(Effect.catchTag("InvalidAmount", (e) => Effect.die(e))),
               () =>
-                Effect.gen(function*() {
-                  const r = yield* callProvider
+                Effect.flatMap(callProvider, (r) => {
                   const actual = r.images.length === 0 ? 0 : priceFor(r.images.length)
                   // The hold outlives any provider call, so settling cannot find it resolved.
-                  yield* Effect.orDie(ledger.settle(id, actual))
-                  cost = actual
-                  return r
+                  return Effect.map(Effect.orDie(ledger.settle(id, actual)), () => {
+                    cost = actual
+                    return r
+                  })
                 }),
               (hold, exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.ignore(ledger.release(hold.id)))
             )
