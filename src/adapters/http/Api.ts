@@ -109,22 +109,38 @@ export const ImagesResponse = Schema.Struct({
     "Idempotent-Replayed: true on a replay; Deprecation and Sunset when the key is deprecated."
 })
 
-const generationHeaders = Schema.Struct({
-  "x-user-id": Schema.optionalKey(Schema.String).annotate({
-    description: "The user a service acts for (a user UUID); that user pays."
-  }),
-  "idempotency-key": Schema.optionalKey(Schema.String).annotate({
-    description: "1–255 characters. The same key from the same payer within 24 h replays the response without a new charge."
-  })
-})
+/**
+ * The generation headers, for the document only. Declaring them on the endpoints would decode
+ * them with Schema on every request for nothing: they are optional strings, which every header
+ * value is, and the core validates them. `describeDocument` adds them to the three operations.
+ */
+const GENERATION_HEADERS = [
+  {
+    name: "x-user-id",
+    in: "header",
+    schema: { type: "string", description: "The user a service acts for (a user UUID); that user pays." },
+    required: false
+  },
+  {
+    name: "idempotency-key",
+    in: "header",
+    schema: {
+      type: "string",
+      description: "1–255 characters. The same key from the same payer within 24 h replays the response without a new charge."
+    },
+    required: false
+  }
+]
+
+/** Marks the operations that take the generation headers. */
+const GENERATION = "x-generation"
 
 const generationEndpoint = <const Name extends string, const Path extends `/${string}`>(name: Name, path: Path) =>
   HttpApiEndpoint.post(name, path, {
-    headers: generationHeaders,
     payload: CreateImageRequest,
     success: ImagesResponse,
     error: [E400, E401, E402, E403, E409, E413, E415, E429, E500, E502, E503, E504]
-  })
+  }).annotateMerge(OpenApi.annotations({ override: { [GENERATION]: true } }))
 
 export class ImagesGroup extends HttpApiGroup.make("images")
   .add(
@@ -314,6 +330,10 @@ export class SystemGroup extends HttpApiGroup.make("system")
 const describeDocument = (spec: Record<string, any>) => {
   for (const operations of Object.values<Record<string, any>>(spec["paths"] ?? {})) {
     for (const operation of Object.values<Record<string, any>>(operations)) {
+      if (operation[GENERATION] === true) {
+        operation["parameters"] = [...(operation["parameters"] ?? []), ...GENERATION_HEADERS]
+      }
+      delete operation[GENERATION]
       if (operation[PUBLIC] === true) operation["security"] = []
       else delete operation["security"]
       delete operation[PUBLIC]
