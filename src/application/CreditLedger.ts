@@ -66,6 +66,8 @@ export class CreditLedger extends Context.Service<CreditLedger, {
     CreditLedger,
     Effect.gen(function*() {
       const store = yield* LedgerStore
+      // Untraced, as in PrincipalResolver: reserve and settle run on every billed generation,
+      // inside the span of `ImageGeneration.generate`.
       return CreditLedger.of({
         grant: Effect.fnUntraced(function*(input) {
           yield* positive(input.amount)

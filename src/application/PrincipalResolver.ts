@@ -75,6 +75,9 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
       // The digest is resolved once here: `hashSecret` would look it up (and re-provide it) per call.
       const hash = (secret: string) => digest.digestHex(Digest.sha256, encoder.encode(secret))
 
+      // Untraced: these run on every request, and a traced `Effect.fn` captures a call-site stack
+      // and provides a span and a stack frame per call even with no tracer. The request's span is
+      // `ImageGeneration.generate`.
       const keyRecord = Effect.fnUntraced(function*(token: string) {
         const found = yield* keys.findByHash(yield* hash(token))
         const prefix = publicPrefix(token)
