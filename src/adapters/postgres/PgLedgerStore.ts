@@ -1,4 +1,4 @@
-import { Effect, Layer, Option } from "effect"
+import { Effect, Layer, Metric, Option } from "effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import { LedgerStore } from "../../application/ports/LedgerStore.ts"
@@ -28,6 +28,7 @@ import {
   type Transfer,
   type TransferKind
 } from "../../domain/Ledger.ts"
+import { makeGroupCommit } from "./GroupCommit.ts"
 import { orDie } from "./PgSql.ts"
 
 type Store = LedgerStore["Service"]
@@ -52,6 +53,55 @@ interface TransferRow {
   readonly reason: string
   readonly hold: string | null
   readonly refund_of: string | null
+}
+
+interface ReserveItem {
+  readonly _tag: "reserve"
+  readonly id: HoldId
+  readonly account: AccountId
+  readonly amount: number
+  readonly at: number
+  readonly expiresAt: number
+}
+
+interface SettleItem {
+  readonly _tag: "settle"
+  readonly hold: HoldId
+  readonly amount: number
+  readonly at: number
+}
+
+type BatchItem = ReserveItem | SettleItem
+
+type BatchOutcome =
+  | { readonly _tag: "Held" }
+  | { readonly _tag: "Exists"; readonly existing: HoldRow }
+  | { readonly _tag: "Refused"; readonly available: number; readonly spent: number }
+  | { readonly _tag: "Settled"; readonly hold: HoldRow }
+  /** Its payer's row (or its hold) is locked by another transaction: to that payer's lane. */
+  | { readonly _tag: "Busy"; readonly account: AccountId }
+  /** A settlement the batch did not apply: the one-hold path gives its answer. */
+  | { readonly _tag: "Unsettled" }
+
+/** One item of a batch. `hold_*` is the hold a reserve's id already names, or the settled hold. */
+interface BatchRow {
+  readonly kind: "reserve" | "settle"
+  readonly ord: number
+  readonly accepted: boolean | null
+  /** What was available to this reserve, after the payer's earlier ones in the batch. */
+  readonly seen: number | null
+  /** Whether the statement holds the payer's row lock. */
+  readonly locked: boolean
+  /** Reserve: the payer's row exists. Settle: the hold exists, pending and large enough. */
+  readonly known: boolean
+  readonly payer: string | null
+  readonly hold_id: string | null
+  readonly hold_account: string | null
+  readonly hold_amount: number | null
+  readonly hold_status: HoldStatus | null
+  readonly hold_settled: number | null
+  readonly hold_created_at: number | null
+  readonly hold_expires_at: number | null
 }
 
 const toHold = (r: HoldRow): Hold => ({
@@ -88,6 +138,40 @@ const conflict = (id: string) => new IdempotencyConflict({ id, reason: "differen
 /** Expired holds are released in batches, each one short transaction. */
 const EXPIRY_BATCH = 500
 
+/** Most items one batch statement carries. */
+const MAX_BATCH = 1000
+
+/** Process-wide batches that may be in flight at once (each on its own connection). */
+const STRIPES = 2
+
+/** Most holds whose payer this process remembers, to route their settlement. */
+const HOLD_ROUTES = 100_000
+
+/** FNV-1a: a payer's stripe. */
+const stripeOf = (key: string): number => {
+  let h = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
+  return (h >>> 0) % STRIPES
+}
+
+/** The group commit's statements and what they carried, per process (see `makePgLedgerStore`). */
+export const batchStatements = Metric.counter("ledger_batch_statements", {
+  description: "batch statements sent for reserves and settlements, retries included",
+  incremental: true
+})
+export const contendedStatements = Metric.counter("ledger_batch_statements_contended", {
+  description: "of those, statements of one contended payer's own lane",
+  incremental: true
+})
+export const batchedReserves = Metric.counter("ledger_batched_reserves", {
+  description: "reserves carried by batch statements",
+  incremental: true
+})
+export const batchedSettles = Metric.counter("ledger_batched_settles", {
+  description: "settlements carried by batch statements",
+  incremental: true
+})
+
 /**
  * The ledger on PostgreSQL. Every decision about money is taken by the database under the
  * payer's row lock: a single conditional `UPDATE … WHERE posted - pending >= amount`, or
@@ -95,6 +179,14 @@ const EXPIRY_BATCH = 500
  * into this process to decide and write it back. Customer accounts are rows; the system
  * accounts' balances are sums over the journal (see Migrations.ts). Every operation runs on its
  * own (autocommit or its own transaction), not inside a caller's transaction.
+ *
+ * Reserves (without a cap) and settlements are group-committed (GroupCommit.ts): while a
+ * batch statement is in flight, later calls queue in this process and go together in the next
+ * one, so a busy payer is not held to one reserve per commit (its row lock is held through each
+ * commit) and the whole process pays one round trip and one commit per batch, not per call.
+ * Batches skip rows locked by other transactions; a payer contended that way (by another
+ * process) gets a lane of its own whose batches wait for its lock. Across processes the row
+ * locks decide, as before.
  */
 export const makePgLedgerStore = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -151,12 +243,246 @@ export const makePgLedgerStore = Effect.gen(function*() {
 
   type ReserveOutcome =
     | { readonly _tag: "Held" }
-    | { readonly _tag: "Exists" }
+    /** The id was already taken; `existing` is its hold when the statement read it. */
+    | { readonly _tag: "Exists"; readonly existing?: HoldRow | undefined }
     | { readonly _tag: "Refused"; readonly available: number; readonly spent: number }
-    | { readonly _tag: "Undecided" }
 
   const held = { _tag: "Held" } as const
   const exists = { _tag: "Exists" } as const
+
+  /**
+   * One statement for a batch of reserves and settlements, of any payers, in arrival order.
+   *
+   * It locks the holds to settle (in id order), then the payers' rows (in id order; FOR NO
+   * KEY UPDATE returns each row's newest version, whatever the statement's snapshot). The
+   * settlements apply first; then each payer's reserves are decided as a sequence of single
+   * reserves would be: an id already taken is a replay and uses nothing; otherwise the hold is
+   * accepted if it fits what the payer's earlier accepted holds left. Holds, transfers and each
+   * payer's row are then written once, all under those locks, in one commit.
+   *
+   * With `skipLocked`, rows another transaction holds are skipped rather than waited for: their
+   * items come back `Busy` and go to that payer's own lane, so that one contended payer never
+   * stalls the batch that carries everybody else.
+   */
+  const batchStatement = (skipLocked: boolean, reserves: ReadonlyArray<ReserveItem>, settles: ReadonlyArray<SettleItem>) => {
+    const skip = sql.literal(skipLocked ? "SKIP LOCKED" : "")
+    return sql<BatchRow>`
+      WITH RECURSIVE r_in AS MATERIALIZED (
+        SELECT i.ord::int AS ord, i.id, i.account, i.amount, i.created_at, i.expires_at,
+          h.id AS taken_id, h.account AS taken_account, h.amount AS taken_amount, h.status AS taken_status,
+          h.settled AS taken_settled, h.created_at AS taken_created_at, h.expires_at AS taken_expires_at,
+          a.id IS NOT NULL AS known
+        FROM unnest(
+          ${reserves.map((r) => r.id)}::text[], ${reserves.map((r) => r.account)}::text[],
+          ${reserves.map((r) => BigInt(r.amount))}::int8[], ${reserves.map((r) => BigInt(r.at))}::int8[],
+          ${reserves.map((r) => BigInt(r.expiresAt))}::int8[]
+        ) WITH ORDINALITY AS i (id, account, amount, created_at, expires_at, ord)
+        -- Primary-key lookups, as LATERAL … LIMIT 1 so that the planner cannot turn them into a
+        -- scan of the whole table (its estimates for these fast-growing tables are often stale).
+        LEFT JOIN LATERAL (SELECT ${HOLD} FROM holds h WHERE h.id = i.id LIMIT 1) h ON true
+        LEFT JOIN LATERAL (SELECT a.id FROM accounts a WHERE a.id = i.account LIMIT 1) a ON true
+      ), s_in AS MATERIALIZED (
+        SELECT i.ord::int AS ord, i.id, i.amount, i.at, i.transfer, h.account,
+          COALESCE(h.status = 'pending' AND h.amount >= i.amount, false) AS known
+        FROM unnest(
+          ${settles.map((s) => s.hold)}::text[], ${settles.map((s) => BigInt(s.amount))}::int8[],
+          ${settles.map((s) => BigInt(s.at))}::int8[], ${settles.map((s) => settleTransferId(s.hold))}::text[]
+        ) WITH ORDINALITY AS i (id, amount, at, transfer, ord)
+        LEFT JOIN LATERAL (SELECT h.account, h.status, h.amount FROM holds h WHERE h.id = i.id LIMIT 1) h ON true
+      ), s_locked AS MATERIALIZED (
+        -- Locked in id order, then checked: a locking read returns each row's newest version.
+        SELECT l.id, l.account, l.amount, l.status
+        FROM (SELECT DISTINCT id FROM s_in WHERE known ORDER BY id) i
+        CROSS JOIN LATERAL (SELECT h.id, h.account, h.amount, h.status FROM holds h WHERE h.id = i.id FOR NO KEY UPDATE ${skip}) l
+      ), payers AS MATERIALIZED (
+        SELECT l.id, l.posted, l.pending, l.posted - l.pending AS available
+        FROM (
+          SELECT account FROM r_in WHERE taken_id IS NULL AND known
+          UNION
+          SELECT account FROM s_locked WHERE status = 'pending'
+          ORDER BY account
+        ) p
+        CROSS JOIN LATERAL (
+          SELECT a.id, a.posted, a.pending FROM accounts a WHERE a.id = p.account FOR NO KEY UPDATE ${skip}
+        ) l
+      ), s_apply AS MATERIALIZED (
+        SELECT l.id, l.account, l.amount AS held, i.amount AS settled, i.at, i.transfer, i.ord
+        FROM s_locked l JOIN s_in i USING (id)
+        WHERE l.status = 'pending' AND l.amount >= i.amount AND l.account IN (SELECT id FROM payers)
+      ), r_queue AS MATERIALIZED (
+        SELECT r.account, array_agg(r.amount ORDER BY r.ord) AS amounts, array_agg(r.ord ORDER BY r.ord) AS ords,
+          count(*)::int AS n
+        FROM r_in r WHERE r.taken_id IS NULL AND r.account IN (SELECT id FROM payers)
+        GROUP BY r.account
+      ), start AS (
+        SELECT p.id AS account, p.available + COALESCE(SUM(s.held), 0) - COALESCE(SUM(s.settled), 0) AS available
+        FROM payers p LEFT JOIN s_apply s ON s.account = p.id GROUP BY p.id, p.available
+      ), greedy (account, k, seen, accepted) AS (
+        SELECT q.account, 1, s.available::bigint, q.amounts[1] <= s.available FROM r_queue q JOIN start s USING (account)
+        UNION ALL
+        SELECT g.account, g.k + 1, n.seen, q.amounts[g.k + 1] <= n.seen
+        FROM greedy g JOIN r_queue q USING (account)
+        CROSS JOIN LATERAL (SELECT g.seen - CASE WHEN g.accepted THEN q.amounts[g.k] ELSE 0 END AS seen) n
+        WHERE g.k < q.n
+      ), decided AS MATERIALIZED (
+        SELECT q.ords[g.k] AS ord, g.seen, g.accepted FROM greedy g JOIN r_queue q USING (account)
+      ), settled AS (
+        UPDATE holds h SET status = 'settled', settled = s.settled, resolved_at = s.at
+        FROM s_apply s WHERE h.id = s.id
+        RETURNING h.id, h.account, h.amount, h.status, h.settled, h.created_at, h.expires_at
+      ), posted AS (
+        INSERT INTO transfers (id, kind, debit, credit, amount, at, reason, hold)
+        SELECT s.transfer, 'settle', s.account, ${RevenueAccount}, s.settled, s.at, 'image generation', s.id
+        FROM s_apply s WHERE s.settled > 0 ORDER BY s.ord
+      ), inserted AS (
+        INSERT INTO holds (id, account, amount, status, created_at, expires_at)
+        SELECT r.id, r.account, r.amount, 'pending', r.created_at, r.expires_at
+        -- Keys in order here too: two batches inserting the same new ids cannot wait for each other.
+        FROM r_in r JOIN decided d USING (ord) WHERE d.accepted ORDER BY r.id
+      ), first_sight AS (
+        -- A payer never seen before gets its (empty) account, as in the in-memory ledger.
+        INSERT INTO accounts (id)
+        SELECT DISTINCT account FROM r_in WHERE taken_id IS NULL AND NOT known ORDER BY account
+        ON CONFLICT (id) DO NOTHING
+      ), moved AS (
+        -- New balances from the locked versions, not from the row this UPDATE finds: that one can
+        -- be older than the lock (the statement's snapshot), and PostgreSQL checks constraints
+        -- on a row built from it before it moves to the newest version.
+        UPDATE accounts a SET posted = p.posted - m.settled, pending = p.pending + m.reserved - m.held
+        FROM (
+          SELECT account, SUM(settled)::bigint AS settled, SUM(held)::bigint AS held, SUM(reserved)::bigint AS reserved
+          FROM (
+            SELECT account, settled, held, 0::bigint AS reserved FROM s_apply
+            UNION ALL
+            SELECT r.account, 0, 0, r.amount FROM r_in r JOIN decided d USING (ord) WHERE d.accepted
+          ) x GROUP BY account
+        ) m
+        JOIN payers p ON p.id = m.account
+        WHERE a.id = m.account
+      )
+      SELECT 'reserve' AS kind, r.ord, d.accepted, d.seen, r.account IN (SELECT id FROM payers) AS locked, r.known,
+        r.account AS payer, r.taken_id AS hold_id, r.taken_account AS hold_account, r.taken_amount AS hold_amount,
+        r.taken_status AS hold_status, r.taken_settled AS hold_settled, r.taken_created_at AS hold_created_at,
+        r.taken_expires_at AS hold_expires_at
+      FROM r_in r LEFT JOIN decided d USING (ord)
+      UNION ALL
+      SELECT 'settle', s.ord, NULL, NULL, s.account IN (SELECT id FROM payers), s.known,
+        s.account, x.id, x.account, x.amount, x.status, x.settled, x.created_at, x.expires_at
+      FROM s_in s LEFT JOIN settled x ON x.id = s.id`
+  }
+
+  /** Failures after which the whole statement was undone and running it again can succeed. */
+  const isRetryable = (e: SqlError) =>
+    (e.reason._tag === "UniqueViolation" && e.reason.constraint === "holds_pkey") || e.reason._tag === "DeadlockError"
+
+  const holdOf = (row: BatchRow): HoldRow => ({
+    id: row.hold_id!,
+    account: row.hold_account!,
+    amount: row.hold_amount!,
+    status: row.hold_status!,
+    settled: row.hold_settled!,
+    created_at: row.hold_created_at!,
+    expires_at: row.hold_expires_at!
+  })
+
+  const outcomeOf = (skipLocked: boolean, row: BatchRow): BatchOutcome => {
+    if (row.kind === "settle") {
+      if (row.hold_id !== null) return { _tag: "Settled", hold: holdOf(row) }
+      return skipLocked && row.known && row.payer !== null
+        ? { _tag: "Busy", account: row.payer as AccountId }
+        : { _tag: "Unsettled" }
+    }
+    if (row.hold_id !== null) return { _tag: "Exists", existing: holdOf(row) }
+    if (row.accepted === true) return held
+    if (row.locked) return { _tag: "Refused", available: row.seen ?? 0, spent: 0 }
+    if (!row.known) return { _tag: "Refused", available: 0, spent: 0 }
+    return { _tag: "Busy", account: row.payer as AccountId }
+  }
+
+  /**
+   * An id in the batch committed by another transaction after the statement's snapshot makes
+   * its INSERT fail and undoes the whole statement; run it again, and the newer snapshot sees
+   * that id as taken. Each such retry is caused by a different id, so there are at most as many.
+   * (Locks are taken in id order, so a deadlock would take exotic company; it is retried too.)
+   */
+  const runBatch = (
+    skipLocked: boolean,
+    items: ReadonlyArray<BatchItem>,
+    attempt = 1
+  ): Effect.Effect<ReadonlyArray<BatchOutcome>, SqlError> => {
+    const reserves: Array<ReserveItem> = []
+    const settles: Array<SettleItem> = []
+    for (const item of items) {
+      if (item._tag === "reserve") reserves.push(item)
+      else settles.push(item)
+    }
+    return Effect.all([
+      Metric.update(batchStatements, 1),
+      Metric.update(batchedReserves, reserves.length),
+      Metric.update(batchedSettles, settles.length),
+      skipLocked ? Effect.void : Metric.update(contendedStatements, 1)
+    ]).pipe(
+      Effect.andThen(batchStatement(skipLocked, reserves, settles)),
+      // Its own trace root: a batch belongs to all of its callers, not to the one that started it.
+      Effect.withSpan("PgLedgerStore.batch", {
+        root: true,
+        attributes: { reserves: reserves.length, settles: settles.length, contended: !skipLocked, attempt }
+      }),
+      Effect.map((rows) => {
+        const reserveRows = new Map<number, BatchRow>()
+        const settleRows = new Map<number, BatchRow>()
+        for (const row of rows) (row.kind === "reserve" ? reserveRows : settleRows).set(row.ord, row)
+        let r = 0
+        let s = 0
+        return items.map((item) => {
+          const row = item._tag === "reserve" ? reserveRows.get(++r) : settleRows.get(++s)
+          if (row === undefined) throw new Error("the batch statement left an item unanswered")
+          return outcomeOf(skipLocked, row)
+        })
+      }),
+      Effect.catchIf(
+        (e: SqlError) => isRetryable(e) && attempt <= items.length,
+        () => runBatch(skipLocked, items, attempt + 1)
+      )
+    )
+  }
+
+  const identity = (item: BatchItem) => item._tag === "reserve" ? `r:${item.id}` : `s:${item.hold}`
+
+  /** The process-wide batches: a few stripes, so that several statements can be in flight. */
+  const stripes = makeGroupCommit<number, BatchItem, BatchOutcome, SqlError>({
+    maxBatch: MAX_BATCH,
+    identity,
+    run: (_, items) => runBatch(true, items)
+  })
+
+  /** A contended payer's own batches, which wait for its row lock (as single statements would). */
+  const payerLanes = makeGroupCommit<AccountId, BatchItem, BatchOutcome, SqlError>({
+    maxBatch: MAX_BATCH,
+    identity,
+    run: (_, items) => runBatch(false, items)
+  })
+
+  /**
+   * A payer's items share a stripe, so that its reserves and settlements meet in one statement
+   * rather than skip each other; while the payer has a lane of its own, they go there.
+   */
+  const submit = (account: AccountId | undefined, route: string, item: BatchItem) => {
+    const first = account !== undefined && payerLanes.active(account)
+      ? payerLanes.submit(account, item)
+      : stripes.submit(stripeOf(account ?? route), item)
+    return Effect.flatMap(first, (outcome) => outcome._tag === "Busy" ? payerLanes.submit(outcome.account, item) : Effect.succeed(outcome))
+  }
+
+  /**
+   * Which payer each pending hold made here belongs to, so that its settlement is routed to
+   * that payer's stripe or lane. Only a routing hint: the statement reads the hold's payer itself.
+   */
+  const holdAccounts = new Map<HoldId, AccountId>()
+  const remember = (hold: HoldId, account: AccountId) => {
+    holdAccounts.set(hold, account)
+    if (holdAccounts.size > HOLD_ROUTES) holdAccounts.delete(holdAccounts.keys().next().value!)
+  }
 
   const reserve: Store["reserve"] = (input) => {
     if (isSystemAccount(input.account)) {
@@ -168,56 +494,12 @@ export const makePgLedgerStore = Effect.gen(function*() {
       VALUES (${input.id}, ${account}, ${amount}, 'pending', ${input.at}, ${input.expiresAt})`
 
     /**
-     * Without a cap: one statement, so the payer's row is locked only while the server runs it.
-     * A hold id already committed is seen by NOT EXISTS; one being inserted by a concurrent
-     * reserve makes the INSERT fail on the primary key, which undoes the whole statement.
-     */
-    const reserveAtOnce: Effect.Effect<ReserveOutcome, SqlError> = sql<
-      { held: boolean; taken: boolean; available: number | null }
-    >`
-      WITH payer AS (
-        UPDATE accounts SET pending = pending + ${amount}
-        WHERE id = ${account} AND posted - pending >= ${amount}
-          AND NOT EXISTS (SELECT 1 FROM holds WHERE id = ${input.id})
-        RETURNING id
-      ), hold AS (
-        INSERT INTO holds (id, account, amount, status, created_at, expires_at)
-        SELECT ${input.id}, id, ${amount}, 'pending', ${input.at}, ${input.expiresAt} FROM payer
-        RETURNING id
-      )
-      SELECT EXISTS (SELECT 1 FROM hold) AS held,
-        EXISTS (SELECT 1 FROM holds WHERE id = ${input.id}) AS taken,
-        (SELECT posted - pending FROM accounts WHERE id = ${account}) AS available`.pipe(
-      Effect.flatMap(([row]): Effect.Effect<ReserveOutcome, SqlError> => {
-        if (row === undefined) return Effect.die(new Error("reserve returned no row"))
-        if (row.held) return Effect.succeed(held)
-        if (row.taken) return Effect.succeed(exists)
-        if (row.available === null) {
-          // First sight of this payer: keep its (empty) account, as the in-memory ledger does.
-          return Effect.as(
-            sql`INSERT INTO accounts (id) VALUES (${account}) ON CONFLICT (id) DO NOTHING`,
-            { _tag: "Refused", available: 0, spent: 0 } as const
-          )
-        }
-        // `available` is from the statement's snapshot. When that was enough, the refusal came
-        // from a newer version of the row, whose balance this statement cannot report.
-        return Effect.succeed(
-          row.available < amount ? { _tag: "Refused", available: row.available, spent: 0 } as const : { _tag: "Undecided" } as const
-        )
-      }),
-      Effect.catchIf(
-        (e: SqlError) => e.reason._tag === "UniqueViolation" && e.reason.constraint === "holds_pkey",
-        () => Effect.succeed(exists)
-      )
-    )
-
-    /**
      * Holding the payer's row lock from the start: needed for the cap, which sums the journal
      * and so must run after every settlement and refund of this payer has committed.
      */
     const reserveLocked: Effect.Effect<ReserveOutcome, SqlError> = sql.withTransaction(Effect.gen(function*() {
       yield* sql`INSERT INTO accounts (id) VALUES (${account}) ON CONFLICT (id) DO NOTHING`
-      // Payer first, then the hold id: the same order as the one-statement path, so that two
+      // Payer first, then the hold id: the same order as the batch statement, so that two
       // reserves racing with one id cannot wait for each other. NO KEY UPDATE is the lock an
       // UPDATE takes; FOR UPDATE would also wait for other reserves' foreign-key checks.
       yield* sql`SELECT 1 FROM accounts WHERE id = ${account} FOR NO KEY UPDATE`
@@ -238,11 +520,20 @@ export const makePgLedgerStore = Effect.gen(function*() {
       return { _tag: "Refused", available: state?.available ?? 0, spent: state?.spent ?? 0 } as const
     }))
 
+    const batched = Effect.flatMap(
+      submit(account, account, { _tag: "reserve", id: input.id, account, amount, at: input.at, expiresAt: input.expiresAt }),
+      (outcome): Effect.Effect<ReserveOutcome> =>
+        outcome._tag === "Held" || outcome._tag === "Exists" || outcome._tag === "Refused"
+          ? Effect.succeed(outcome)
+          : Effect.die(new Error(`a reserve's batch answered ${outcome._tag}`))
+    )
+
     return orDie(Effect.gen(function*() {
-      let outcome = yield* (cap === undefined ? reserveAtOnce : reserveLocked)
-      if (outcome._tag === "Undecided") outcome = yield* reserveLocked
+      // Capped reserves keep the locked path: the cap reads the journal, which a batch cannot.
+      const outcome = yield* (cap === undefined ? batched : reserveLocked)
       switch (outcome._tag) {
         case "Held":
+          remember(input.id, account)
           return {
             id: input.id,
             account,
@@ -253,8 +544,9 @@ export const makePgLedgerStore = Effect.gen(function*() {
             expiresAt: input.expiresAt
           } satisfies Hold
         case "Exists": {
-          const existing = yield* findHold(input.id)
+          const existing = outcome.existing ?? (yield* findHold(input.id))
           if (existing !== undefined && existing.account === account && existing.amount === amount) {
+            if (existing.status === "pending") remember(input.id, account)
             return toHold(existing)
           }
           return yield* conflict(input.id)
@@ -264,16 +556,31 @@ export const makePgLedgerStore = Effect.gen(function*() {
             return yield* new InsufficientCredits({ account, required: amount, available: outcome.available })
           }
           return yield* new MonthlyCapExceeded({ account, cap: cap?.limit ?? 0, spent: outcome.spent, required: amount })
-        case "Undecided":
-          return yield* Effect.die(new Error("reserve undecided while holding the payer's lock"))
       }
     }))
   }
 
-  const settle: Store["settle"] = (input) =>
+  const settled = (row: HoldRow, input: { readonly hold: HoldId; readonly amount: number; readonly at: number }) => {
+    holdAccounts.delete(input.hold)
+    const hold = toHold(row)
+    const transfer: Option.Option<Transfer> = input.amount === 0 ? Option.none() : Option.some({
+      id: settleTransferId(input.hold),
+      kind: "settle",
+      debit: hold.account,
+      credit: RevenueAccount,
+      amount: input.amount,
+      at: input.at,
+      reason: "image generation",
+      hold: hold.id
+    })
+    return { hold, transfer }
+  }
+
+  /** One hold on its own: every case a batch leaves unsettled (replays, refusals, unknown holds). */
+  const settleOne: Store["settle"] = (input) =>
     orDie(Effect.gen(function*() {
       const transferId = settleTransferId(input.hold)
-      const [settled] = yield* sql<HoldRow>`
+      const [row] = yield* sql<HoldRow>`
         WITH resolved AS (
           UPDATE holds SET status = 'settled', settled = ${input.amount}, resolved_at = ${input.at}
           WHERE id = ${input.hold} AND status = 'pending' AND amount >= ${input.amount}
@@ -287,20 +594,7 @@ export const makePgLedgerStore = Effect.gen(function*() {
           FROM resolved r WHERE ${input.amount}::bigint > 0
         )
         SELECT * FROM resolved`
-      if (settled !== undefined) {
-        const hold = toHold(settled)
-        const transfer: Option.Option<Transfer> = input.amount === 0 ? Option.none() : Option.some({
-          id: transferId,
-          kind: "settle",
-          debit: hold.account,
-          credit: RevenueAccount,
-          amount: input.amount,
-          at: input.at,
-          reason: "image generation",
-          hold: hold.id
-        })
-        return { hold, transfer }
-      }
+      if (row !== undefined) return settled(row, input)
       const existing = yield* findHold(input.hold)
       if (existing === undefined) return yield* new HoldNotFound({ hold: input.hold })
       switch (existing.status) {
@@ -315,9 +609,15 @@ export const makePgLedgerStore = Effect.gen(function*() {
             return yield* new SettleExceedsHold({ hold: existing.id, reserved: existing.amount, requested: input.amount })
           }
           // Committed after this statement began: try again.
-          return yield* settle(input)
+          return yield* settleOne(input)
       }
     }))
+
+  const settle: Store["settle"] = (input) =>
+    Effect.flatMap(
+      orDie(submit(holdAccounts.get(input.hold), input.hold, { _tag: "settle", hold: input.hold, amount: input.amount, at: input.at })),
+      (outcome) => outcome._tag === "Settled" ? Effect.succeed(settled(outcome.hold, input)) : settleOne(input)
+    )
 
   const release: Store["release"] = (input) =>
     orDie(Effect.gen(function*() {
@@ -331,7 +631,10 @@ export const makePgLedgerStore = Effect.gen(function*() {
           FROM resolved r WHERE accounts.id = r.account
         )
         SELECT * FROM resolved`
-      if (released !== undefined) return toHold(released)
+      if (released !== undefined) {
+        holdAccounts.delete(input.hold)
+        return toHold(released)
+      }
       const existing = yield* findHold(input.hold)
       if (existing === undefined) return yield* new HoldNotFound({ hold: input.hold })
       switch (existing.status) {
