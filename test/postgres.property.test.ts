@@ -3,5 +3,5 @@ import { generationInvariants } from "./properties/GenerationInvariants.ts"
 import { ledgerProperties } from "./properties/LedgerProperties.ts"
 
 const postgres = postgresAdapterSet()
-ledgerProperties(postgres, Number(process.env["PG_PROPERTY_RUNS"] ?? 100))
-generationInvariants(postgres, Number(process.env["PG_PROPERTY_RUNS"] ?? 100))
+ledgerProperties(postgres, Number(process.env["PG_PROPERTY_RUNS"] ?? 50))
+generationInvariants(postgres, Number(process.env["PG_PROPERTY_RUNS"] ?? 50))
