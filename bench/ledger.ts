@@ -18,7 +18,7 @@ import { Effect, Exit, Layer, ManagedRuntime, Metric, Redacted, Scope } from "ef
 import * as SqlClient from "effect/sql/SqlClient"
 import { execFile, execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { chmod, mkdtemp, open, rm, writeFile } from "node:fs/promises"
+import { chmod, mkdtemp, open, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { createServer } from "node:net"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
@@ -73,8 +73,15 @@ const findPgbench = (): string => {
 
 const [PGBENCH, PGBENCH_VERSION] = findPgbench().split("\0") as [string, string]
 
+interface PgbenchResult {
+  readonly tps: number
+  readonly latencyMs: number
+  readonly failed: number
+  readonly transactions: number
+}
+
 const pgbench = (url: string, script: string) =>
-  new Promise<{ tps: number; latencyMs: number; failed: number }>((resolve, reject) => {
+  new Promise<PgbenchResult>((resolve, reject) => {
     execFile(
       PGBENCH,
       ["-n", "-M", "prepared", "-c", String(CLIENTS), "-j", "2", "-T", String(SECONDS), "-f", script, url],
@@ -84,8 +91,14 @@ const pgbench = (url: string, script: string) =>
         const tps = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout)
         const latency = /latency average = ([\d.]+) ms/.exec(stdout)
         const failed = /number of failed transactions: (\d+)/.exec(stdout)
+        const transactions = /number of transactions actually processed: (\d+)/.exec(stdout)
         if (tps === null) return reject(new Error(`pgbench printed no tps:\n${stdout}\n${stderr}`))
-        resolve({ tps: Number(tps[1]), latencyMs: Number(latency?.[1] ?? NaN), failed: Number(failed?.[1] ?? 0) })
+        resolve({
+          tps: Number(tps[1]),
+          latencyMs: Number(latency?.[1] ?? NaN),
+          failed: Number(failed?.[1] ?? 0),
+          transactions: Number(transactions?.[1] ?? NaN)
+        })
       }
     )
   })
@@ -175,6 +188,47 @@ const fsyncLatencyMs = async (dir: string): Promise<number> => {
   times.sort((a, b) => a - b)
   return times[Math.floor(times.length / 2)]!
 }
+
+/** Linux's clock ticks per second for /proc times (`getconf CLK_TCK`). */
+const CLOCK_TICKS = 100
+
+/** utime, stime, cutime, cstime and the parent pid of a /proc/<pid>/stat line. */
+const procTimes = (stat: string) => {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  return { ppid: Number(fields[1]), own: Number(fields[11]) + Number(fields[12]), reaped: Number(fields[13]) + Number(fields[14]) }
+}
+
+/**
+ * CPU seconds the embedded server has used so far: the postmaster with every child it has
+ * reaped, plus the children still running. Undefined where /proc cannot tell (not Linux, or a
+ * server this script did not start).
+ */
+const serverCpuSeconds = async (dataDir: string | undefined): Promise<number | undefined> => {
+  if (dataDir === undefined) return undefined
+  try {
+    const pid = Number((await readFile(join(dataDir, "data", "postmaster.pid"), "utf8")).split("\n")[0])
+    const postmaster = procTimes(await readFile(`/proc/${pid}/stat`, "utf8"))
+    let ticks = postmaster.own + postmaster.reaped
+    for (const entry of await readdir("/proc")) {
+      if (!/^\d+$/.test(entry)) continue
+      const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => undefined)
+      if (stat === undefined) continue
+      const child = procTimes(stat)
+      if (child.ppid === pid) ticks += child.own
+    }
+    return ticks / CLOCK_TICKS
+  } catch {
+    return undefined
+  }
+}
+
+/** CPU seconds of this process's reaped children (pgbench, once it has exited). */
+const reapedChildrenCpuSeconds = async (): Promise<number | undefined> =>
+  readFile("/proc/self/stat", "utf8").then((stat) => procTimes(stat).reaped / CLOCK_TICKS, () => undefined)
+
+/** Microseconds of CPU per operation, or "?" when a figure is missing. */
+const perOperation = (seconds: number | undefined, operations: number) =>
+  seconds === undefined || !(operations > 0) ? "?" : ((seconds * 1e6) / operations).toFixed(0)
 
 // --- the ledger --------------------------------------------------------------------------------
 
@@ -367,11 +421,23 @@ const main = async () => {
       await ledger.runPromise(ledgerPhase(`warm-${label}`, payers, WARM_UP_SECONDS))
       await sql((s) => s`ANALYZE`)
       await checkpoint()
-      return ledger.runPromise(ledgerPhase(label, payers, SECONDS))
+      const before = await serverCpuSeconds(server.dataDir)
+      const result = await ledger.runPromise(ledgerPhase(label, payers, SECONDS))
+      const after = await serverCpuSeconds(server.dataDir)
+      return { ...result, serverCpu: before === undefined || after === undefined ? undefined : after - before }
     }
     const pgbenchCase = async (script: string) => {
       await checkpoint()
-      return pgbench(pgbenchUrl.toString(), script)
+      const before = await serverCpuSeconds(server.dataDir)
+      const clientBefore = await reapedChildrenCpuSeconds()
+      const result = await pgbench(pgbenchUrl.toString(), script)
+      const after = await serverCpuSeconds(server.dataDir)
+      const clientAfter = await reapedChildrenCpuSeconds()
+      return {
+        ...result,
+        serverCpu: before === undefined || after === undefined ? undefined : after - before,
+        clientCpu: clientBefore === undefined || clientAfter === undefined ? undefined : clientAfter - clientBefore
+      }
     }
 
     // Each pgbench case runs right before the ledger case it is compared with.
@@ -386,16 +452,25 @@ const main = async () => {
     const check = await ledger.runPromise(checkLedger)
 
     const rate = (n: number) => Math.round(n).toLocaleString("en-US")
-    const ledgerRow = (name: string, r: PhaseResult) =>
+    const ledgerCpu = (r: PhaseResult & { readonly serverCpu: number | undefined }) =>
+      `CPU per pair: postgres ${perOperation(r.serverCpu, r.pairs)} µs + node ${perOperation(r.nodeCpu * r.seconds, r.pairs)} µs`
+    const pgbenchCpu = (r: { serverCpu: number | undefined; clientCpu: number | undefined; transactions: number }) =>
+      `CPU per transaction: postgres ${perOperation(r.serverCpu, r.transactions)} µs + pgbench ${perOperation(r.clientCpu, r.transactions)} µs`
+    const ledgerRow = (name: string, r: PhaseResult & { readonly serverCpu: number | undefined }) =>
       `| ${name} | ${rate(r.pairs / r.seconds)} pairs/s (${rate((2 * r.pairs) / r.seconds)} ops/s) | ` +
       `${r.batches.statements === 0 ? "–" : (r.batches.items / r.batches.statements).toFixed(1)} | ` +
       `pair p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms; ${rate(r.batches.statements / r.seconds)} statements/s ` +
       `(${r.batches.contended} in a contended payer's lane); node ${(r.nodeCpu * 100).toFixed(0)}% of a core; ` +
-      `${r.errors} errors |`
+      `${ledgerCpu(r)}; ${r.errors} errors |`
     console.log(`\n| case | rate | operations per statement | notes |`)
     console.log(`|---|---:|---:|---|`)
-    console.log(`| (a) pgbench UPDATE, one hot row | ${rate(a.tps)} tps | 1 | latency avg ${a.latencyMs} ms; ${a.failed} failed |`)
-    console.log(`| (b) pgbench UPDATE, random of ${rate(ROWS)} rows | ${rate(b.tps)} tps | 1 | latency avg ${b.latencyMs} ms; ${b.failed} failed |`)
+    console.log(
+      `| (a) pgbench UPDATE, one hot row | ${rate(a.tps)} tps | 1 | latency avg ${a.latencyMs} ms; ${pgbenchCpu(a)}; ${a.failed} failed |`
+    )
+    console.log(
+      `| (b) pgbench UPDATE, random of ${rate(ROWS)} rows | ${rate(b.tps)} tps | 1 | latency avg ${b.latencyMs} ms; ` +
+        `${pgbenchCpu(b)}; ${b.failed} failed |`
+    )
     console.log(ledgerRow("(c) ledger reserve+settle, one payer", c))
     console.log(ledgerRow(`(d) ledger reserve+settle, ${rate(PAYERS)} payers`, d))
     const cOverA = c.pairs / c.seconds / a.tps

@@ -92,8 +92,8 @@ interface BatchRow {
   readonly seen: number | null
   /** Whether the statement holds the payer's row lock. */
   readonly locked: boolean
-  /** Reserve: the payer's row exists. Settle: the hold exists, pending and large enough. */
-  readonly known: boolean
+  /** Settle: the hold exists, pending and large enough. */
+  readonly known: boolean | null
   readonly payer: string | null
   readonly hold_id: string | null
   readonly hold_account: string | null
@@ -262,7 +262,8 @@ export const makePgLedgerStore = Effect.gen(function*() {
    *
    * With `skipLocked`, rows another transaction holds are skipped rather than waited for: their
    * items come back `Busy` and go to that payer's own lane, so that one contended payer never
-   * stalls the batch that carries everybody else.
+   * stalls the batch that carries everybody else. (A payer with no row yet comes back `Busy`
+   * too; its lane, which waits, finds no row, refuses and creates the account.)
    */
   const batchStatement = (skipLocked: boolean, reserves: ReadonlyArray<ReserveItem>, settles: ReadonlyArray<SettleItem>) => {
     const skip = sql.literal(skipLocked ? "SKIP LOCKED" : "")
@@ -270,23 +271,23 @@ export const makePgLedgerStore = Effect.gen(function*() {
       WITH RECURSIVE r_in AS MATERIALIZED (
         SELECT i.ord::int AS ord, i.id, i.account, i.amount, i.created_at, i.expires_at,
           h.id AS taken_id, h.account AS taken_account, h.amount AS taken_amount, h.status AS taken_status,
-          h.settled AS taken_settled, h.created_at AS taken_created_at, h.expires_at AS taken_expires_at,
-          a.id IS NOT NULL AS known
+          h.settled AS taken_settled, h.created_at AS taken_created_at, h.expires_at AS taken_expires_at
+        -- Each array is read through (SELECT …): the planner then cannot see its length, so every
+        -- execution can use the one cached generic plan instead of planning this statement anew.
         FROM unnest(
-          ${reserves.map((r) => r.id)}::text[], ${reserves.map((r) => r.account)}::text[],
-          ${reserves.map((r) => BigInt(r.amount))}::int8[], ${reserves.map((r) => BigInt(r.at))}::int8[],
-          ${reserves.map((r) => BigInt(r.expiresAt))}::int8[]
+          (SELECT ${reserves.map((r) => r.id)}::text[]), (SELECT ${reserves.map((r) => r.account)}::text[]),
+          (SELECT ${reserves.map((r) => BigInt(r.amount))}::int8[]), (SELECT ${reserves.map((r) => BigInt(r.at))}::int8[]),
+          (SELECT ${reserves.map((r) => BigInt(r.expiresAt))}::int8[])
         ) WITH ORDINALITY AS i (id, account, amount, created_at, expires_at, ord)
-        -- Primary-key lookups, as LATERAL … LIMIT 1 so that the planner cannot turn them into a
+        -- A primary-key lookup, as LATERAL … LIMIT 1 so that the planner cannot turn it into a
         -- scan of the whole table (its estimates for these fast-growing tables are often stale).
         LEFT JOIN LATERAL (SELECT ${HOLD} FROM holds h WHERE h.id = i.id LIMIT 1) h ON true
-        LEFT JOIN LATERAL (SELECT a.id FROM accounts a WHERE a.id = i.account LIMIT 1) a ON true
       ), s_in AS MATERIALIZED (
         SELECT i.ord::int AS ord, i.id, i.amount, i.at, i.transfer, h.account,
           COALESCE(h.status = 'pending' AND h.amount >= i.amount, false) AS known
         FROM unnest(
-          ${settles.map((s) => s.hold)}::text[], ${settles.map((s) => BigInt(s.amount))}::int8[],
-          ${settles.map((s) => BigInt(s.at))}::int8[], ${settles.map((s) => settleTransferId(s.hold))}::text[]
+          (SELECT ${settles.map((s) => s.hold)}::text[]), (SELECT ${settles.map((s) => BigInt(s.amount))}::int8[]),
+          (SELECT ${settles.map((s) => BigInt(s.at))}::int8[]), (SELECT ${settles.map((s) => settleTransferId(s.hold))}::text[])
         ) WITH ORDINALITY AS i (id, amount, at, transfer, ord)
         LEFT JOIN LATERAL (SELECT h.account, h.status, h.amount FROM holds h WHERE h.id = i.id LIMIT 1) h ON true
       ), s_locked AS MATERIALIZED (
@@ -297,7 +298,7 @@ export const makePgLedgerStore = Effect.gen(function*() {
       ), payers AS MATERIALIZED (
         SELECT l.id, l.posted, l.pending, l.posted - l.pending AS available
         FROM (
-          SELECT account FROM r_in WHERE taken_id IS NULL AND known
+          SELECT account FROM r_in WHERE taken_id IS NULL
           UNION
           SELECT account FROM s_locked WHERE status = 'pending'
           ORDER BY account
@@ -339,11 +340,6 @@ export const makePgLedgerStore = Effect.gen(function*() {
         SELECT r.id, r.account, r.amount, 'pending', r.created_at, r.expires_at
         -- Keys in order here too: two batches inserting the same new ids cannot wait for each other.
         FROM r_in r JOIN decided d USING (ord) WHERE d.accepted ORDER BY r.id
-      ), first_sight AS (
-        -- A payer never seen before gets its (empty) account, as in the in-memory ledger.
-        INSERT INTO accounts (id)
-        SELECT DISTINCT account FROM r_in WHERE taken_id IS NULL AND NOT known ORDER BY account
-        ON CONFLICT (id) DO NOTHING
       ), moved AS (
         -- New balances from the locked versions, not from the row this UPDATE finds: that one can
         -- be older than the lock (the statement's snapshot), and PostgreSQL checks constraints
@@ -360,7 +356,7 @@ export const makePgLedgerStore = Effect.gen(function*() {
         JOIN payers p ON p.id = m.account
         WHERE a.id = m.account
       )
-      SELECT 'reserve' AS kind, r.ord, d.accepted, d.seen, r.account IN (SELECT id FROM payers) AS locked, r.known,
+      SELECT 'reserve' AS kind, r.ord, d.accepted, d.seen, r.account IN (SELECT id FROM payers) AS locked, NULL AS known,
         r.account AS payer, r.taken_id AS hold_id, r.taken_account AS hold_account, r.taken_amount AS hold_amount,
         r.taken_status AS hold_status, r.taken_settled AS hold_settled, r.taken_created_at AS hold_created_at,
         r.taken_expires_at AS hold_expires_at
@@ -395,8 +391,16 @@ export const makePgLedgerStore = Effect.gen(function*() {
     if (row.hold_id !== null) return { _tag: "Exists", existing: holdOf(row) }
     if (row.accepted === true) return held
     if (row.locked) return { _tag: "Refused", available: row.seen ?? 0, spent: 0 }
-    if (!row.known) return { _tag: "Refused", available: 0, spent: 0 }
-    return { _tag: "Busy", account: row.payer as AccountId }
+    // Not locked: another transaction holds the row (skipped), or, waiting, there is no such row.
+    return skipLocked ? { _tag: "Busy", account: row.payer as AccountId } : { _tag: "Refused", available: 0, spent: 0 }
+  }
+
+  /** A payer never seen before gets its (empty) account, as in the in-memory ledger. */
+  const firstSight = (rows: ReadonlyArray<BatchRow>) => {
+    const unknown = [...new Set(rows.flatMap((r) => r.kind === "reserve" && !r.locked && r.hold_id === null ? [r.payer!] : []))]
+    return unknown.length === 0
+      ? Effect.void
+      : Effect.asVoid(sql`INSERT INTO accounts (id) SELECT unnest(${unknown.sort()}::text[]) ON CONFLICT (id) DO NOTHING`)
   }
 
   /**
@@ -423,6 +427,7 @@ export const makePgLedgerStore = Effect.gen(function*() {
       skipLocked ? Effect.void : Metric.update(contendedStatements, 1)
     ]).pipe(
       Effect.andThen(batchStatement(skipLocked, reserves, settles)),
+      Effect.tap((rows) => skipLocked ? Effect.void : firstSight(rows)),
       // Its own trace root: a batch belongs to all of its callers, not to the one that started it.
       Effect.withSpan("PgLedgerStore.batch", {
         root: true,
