@@ -19,7 +19,6 @@ import * as SqlClient from "effect/sql/SqlClient"
 import { execFile, execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { chmod, mkdtemp, open, readdir, readFile, rm, writeFile } from "node:fs/promises"
-import { createServer } from "node:net"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { CreditLedger } from "../src/application/CreditLedger.ts"
@@ -34,6 +33,7 @@ import {
   PgLedgerStoreLayer
 } from "../src/adapters/postgres/PgLedgerStore.ts"
 import type { AccountId, HoldId, TransferId } from "../src/domain/Ids.ts"
+import { freePort } from "../src/adapters/net/FreePort.ts"
 
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 10)
 const CLIENTS = Number(process.env["BENCH_CLIENTS"] ?? 32)
@@ -105,15 +105,6 @@ const pgbench = (url: string, script: string) =>
 
 // --- the server --------------------------------------------------------------------------------
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const probe = createServer()
-    probe.once("error", reject)
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address()
-      probe.close(() => typeof address === "object" && address !== null ? resolve(address.port) : reject(address))
-    })
-  })
 
 interface Server {
   readonly url: string

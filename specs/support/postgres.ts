@@ -4,7 +4,6 @@ import type { PgClient } from "@effect/sql-pg"
 import * as SqlClient from "effect/sql/SqlClient"
 import { randomBytes } from "node:crypto"
 import { chmod, mkdtemp, rm } from "node:fs/promises"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll } from "vitest"
@@ -12,6 +11,7 @@ import { PgAdapters } from "../../src/adapters/postgres/PgAdapters.ts"
 import * as PgDatabase from "../../src/adapters/postgres/PgDatabase.ts"
 import { migrate, TABLES } from "../../src/adapters/postgres/Migrations.ts"
 import { type AdapterSet, IMAGE_BASE_URL } from "./AdapterSet.ts"
+import { freePort } from "../../src/adapters/net/FreePort.ts"
 
 /** The BYOK encryption key of every test database. */
 export const TEST_BYOK_KEY = Redacted.make("test-byok-encryption-key")
@@ -34,15 +34,6 @@ const slot: ServerSlot = ((globalThis as any)[Symbol.for("image-gateway/test-pos
   users: 0
 })
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const probe = createServer()
-    probe.once("error", reject)
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address()
-      probe.close(() => typeof address === "object" && address !== null ? resolve(address.port) : reject(address))
-    })
-  })
 
 const startEmbedded = async (): Promise<Server> => {
   const dir = await mkdtemp(join(tmpdir(), "image-gateway-pg-"))

@@ -1,8 +1,8 @@
 import { Data, Effect, Redacted, type Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import { access, chmod, mkdir, readFile, writeFile } from "node:fs/promises"
-import { createServer } from "node:net"
 import { join, resolve } from "node:path"
+import { freePort } from "../net/FreePort.ts"
 
 export class EmbeddedPostgresError extends Data.TaggedError("EmbeddedPostgresError")<{ readonly message: string }> {}
 
@@ -33,15 +33,6 @@ const loadOrCreateSecrets = async (root: string): Promise<LocalSecrets> => {
   return JSON.parse(await readFile(file, "utf8")) as LocalSecrets
 }
 
-const freePort = () =>
-  new Promise<number>((resolvePort, reject) => {
-    const probe = createServer()
-    probe.once("error", reject)
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address()
-      probe.close(() => (typeof address === "object" && address !== null ? resolvePort(address.port) : reject(address)))
-    })
-  })
 
 const HOOKED_EVENTS = ["exit", "beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"] as const
 

@@ -1,21 +1,13 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { readFile } from "node:fs/promises"
-import { createServer } from "node:net"
 import { join } from "node:path"
 import { promisify } from "node:util"
+import { freePort } from "../../../src/adapters/net/FreePort.ts"
+export { freePort }
 
 export const ROOT = new URL("../../../", import.meta.url).pathname
 export const exec = promisify(execFile)
 
-export const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const probe = createServer()
-    probe.once("error", reject)
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address()
-      probe.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(address)))
-    })
-  })
 
 export interface Started {
   readonly child: ChildProcess
