@@ -1,4 +1,4 @@
-import { Clock, Context, Effect, Exit, Layer, Option } from "effect"
+import { Clock, Context, Effect, Exit, Layer, Option, References } from "effect"
 import { Base64 } from "effect/encoding"
 import { Digest, SecureRandom } from "effect/crypto"
 import { type GenerationError, InvalidRequest, ProviderTimeout } from "../domain/Errors.ts"
@@ -9,6 +9,7 @@ import { basePrice, priceOf } from "../domain/Pricing.ts"
 import { actorService, type Principal } from "../domain/Principal.ts"
 import { isCreditExempt, multiplierOf } from "../domain/Tier.ts"
 import { CreditLedger } from "./CreditLedger.ts"
+import { withDeadline } from "./Deadline.ts"
 import { GatewayPolicy } from "./GatewayPolicy.ts"
 import { type Credentials, PrincipalResolver } from "./PrincipalResolver.ts"
 import { ByokStore } from "./ports/ByokStore.ts"
@@ -134,7 +135,7 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
               (stored): ImageData => ({ url: stored.url, ...revisedOf(image) })
             ))
 
-      const generate = Effect.fn("ImageGeneration.generate")(function*(input: GenerationInput) {
+      const flow = function*(input: GenerationInput) {
         const started = yield* Clock.currentTimeMillis
         const principal = yield* resolver.resolve(input.credentials, "images:generate")
         const decoded = yield* Effect.fromResult(decodeGenerationBody(input.body))
@@ -190,24 +191,24 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
           )
         )
 
-        const callProvider = provider.generate({
-          provider: route,
-          model: req.model.providerModel,
-          prompt: req.prompt,
-          n: req.n,
-          size: req.size,
-          quality: req.quality,
-          style: req.style,
-          outputFormat: req.outputFormat,
-          background: req.background,
-          seed: req.seed,
-          apiKey: ownKey,
-          timeoutMs: policy.providerTimeoutMs
-        }).pipe(
-          Effect.timeoutOrElse({
-            duration: policy.providerTimeoutMs,
-            orElse: () => Effect.fail(new ProviderTimeout({ provider: route, timeoutMs: policy.providerTimeoutMs }))
+        const callProvider = withDeadline(
+          provider.generate({
+            provider: route,
+            model: req.model.providerModel,
+            prompt: req.prompt,
+            n: req.n,
+            size: req.size,
+            quality: req.quality,
+            style: req.style,
+            outputFormat: req.outputFormat,
+            background: req.background,
+            seed: req.seed,
+            apiKey: ownKey,
+            timeoutMs: policy.providerTimeoutMs
           }),
+          policy.providerTimeoutMs,
+          () => new ProviderTimeout({ provider: route, timeoutMs: policy.providerTimeoutMs })
+        ).pipe(
           Effect.map((r) => (r.images.length > req.n ? { ...r, images: r.images.slice(0, req.n) } : r))
         )
 
@@ -300,7 +301,13 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
           )
         )
         return { body, chargedMillicredits: cost, remainingMillicredits: remaining, replayed: false, principal }
-      })
+      }
+      // The request's span, when a tracer is on. Off (as the server runs without an exporter),
+      // the untraced flow spares the call-site stack capture and the span on every request.
+      const traced = Effect.fn("ImageGeneration.generate")(flow)
+      const untraced = Effect.fnUntraced(flow)
+      const generate = (input: GenerationInput) =>
+        Effect.withFiber((fiber) => (fiber.getRef(References.TracerEnabled) ? traced(input) : untraced(input)))
 
       return ImageGeneration.of({ generate })
     })
