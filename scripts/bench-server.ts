@@ -4,7 +4,8 @@
  * - `bare`: node:http answering the same JSON a generation answers (the ceiling);
  * - `gateway`: the gateway as `npm start` runs it (memory adapters, tracing and request logger
  *   off), with a provider that answers at once with a fixed 8×8 PNG;
- * - BENCH_TRACING=1 / BENCH_LOGGER=1 / BENCH_WEBCRYPTO=1 turn one cost back on to measure it.
+ * - BENCH_TRACING=1 / BENCH_LOGGER=1 / BENCH_WEBCRYPTO=1 / BENCH_NO_LANE=1 turn one cost back on
+ *   to measure it.
  * It prints `READY <origin>` once it listens.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
@@ -15,6 +16,7 @@ import { Core } from "../src/application/Core.ts"
 import { GatewayPolicy } from "../src/application/GatewayPolicy.ts"
 import { ImageProvider } from "../src/application/ports/ImageProvider.ts"
 import { Provisioning } from "../src/application/Provisioning.ts"
+import { GenerationLane } from "../src/adapters/http/GenerationLane.ts"
 import { HttpApp, NodeServer, serverOrigin } from "../src/adapters/http/Server.ts"
 import { renderPng } from "../src/adapters/local/PngRenderer.ts"
 import { MemoryAdapters } from "../src/adapters/memory/MemoryAdapters.ts"
@@ -86,7 +88,9 @@ if (process.env["BENCH_TARGET"] === "bare") {
     )
     yield* Console.log(`READY ${yield* serverOrigin}`)
   }))
-  const server = HttpRouter.serve(HttpApp, { disableLogger: !flag("BENCH_LOGGER"), disableListenLog: true }).pipe(
+  const router = HttpRouter.serve(HttpApp, { disableLogger: !flag("BENCH_LOGGER"), disableListenLog: true })
+  // The generation lane in front of the router, as the gateway runs; BENCH_NO_LANE=1 leaves it out.
+  const server = (flag("BENCH_NO_LANE") ? router : router.pipe(Layer.provide(GenerationLane))).pipe(
     Layer.provide(ready),
     Layer.provide(gateway),
     Layer.provide(NodeServer({ host: "127.0.0.1", port: 0 }))

@@ -219,9 +219,10 @@ export const shuttingDown = (): WireError => ({
   headers: { connection: "close" }
 })
 
+/** OpenAI's error body for a wire error. */
+export const errorBody = (e: WireError): string =>
+  JSON.stringify({ error: { message: e.message, type: e.type, param: e.param, code: e.code } })
+
 /** The response for a wire error: OpenAI's body, `application/json`, and the error's headers. */
 export const errorResponse = (e: WireError): HttpServerResponse.HttpServerResponse =>
-  HttpServerResponse.text(
-    JSON.stringify({ error: { message: e.message, type: e.type, param: e.param, code: e.code } }),
-    { status: e.status, contentType: "application/json", headers: e.headers }
-  )
+  HttpServerResponse.text(errorBody(e), { status: e.status, contentType: "application/json", headers: e.headers })

@@ -3,11 +3,10 @@ import { type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { ImageGeneration } from "../../application/ImageGeneration.ts"
 import { ImageStore } from "../../application/ports/ImageStore.ts"
-import { toCredits } from "../../domain/Money.ts"
 import { Api } from "./Api.ts"
 import { errorResponse, resourceNotFound } from "./ErrorMapping.ts"
 import { credentialsOf, CurrentRequestId, readJsonBody } from "./Requests.ts"
-import { deprecationHeaders, failureResponse, json } from "./Responses.ts"
+import { failureResponse, generationHeaders, json } from "./Responses.ts"
 
 const IMAGE_FILE = /^([0-9a-f]{32})\.png$/
 
@@ -34,13 +33,7 @@ export const ImagesHandlers = HttpApiBuilder.group(
           requestId: yield* CurrentRequestId,
           idempotencyKey: request.headers["idempotency-key"]
         })
-        const headers: Record<string, string> = {
-          "x-credits-charged": String(toCredits(result.chargedMillicredits)),
-          "x-credits-remaining": String(toCredits(result.remainingMillicredits)),
-          ...deprecationHeaders(result.principal, yield* Clock.currentTimeMillis)
-        }
-        if (result.replayed) headers["idempotent-replayed"] = "true"
-        return json(result.body, { headers })
+        return json(result.body, { headers: generationHeaders(result, yield* Clock.currentTimeMillis) })
       }).pipe(Effect.catch(failureResponse))
 
     return handlers

@@ -1,5 +1,5 @@
-import { ByteSize, Context, Data, Effect } from "effect"
-import { HttpIncomingMessage, type HttpServerRequest } from "effect/http"
+import { ByteSize, Context, Data, Effect, Result } from "effect"
+import { Cookies, HttpIncomingMessage, type HttpServerRequest } from "effect/http"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { randomUUID } from "node:crypto"
 import { IncomingMessage } from "node:http"
@@ -24,16 +24,20 @@ export const MaxBodyBytes = Context.Reference<number>("image-gateway/http/MaxBod
 export const requestIdOf = (incoming: string | undefined): string =>
   incoming !== undefined && isRequestId(incoming) ? incoming : `req_${randomUUID().replaceAll("-", "")}`
 
-/** The raw credentials of a request, handed to the core untrusted. */
-export const credentialsOf = (request: HttpServerRequest.HttpServerRequest): Credentials => {
-  const headers = request.headers
+/** The raw credentials in a request's headers (lower-case names), handed to the core untrusted. */
+export const credentialsFrom = (headers: Readonly<Record<string, string | ReadonlyArray<string> | undefined>>): Credentials => {
   const cookie = headers["cookie"]
+  const single = (value: string | ReadonlyArray<string> | undefined) => (typeof value === "string" ? value : value?.[0])
   return {
-    authorization: headers["authorization"],
-    sessionToken: cookie === undefined ? undefined : request.cookies["session_token"],
-    userId: headers["x-user-id"]
+    authorization: single(headers["authorization"]),
+    sessionToken: typeof cookie === "string" ? Cookies.parseHeader(cookie)["session_token"] : undefined,
+    userId: single(headers["x-user-id"])
   }
 }
+
+/** The raw credentials of a request, handed to the core untrusted. */
+export const credentialsOf = (request: HttpServerRequest.HttpServerRequest): Credentials =>
+  credentialsFrom(request.headers)
 
 const isJsonMediaType = (contentType: string): boolean => {
   const media = contentType.split(";", 1)[0]!.trim().toLowerCase()
@@ -41,57 +45,70 @@ const isJsonMediaType = (contentType: string): boolean => {
 }
 
 /** JSON.parse of a body's text; anything that does not parse is a 400. */
-const parseJson = (text: string): Effect.Effect<unknown, HttpFailure> => {
+const parseJson = (text: string): Result.Result<unknown, WireError> => {
   try {
-    return Effect.succeed(JSON.parse(text) as unknown)
+    return Result.succeed(JSON.parse(text) as unknown)
   } catch {
-    return Effect.fail(new HttpFailure({ wire: invalidJson() }))
+    return Result.fail(invalidJson())
   }
 }
 
 /**
- * The body of a plain HTTP/1 request, collected straight from Node's IncomingMessage and parsed.
- * The platform's generic reader (a cached Effect per request, stream-completion listeners, an
- * ArrayBuffer copy, a TextDecoder) cost most of a POST's extra time over a GET. Same limit and
- * failures: above `limit` the rest is drained and the 413 closes the connection, as the platform
- * does; a stream error or premature close reads as unparsable.
+ * The body of a plain HTTP/1 request, collected straight from Node's IncomingMessage and parsed;
+ * `done` is called once with the value or the failure, and the returned function stops
+ * listening. The platform's generic reader (a cached Effect per request, stream-completion
+ * listeners, an ArrayBuffer copy, a TextDecoder) cost most of a POST's extra time over a GET.
+ * Same limit and failures: above `limit` the rest is drained and the 413 closes the
+ * connection, as the platform does; a stream error or premature close reads as unparsable.
  */
+export const collectNodeJson = (
+  message: IncomingMessage,
+  limit: number,
+  done: (result: Result.Result<unknown, WireError>) => void
+): () => void => {
+  const chunks: Array<Buffer> = []
+  let bytes = 0
+  const cleanup = () => {
+    message.off("data", onData)
+    message.off("end", onEnd)
+    message.off("error", onFailure)
+    message.off("close", onFailure)
+  }
+  function onData(chunk: Buffer) {
+    bytes += chunk.length
+    if (bytes > limit) {
+      cleanup()
+      message.resume()
+      done(Result.fail(payloadTooLarge(limit)))
+    } else {
+      chunks.push(chunk)
+    }
+  }
+  function onEnd() {
+    cleanup()
+    const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString("utf8")
+    // TextDecoder, which the platform decodes with, drops a byte-order mark.
+    done(parseJson(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text))
+  }
+  function onFailure() {
+    cleanup()
+    done(Result.fail(invalidJson()))
+  }
+  message.on("data", onData)
+  message.on("end", onEnd)
+  message.on("error", onFailure)
+  message.on("close", onFailure)
+  return cleanup
+}
+
 const readNodeJson = (message: IncomingMessage, limit: number): Effect.Effect<unknown, HttpFailure> =>
   Effect.callback<unknown, HttpFailure>((resume) => {
-    const chunks: Array<Buffer> = []
-    let bytes = 0
-    const cleanup = () => {
-      message.off("data", onData)
-      message.off("end", onEnd)
-      message.off("error", onFailure)
-      message.off("close", onFailure)
-    }
-    function onData(chunk: Buffer) {
-      bytes += chunk.length
-      if (bytes > limit) {
-        cleanup()
-        message.resume()
-        resume(Effect.fail(new HttpFailure({ wire: payloadTooLarge(limit) })))
-      } else {
-        chunks.push(chunk)
-      }
-    }
-    function onEnd() {
-      cleanup()
-      const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString("utf8")
-      // TextDecoder, which the platform decodes with, drops a byte-order mark.
-      resume(parseJson(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text))
-    }
-    function onFailure() {
-      cleanup()
-      resume(Effect.fail(new HttpFailure({ wire: invalidJson() })))
-    }
-    message.on("data", onData)
-    message.on("end", onEnd)
-    message.on("error", onFailure)
-    message.on("close", onFailure)
+    const stop = collectNodeJson(message, limit, (result) =>
+      resume(Result.isSuccess(result)
+        ? Effect.succeed(result.success)
+        : Effect.fail(new HttpFailure({ wire: result.failure }))))
     // Interrupted (client gone, shutdown): the server tears the unread body down after the response.
-    return Effect.sync(cleanup)
+    return Effect.sync(stop)
   })
 
 /** The platform's reader: HTTP/2, `Expect: 100-continue` (it answers the 100), upgrades, tests without Node. */
@@ -105,8 +122,12 @@ const readPlatformJson = (request: HttpServerRequest.HttpServerRequest, limit: n
           : invalidJson()
       })
     ),
-    Effect.flatMap(parseJson)
+    Effect.flatMap((text) => Effect.mapError(Effect.fromResult(parseJson(text)), (wire) => new HttpFailure({ wire })))
   )
+
+/** Whether a declared Content-Type is one the gateway reads (an absent one is read as JSON). */
+export const acceptsContentType = (contentType: string | undefined): boolean =>
+  contentType === undefined || isJsonMediaType(contentType)
 
 /**
  * Reads a JSON body: 415 for a content type that is not JSON (an absent one is read as JSON),
@@ -116,8 +137,8 @@ const readPlatformJson = (request: HttpServerRequest.HttpServerRequest, limit: n
 export const readJsonBody = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<unknown, HttpFailure> => {
   const headers = request.headers
   const contentType = headers["content-type"]
-  if (contentType !== undefined && !isJsonMediaType(contentType)) {
-    return Effect.fail(new HttpFailure({ wire: unsupportedMediaType(contentType) }))
+  if (!acceptsContentType(contentType)) {
+    return Effect.fail(new HttpFailure({ wire: unsupportedMediaType(contentType!) }))
   }
   return Effect.withFiber((fiber) => {
     const limit = fiber.getRef(MaxBodyBytes)

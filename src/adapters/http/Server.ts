@@ -3,10 +3,11 @@ import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerR
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { HttpApiSchemaError } from "effect/http-api/HttpApiError"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { createServer } from "node:http"
+import { type IncomingMessage, Server, type ServerOptions, type ServerResponse } from "node:http"
 import { ByokHandlers, CreditsHandlers } from "./AccountHandlers.ts"
 import { Api } from "./Api.ts"
 import { errorResponse, internalError, invalidParameter, notFound, shuttingDown } from "./ErrorMapping.ts"
+import { FrontLane, type Lane, GenerationLane } from "./GenerationLane.ts"
 import { ImagesHandlers } from "./ImagesHandlers.ts"
 import { CurrentRequestId, requestIdOf } from "./Requests.ts"
 import { ModelsHandlers, SystemHandlers } from "./SystemHandlers.ts"
@@ -58,10 +59,14 @@ export const HttpApp = Layer.mergeAll(
 )
 
 /**
- * The gateway served over HTTP. The per-request logger is off: it halves throughput, and
- * failures the gateway did not expect are logged by `GatewayMiddleware`.
+ * The gateway served over HTTP: the generation lane in front, the HttpApi router for the rest.
+ * The per-request logger is off: it halves throughput, and failures the gateway did not expect
+ * are logged by `GatewayMiddleware` and the lane. The lane is built before the router and
+ * closed after it, so that on shutdown the router drains first.
  */
-export const HttpGatewayServer = HttpRouter.serve(HttpApp, { disableLogger: true, disableListenLog: true })
+export const HttpGatewayServer = HttpRouter.serve(HttpApp, { disableLogger: true, disableListenLog: true }).pipe(
+  Layer.provide(GenerationLane)
+)
 
 export interface ListenOptions {
   readonly host: string
@@ -76,11 +81,37 @@ export interface ListenOptions {
  * after 5 s. Generating an image may take longer: Node's timeouts bound receiving the request,
  * not producing the response.
  */
-export const NodeServer = (options: ListenOptions) =>
-  NodeHttpServer.layer(
-    () => createServer({ headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 }),
-    { host: options.host, port: options.port, gracefulShutdownTimeout: options.gracefulShutdownMs ?? 20_000 }
+export const NodeServer = (options: ListenOptions) => {
+  let lane: Lane | undefined
+  const front = FrontLane.of({
+    install: (next) =>
+      Effect.acquireRelease(Effect.sync(() => void (lane = next)), () => Effect.sync(() => void (lane = undefined)))
+  })
+  return Layer.merge(
+    NodeHttpServer.layer(
+      () =>
+        new LaneServer(() => lane, { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 }),
+      { host: options.host, port: options.port, gracefulShutdownTimeout: options.gracefulShutdownMs ?? 20_000 }
+    ),
+    Layer.succeed(FrontLane, front)
   )
+}
+
+/** A Node HTTP server that offers each request to the installed lane before its listeners. */
+class LaneServer extends Server {
+  readonly lane: () => Lane | undefined
+  constructor(lane: () => Lane | undefined, options: ServerOptions) {
+    super(options)
+    this.lane = lane
+  }
+  override emit(event: string, ...args: Array<any>): boolean {
+    if (event === "request") {
+      const lane = this.lane()
+      if (lane !== undefined && lane(args[0] as IncomingMessage, args[1] as ServerResponse)) return true
+    }
+    return super.emit(event, ...args)
+  }
+}
 
 /** `http://host:port` of the listening server (an unspecified host is shown as 127.0.0.1). */
 export const serverOrigin = Effect.gen(function*() {

@@ -1,0 +1,146 @@
+import { Cause, Context, Effect, Exit, FiberSet, Layer, type Scope } from "effect"
+import type { IncomingMessage, ServerResponse } from "node:http"
+import { type GenerationResult, ImageGeneration } from "../../application/ImageGeneration.ts"
+import type { GenerationError } from "../../domain/Errors.ts"
+import {
+  errorBody,
+  fromDomainError,
+  internalError,
+  payloadTooLarge,
+  shuttingDown,
+  unsupportedMediaType,
+  type WireError
+} from "./ErrorMapping.ts"
+import { acceptsContentType, collectNodeJson, credentialsFrom, MaxBodyBytes, requestIdOf } from "./Requests.ts"
+import { generationHeaders } from "./Responses.ts"
+
+/**
+ * A handler that may take a request before the Effect router sees it: it answers the request
+ * and returns true, or returns false and leaves it alone.
+ */
+export type Lane = (request: IncomingMessage, response: ServerResponse) => boolean
+
+/** Where the Node server looks for a lane (see `NodeServer`); one lane at a time. */
+export class FrontLane extends Context.Service<FrontLane, {
+  /** Puts `lane` in front for the life of the scope. */
+  readonly install: (lane: Lane) => Effect.Effect<void, never, Scope.Scope>
+}>()("image-gateway/http/FrontLane") {}
+
+/** The paths of the generation endpoint (the same three the API declares). */
+export const GENERATION_PATHS: ReadonlySet<string> = new Set([
+  "/v1/images/generations",
+  "/api/v1/llm/images/generations",
+  "/api/v1/llm/image/generations"
+])
+
+/** The path of a request URL, without its query and without one trailing slash (as the router reads it). */
+const pathOf = (url: string): string => {
+  const query = url.indexOf("?")
+  const path = query === -1 ? url : url.slice(0, query)
+  return path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path
+}
+
+/**
+ * Image generation served straight from Node's request event, in front of the HttpApi router.
+ *
+ * The generation endpoint is the one every caller hits, and the router's generic path (a copy
+ * of the service map for each request, the middleware, the response written as headers plus a
+ * separate body) cost more than the core itself. This lane takes plain HTTP/1 POSTs to the
+ * three generation paths and does the same as the HttpApi handler, with the same helpers: the
+ * request id, the 415 / 413 / 400 checks on the body, the core, the success headers, and the
+ * error mapping. Whatever it does not take (HTTP/2, `Expect: 100-continue`, upgrades, any
+ * other route) goes to the router, whose generation handler stays the reference.
+ *
+ * The core runs in a fiber of this layer's FiberSet: a client that goes away interrupts it (the
+ * hold is released); when the server stops, the layer closes after the router has drained, so
+ * generations still running then are interrupted, answered 503 `shutting_down`, and their
+ * holds released.
+ */
+export const GenerationLane: Layer.Layer<never, never, FrontLane | ImageGeneration> = Layer.effectDiscard(
+  Effect.gen(function*() {
+    const generation = yield* ImageGeneration
+    const front = yield* FrontLane
+    const limit = yield* MaxBodyBytes
+    const run = yield* FiberSet.makeRuntime<never, GenerationResult, GenerationError>()
+    const log = yield* FiberSet.makeRuntime<never, void, never>()
+
+    const send = (response: ServerResponse, status: number, body: string, headers: Record<string, string>) => {
+      if (response.headersSent || response.destroyed) return
+      headers["content-type"] = "application/json"
+      headers["content-length"] = String(Buffer.byteLength(body))
+      response.writeHead(status, headers)
+      response.end(body)
+    }
+    const sendError = (response: ServerResponse, requestId: string, wire: WireError) =>
+      send(response, wire.status, errorBody(wire), { ...wire.headers, "x-request-id": requestId })
+
+    const answer = (response: ServerResponse, requestId: string, exit: Exit.Exit<GenerationResult, GenerationError>, clientGone: boolean) => {
+      if (Exit.isSuccess(exit)) {
+        const headers = generationHeaders(exit.value, Date.now())
+        headers["x-request-id"] = requestId
+        return send(response, 200, JSON.stringify(exit.value.body), headers)
+      }
+      const cause = exit.cause
+      const failure = cause.reasons.find(Cause.isFailReason)
+      if (failure !== undefined) return sendError(response, requestId, fromDomainError(failure.error, Date.now()))
+      // Interrupted: a client that went away gets nothing; a request cut short by shutdown a 503 to retry.
+      if (Cause.hasInterruptsOnly(cause)) return clientGone ? undefined : sendError(response, requestId, shuttingDown())
+      // Logged with the request id; the client gets a generic message, never a stack trace.
+      log(Effect.logError("unhandled failure", cause).pipe(Effect.annotateLogs("request_id", requestId)))
+      return sendError(response, requestId, internalError())
+    }
+
+    const generate = (request: IncomingMessage, response: ServerResponse, requestId: string, body: unknown) => {
+      const headers = request.headers
+      const idempotencyKey = headers["idempotency-key"]
+      let clientGone = false
+      const fiber = run(generation.generate({
+        credentials: credentialsFrom(headers),
+        body,
+        requestId,
+        idempotencyKey: typeof idempotencyKey === "string" ? idempotencyKey : undefined
+      }))
+      const done = fiber.pollUnsafe()
+      if (done !== undefined) return answer(response, requestId, done, false)
+      const onClose = () => {
+        if (!response.writableEnded) {
+          clientGone = true
+          fiber.interruptUnsafe()
+        }
+      }
+      response.once("close", onClose)
+      fiber.addObserver((exit) => {
+        response.off("close", onClose)
+        answer(response, requestId, exit, clientGone)
+      })
+    }
+
+    const lane: Lane = (request, response) => {
+      const headers = request.headers
+      if (
+        request.method !== "POST" || request.httpVersionMajor !== 1 || headers.expect !== undefined ||
+        headers.upgrade !== undefined || !GENERATION_PATHS.has(pathOf(request.url ?? ""))
+      ) return false
+      const requestId = requestIdOf(typeof headers["x-request-id"] === "string" ? headers["x-request-id"] : undefined)
+      const contentType = headers["content-type"]
+      if (!acceptsContentType(contentType)) {
+        // The body is not read: the connection closes after the answer rather than draining it.
+        const wire = unsupportedMediaType(contentType!)
+        sendError(response, requestId, request.complete ? wire : { ...wire, headers: { ...wire.headers, connection: "close" } })
+        return true
+      }
+      const declared = headers["content-length"]
+      if (declared !== undefined && Number(declared) > limit) {
+        sendError(response, requestId, payloadTooLarge(limit))
+        return true
+      }
+      collectNodeJson(request, limit, (body) => {
+        if (body._tag === "Failure") sendError(response, requestId, body.failure)
+        else generate(request, response, requestId, body.success)
+      })
+      return true
+    }
+
+    yield* front.install(lane)
+  })
+)
