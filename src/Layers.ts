@@ -4,6 +4,7 @@ import { randomFillSync } from "node:crypto"
 import { join, resolve } from "node:path"
 import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
 import { makeCore } from "./application/Core.ts"
+import { ImageEncoding } from "./application/ImageEncoding.ts"
 import { GatewayPolicy } from "./application/GatewayPolicy.ts"
 import type { ImageStore } from "./application/ports/ImageStore.ts"
 import { DiskImageStore } from "./adapters/disk/DiskImageStore.ts"
@@ -203,11 +204,16 @@ export const PooledSecureRandom = Layer.sync(SecureRandom.SecureRandom, () => {
   })
 })
 
+/** Base64 by Node's native encoder: several times faster than the portable one on large images. */
+export const NodeImageEncoding = Layer.succeed(ImageEncoding, ImageEncoding.of({
+  base64: (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")
+}))
+
 /**
  * The core as the server runs it: every request hashes its credential, and node:crypto's
  * synchronous SHA-256 costs a fraction of WebCrypto's, which sends each digest to the threadpool.
  */
-export const ServerCore = makeCore(Layer.mergeAll(NodeCrypto.layerDigest, PooledSecureRandom))
+export const ServerCore = makeCore(Layer.mergeAll(NodeCrypto.layerDigest, PooledSecureRandom, NodeImageEncoding))
 
 /**
  * The whole core on the configured adapters, with the local provider standing in for every

@@ -11,14 +11,19 @@ import {
   type TransferNotFound
 } from "../domain/Errors.ts"
 import type { AccountId, HoldId, TransferId } from "../domain/Ids.ts"
-import type { Balance, Hold, MonthlyCap, Transfer } from "../domain/Ledger.ts"
+import type { Balance, Hold, Transfer } from "../domain/Ledger.ts"
 import { LedgerStore } from "./ports/LedgerStore.ts"
 
-const positive = (amount: number) =>
-  Number.isSafeInteger(amount) && amount > 0 ? Effect.void : Effect.fail(new InvalidAmount({ amount }))
+const isPositive = (amount: number) => Number.isSafeInteger(amount) && amount > 0
+const isNonNegative = (amount: number) => Number.isSafeInteger(amount) && amount >= 0
 
-const nonNegative = (amount: number) =>
-  Number.isSafeInteger(amount) && amount >= 0 ? Effect.void : Effect.fail(new InvalidAmount({ amount }))
+/** `operation` at the current time when `amount` is valid, `InvalidAmount` otherwise. */
+const ifValid = <A, E>(
+  valid: boolean,
+  amount: number,
+  operation: (at: number) => Effect.Effect<A, E>
+): Effect.Effect<A, E | InvalidAmount> =>
+  valid ? Effect.flatMap(Clock.currentTimeMillis, operation) : Effect.fail(new InvalidAmount({ amount }))
 
 /** Start of the calendar month (UTC) that `now` falls in: the period monthly caps apply to. */
 export const monthStart = (now: number): number => {
@@ -66,39 +71,23 @@ export class CreditLedger extends Context.Service<CreditLedger, {
     CreditLedger,
     Effect.gen(function*() {
       const store = yield* LedgerStore
-      // Untraced, as in PrincipalResolver: reserve and settle run on every billed generation,
-      // inside the span of `ImageGeneration.generate`.
+      // Plain combinators rather than generators: reserve and settle run on every billed
+      // generation, inside the span of `ImageGeneration.generate`.
       return CreditLedger.of({
-        grant: Effect.fnUntraced(function*(input) {
-          yield* positive(input.amount)
-          return yield* store.grant({ ...input, at: yield* Clock.currentTimeMillis })
-        }),
-        reserve: Effect.fnUntraced(function*(input) {
-          yield* positive(input.amount)
-          const at = yield* Clock.currentTimeMillis
-          const cap: MonthlyCap | undefined = input.monthlyCap === undefined
-            ? undefined
-            : { limit: input.monthlyCap, since: monthStart(at) }
-          return yield* store.reserve({
-            id: input.id,
-            account: input.account,
-            amount: input.amount,
-            at,
-            expiresAt: at + input.ttlMs,
-            cap
-          })
-        }),
-        settle: Effect.fnUntraced(function*(hold, amount) {
-          yield* nonNegative(amount)
-          return yield* store.settle({ hold, amount, at: yield* Clock.currentTimeMillis })
-        }),
-        release: Effect.fnUntraced(function*(hold) {
-          return yield* store.release({ hold, at: yield* Clock.currentTimeMillis })
-        }),
-        refund: Effect.fnUntraced(function*(input) {
-          yield* positive(input.amount)
-          return yield* store.refund({ ...input, at: yield* Clock.currentTimeMillis })
-        }),
+        grant: (input) => ifValid(isPositive(input.amount), input.amount, (at) => store.grant({ ...input, at })),
+        reserve: (input) =>
+          ifValid(isPositive(input.amount), input.amount, (at) =>
+            store.reserve({
+              id: input.id,
+              account: input.account,
+              amount: input.amount,
+              at,
+              expiresAt: at + input.ttlMs,
+              cap: input.monthlyCap === undefined ? undefined : { limit: input.monthlyCap, since: monthStart(at) }
+            })),
+        settle: (hold, amount) => ifValid(isNonNegative(amount), amount, (at) => store.settle({ hold, amount, at })),
+        release: (hold) => Effect.flatMap(Clock.currentTimeMillis, (at) => store.release({ hold, at })),
+        refund: (input) => ifValid(isPositive(input.amount), input.amount, (at) => store.refund({ ...input, at })),
         sweep: Effect.flatMap(Clock.currentTimeMillis, store.expireHolds),
         balance: store.balance,
         history: (account, limit) => store.transfers({ account, limit }),

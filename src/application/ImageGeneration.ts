@@ -1,5 +1,4 @@
 import { Clock, Context, Effect, Exit, Layer, Option, References } from "effect"
-import { Base64 } from "effect/encoding"
 import { Digest, SecureRandom } from "effect/crypto"
 import { type GenerationError, InvalidRequest, ProviderTimeout } from "../domain/Errors.ts"
 import { decodeGenerationBody, validateGeneration, type ValidRequest } from "../domain/GenerationRequest.ts"
@@ -11,6 +10,7 @@ import { isCreditExempt, multiplierOf } from "../domain/Tier.ts"
 import { CreditLedger } from "./CreditLedger.ts"
 import { withDeadline } from "./Deadline.ts"
 import { GatewayPolicy } from "./GatewayPolicy.ts"
+import { ImageEncoding } from "./ImageEncoding.ts"
 import { type Credentials, PrincipalResolver } from "./PrincipalResolver.ts"
 import { ByokStore } from "./ports/ByokStore.ts"
 import { IdempotencyStore } from "./ports/IdempotencyStore.ts"
@@ -89,6 +89,7 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
     | UsageLog
     | Digest.Digest
     | SecureRandom.SecureRandom
+    | ImageEncoding
   > = Layer.effect(
     ImageGeneration,
     Effect.gen(function*() {
@@ -102,6 +103,7 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
       const usage = yield* UsageLog
       const digest = yield* Digest.Digest
       const random = yield* SecureRandom.SecureRandom
+      const encoding = yield* ImageEncoding
 
       const fingerprint = (principal: Principal, req: ValidRequest) =>
         digest.digestHex(
@@ -126,9 +128,9 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
         image.revisedPrompt === undefined ? {} : { revised_prompt: image.revisedPrompt }
 
       const toData = (result: ProviderResult, req: ValidRequest, now: number): Effect.Effect<ReadonlyArray<ImageData>> =>
-        // Base64 needs no effect: a plain map spares the per-image loop of `Effect.forEach`.
+        // Encoding needs no effect: a plain map spares the per-image loop of `Effect.forEach`.
         req.responseFormat === "b64_json"
-          ? Effect.succeed(result.images.map((image): ImageData => ({ b64_json: Base64.encode(image.bytes), ...revisedOf(image) })))
+          ? Effect.succeed(result.images.map((image): ImageData => ({ b64_json: encoding.base64(image.bytes), ...revisedOf(image) })))
           : Effect.forEach(result.images, (image) =>
             Effect.map(
               images.put({ bytes: image.bytes, contentType: image.contentType, expiresAt: now + policy.imageUrlTtlMs }),
