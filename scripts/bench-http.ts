@@ -6,9 +6,10 @@
  * BENCH_ROWS=0,1 runs only those rows.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { createRequire } from "node:module"
-import { cpus, loadavg } from "node:os"
+import { cpus, loadavg, tmpdir } from "node:os"
+import { join } from "node:path"
 
 interface Histogram {
   readonly average: number
@@ -50,6 +51,9 @@ const start = (env: Record<string, string>, nodeFlags: ReadonlyArray<string> = [
     child.once("exit", (code) => reject(new Error(`bench server exited with ${code}: ${out}`)))
   })
 
+// The PostgreSQL row's data directory: a fresh embedded cluster, removed at the end.
+const dataDir = mkdtempSync(join(tmpdir(), "bench-http-"))
+
 const GENERATION = {
   method: "POST",
   path: "/v1/images/generations",
@@ -65,6 +69,11 @@ const ROWS: ReadonlyArray<{
 }> = [
   { name: "bare node:http, same JSON", env: { BENCH_TARGET: "bare" } },
   { name: "gateway: POST generation (as npm start runs it)", env: { BENCH_TARGET: "gateway" } },
+  {
+    name: "gateway on PostgreSQL (embedded, fsync on, as npm start runs it)",
+    env: { BENCH_TARGET: "gateway", BENCH_STORAGE: "postgres", DATA_DIR: dataDir }
+  },
+  { name: "gateway without the generation lane (HttpApi router only)", env: { BENCH_TARGET: "gateway", BENCH_NO_LANE: "1" } },
   { name: "gateway: GET /healthz (HttpApi floor)", env: { BENCH_TARGET: "gateway" }, request: { method: "GET", path: "/healthz" } },
   { name: "gateway + Effect.fn tracing spans on", env: { BENCH_TARGET: "gateway", BENCH_TRACING: "1" } },
   { name: "gateway + request logger on", env: { BENCH_TARGET: "gateway", BENCH_LOGGER: "1" } },
@@ -104,7 +113,19 @@ for (let round = 0; round < rounds; round++) {
     s.cpuPerRequest.push(((cpuMs(s.server.child.pid!) - before) * 1000) / run.requests.total)
   }
 }
-for (const s of servers) s.server.child.kill("SIGKILL")
+// SIGTERM lets a server stop its embedded PostgreSQL before it exits.
+const stop = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null) return resolve()
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)
+    child.once("exit", () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    child.kill("SIGTERM")
+  })
+await Promise.all(servers.map((s) => stop(s.server.child)))
+rmSync(dataDir, { recursive: true, force: true })
 
 const results = servers.map((s) => ({
   name: s.row.name,

@@ -2,8 +2,9 @@
  * One server of `npm run bench:http`, in its own process so that it does not share an event
  * loop with the load generator. BENCH_TARGET picks it:
  * - `bare`: node:http answering the same JSON a generation answers (the ceiling);
- * - `gateway`: the gateway as `npm start` runs it (memory adapters, tracing and request logger
- *   off), with a provider that answers at once with a fixed 8×8 PNG;
+ * - `gateway`: the gateway as `npm start` runs it (tracing and request logger off), with a
+ *   provider that answers at once with a fixed 8×8 PNG, on memory adapters or, with
+ *   BENCH_STORAGE=postgres, on PostgreSQL (embedded under DATA_DIR, or DATABASE_URL);
  * - BENCH_TRACING=1 / BENCH_LOGGER=1 / BENCH_WEBCRYPTO=1 / BENCH_NO_LANE=1 turn one cost back on
  *   to measure it.
  * It prints `READY <origin>` once it listens.
@@ -22,7 +23,7 @@ import { renderPng } from "../src/adapters/local/PngRenderer.ts"
 import { MemoryAdapters } from "../src/adapters/memory/MemoryAdapters.ts"
 import { demoOrgOf, seedDemo } from "../src/DemoData.ts"
 import { accountOfOrg, type TransferId } from "../src/domain/Ids.ts"
-import { ServerCore } from "../src/Layers.ts"
+import { GatewayConfig, Ports, ServerCore } from "../src/Layers.ts"
 
 const flag = (name: string) => process.env[name] === "1"
 const PNG = renderPng({ prompt: "bench", width: 8, height: 8, seed: 0 })
@@ -75,11 +76,14 @@ if (process.env["BENCH_TARGET"] === "bare") {
   }))
   // The server's core (node:crypto), or the default one on WebCrypto to measure the difference.
   const core = flag("BENCH_WEBCRYPTO") ? Core : ServerCore
-  const gateway = core.pipe(Layer.provideMerge(Layer.mergeAll(
-    Layer.unwrap(Effect.map(serverOrigin, (origin) => MemoryAdapters(`${origin}/v1/images/files`))),
-    GatewayPolicy.layer(),
-    provider
-  )))
+  // Memory adapters, or BENCH_STORAGE=postgres: the ports as the configuration picks them
+  // (embedded PostgreSQL under DATA_DIR, or DATABASE_URL), exactly as `npm start` builds them.
+  const ports = process.env["BENCH_STORAGE"] === "postgres"
+    ? Layer.unwrap(Effect.gen(function*() {
+      return Ports(yield* GatewayConfig)
+    }))
+    : Layer.unwrap(Effect.map(serverOrigin, (origin) => MemoryAdapters(`${origin}/v1/images/files`)))
+  const gateway = core.pipe(Layer.provideMerge(Layer.mergeAll(ports, GatewayPolicy.layer(), provider)))
   const ready = Layer.effectDiscard(Effect.gen(function*() {
     yield* seedDemo
     // Enough credits that the run never meets a 402.

@@ -41,26 +41,22 @@ export type GatewayConfig = Config.Success<typeof GatewayConfig>
 
 /** Where the ports live: process memory, or PostgreSQL (embedded under DATA_DIR, or DATABASE_URL). */
 export type StorageMode =
-  | { readonly _tag: "memory"; readonly explicit: boolean }
+  | { readonly _tag: "memory" }
   | { readonly _tag: "postgres"; readonly url: Option.Option<Redacted.Redacted<string>> }
 
 /**
  * `STORAGE=memory` is memory; `STORAGE=postgres` or a `DATABASE_URL` is PostgreSQL. With neither,
- * the embedded default: embedded PostgreSQL under DATA_DIR once `postgresPorts` is filled in —
- * until then the ports live in memory (and images on disk).
+ * the embedded default: embedded PostgreSQL under DATA_DIR (and images on disk).
  */
 export const storageMode = (config: GatewayConfig): StorageMode => {
   if (Option.isSome(config.storage)) {
     return config.storage.value === "memory"
-      ? { _tag: "memory", explicit: true }
+      ? { _tag: "memory" }
       : { _tag: "postgres", url: config.databaseUrl }
   }
   if (Option.isSome(config.databaseUrl)) return { _tag: "postgres", url: config.databaseUrl }
-  return EMBEDDED_POSTGRES_READY ? { _tag: "postgres", url: Option.none() } : { _tag: "memory", explicit: false }
+  return { _tag: "postgres", url: Option.none() }
 }
-
-/** Flip to `true` when `postgresPorts` below is implemented: the embedded default becomes Postgres. */
-const EMBEDDED_POSTGRES_READY = true
 
 /** Demo data is seeded on the embedded default and in memory; on a real database only with DEMO=1. */
 export const seedsDemo = (config: GatewayConfig): boolean =>
@@ -178,9 +174,8 @@ export const Ports = (config: GatewayConfig) =>
   Layer.unwrap(Effect.map(imageBaseUrl(config), (baseUrl) => {
     const mode = storageMode(config)
     if (mode._tag === "postgres") return postgresPorts(config, mode.url, baseUrl)
-    const memory: Layer.Layer<PortServices, StartupError> = MemoryAdapters(baseUrl)
-    // STORAGE=memory keeps images in memory too; otherwise they go to disk under DATA_DIR.
-    return mode.explicit ? memory : Layer.merge(memory, diskImages(config, baseUrl))
+    // STORAGE=memory keeps images in memory too.
+    return MemoryAdapters(baseUrl)
   }))
 
 /**

@@ -60,10 +60,8 @@ export const Announce = (config: GatewayConfig) =>
 
     const storage = mode._tag === "postgres"
       ? Option.isSome(mode.url) ? "PostgreSQL (DATABASE_URL)" : `embedded PostgreSQL under ${config.dataDir}`
-      : mode.explicit
-      ? "in memory (STORAGE=memory): nothing is kept across restarts"
-      : "in memory: nothing is kept across restarts (embedded PostgreSQL is not wired in yet)"
-    const images = mode._tag === "memory" && mode.explicit
+      : "in memory (STORAGE=memory): nothing is kept across restarts"
+    const images = mode._tag === "memory"
       ? "in memory"
       : mode._tag === "postgres" && Option.isSome(mode.url)
       ? "in PostgreSQL"
