@@ -3,6 +3,7 @@ import { SecureRandom } from "effect/crypto"
 import { randomFillSync } from "node:crypto"
 import { join, resolve } from "node:path"
 import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
+import { withMetrics } from "./adapters/metrics/Metrics.ts"
 import { makeCore } from "./application/Core.ts"
 import { ImageEncoding } from "./application/ImageEncoding.ts"
 import { GatewayPolicy } from "./application/GatewayPolicy.ts"
@@ -215,4 +216,4 @@ export const ServerCore = makeCore(Layer.mergeAll(NodeCrypto.layerDigest, Pooled
  * provider (no provider keys are configured yet: `provider_used` says `local`).
  */
 export const Gateway = (config: GatewayConfig) =>
-  ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(Ports(config), GatewayPolicy.layer(), LocalImageProvider)))
+  ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(withMetrics(Ports(config)), GatewayPolicy.layer(), LocalImageProvider)))

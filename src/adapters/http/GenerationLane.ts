@@ -11,6 +11,7 @@ import {
   unsupportedMediaType,
   type WireError
 } from "./ErrorMapping.ts"
+import { observeResponse } from "../metrics/Metrics.ts"
 import { acceptsContentType, collectNodeJson, credentialsFrom, MaxBodyBytes, requestIdOf } from "./Requests.ts"
 import { generationHeaders } from "./Responses.ts"
 
@@ -100,8 +101,10 @@ export const GenerationLane: Layer.Layer<never, never, FrontLane | ImageGenerati
     // Answers are written together at the end of the event-loop turn that produced them (see
     // `Outbox`), each as one write of headers and body.
     const outbox = new Outbox()
+    const context = yield* Effect.context<never>()
     const send = (response: ServerResponse, status: number, body: string, headers: Record<string, string>) => {
       if (response.headersSent || response.destroyed) return
+      observeResponse(status, context)
       headers["content-type"] = "application/json"
       headers["content-length"] = String(Buffer.byteLength(body))
       outbox.post(response, status, headers, body)

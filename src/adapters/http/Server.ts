@@ -1,12 +1,14 @@
 import { Cause, Context, Effect, Layer } from "effect"
 import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
+import { PrometheusMetrics } from "effect/observability"
 import { HttpApiSchemaError } from "effect/http-api/HttpApiError"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { type IncomingMessage, Server, type ServerOptions, type ServerResponse } from "node:http"
 import { ByokHandlers, CreditsHandlers } from "./AccountHandlers.ts"
 import { Api } from "./Api.ts"
 import { errorResponse, internalError, invalidParameter, notFound, shuttingDown } from "./ErrorMapping.ts"
+import { countResponse } from "../metrics/Metrics.ts"
 import { FrontLane, type Lane, GenerationLane } from "./GenerationLane.ts"
 import { ImagesHandlers } from "./ImagesHandlers.ts"
 import { CurrentRequestId, requestIdOf } from "./Requests.ts"
@@ -43,6 +45,7 @@ export const GatewayMiddleware = HttpRouter.middleware(
       return app.pipe(
         Effect.catchCause((cause) => unexpected(cause, request)),
         Effect.map(HttpServerResponse.setHeader("x-request-id", id)),
+        Effect.tap((response) => countResponse(response.status)),
         Effect.provideService(CurrentRequestId, id)
       )
     }),
@@ -51,10 +54,14 @@ export const GatewayMiddleware = HttpRouter.middleware(
 
 export const ApiHandlers = Layer.mergeAll(ImagesHandlers, ModelsHandlers, CreditsHandlers, ByokHandlers, SystemHandlers)
 
-/** Every route: the API, its OpenAPI document, the docs page (Scalar, served inline, no CDN). */
+/**
+ * Every route: the API, its OpenAPI document, the docs page (Scalar, served inline, no CDN), and
+ * the Prometheus metrics.
+ */
 export const HttpApp = Layer.mergeAll(
   HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(ApiHandlers)),
   HttpApiScalar.layer(Api, { path: "/docs", scalar: { withDefaultFonts: false } }),
+  PrometheusMetrics.layerHttp({ path: "/metrics" }),
   GatewayMiddleware
 )
 

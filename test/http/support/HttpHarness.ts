@@ -6,6 +6,7 @@ import type { ImageProvider } from "../../../src/application/ports/ImageProvider
 import { LedgerStore } from "../../../src/application/ports/LedgerStore.ts"
 import { HttpGatewayServer, NodeServer, serverOrigin } from "../../../src/adapters/http/Server.ts"
 import { MemoryAdapters } from "../../../src/adapters/memory/MemoryAdapters.ts"
+import { withMetrics } from "../../../src/adapters/metrics/Metrics.ts"
 import type { Balance } from "../../../src/domain/Ledger.ts"
 import { ServerCore } from "../../../src/Layers.ts"
 import { seedWorld } from "../../../specs/support/Harness.ts"
@@ -14,7 +15,7 @@ import { makeScriptedProvider } from "../../../specs/support/ScriptedProvider.ts
 /** The core on fresh in-memory adapters, image URLs on the test server's own origin. */
 const testGateway = (options: { readonly policy?: Partial<GatewayPolicyShape> | undefined; readonly provider: Layer.Layer<ImageProvider> }) =>
   ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(
-    Layer.unwrap(Effect.map(serverOrigin, (origin) => Layer.fresh(MemoryAdapters(`${origin}/v1/images/files`)))),
+    Layer.unwrap(Effect.map(serverOrigin, (origin) => withMetrics(Layer.fresh(MemoryAdapters(`${origin}/v1/images/files`))))),
     GatewayPolicy.layer(options.policy),
     options.provider
   )))

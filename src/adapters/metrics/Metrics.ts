@@ -1,0 +1,88 @@
+import { type Context, Effect, Layer, Metric } from "effect"
+import { UsageLog, type UsageEvent } from "../../application/ports/UsageLog.ts"
+
+/**
+ * The gateway's Prometheus metrics, served at `GET /metrics` (effect's PrometheusMetrics).
+ * Generation metrics come from the usage events the core records for every generation that
+ * got past authentication; HTTP metrics from every answer, whichever path served it.
+ */
+const generations = Metric.counter("image_gateway_generations_total", {
+  description: "Generations that got past authentication, by billing mode and outcome (success, or the error's tag).",
+  incremental: true
+})
+const images = Metric.counter("image_gateway_images_generated_total", {
+  description: "Images returned to callers, by model and provider.",
+  incremental: true
+})
+const charged = Metric.counter("image_gateway_charged_millicredits_total", {
+  description: "Millicredits settled from payers' accounts for generations (1,000 millicredits = 1 credit).",
+  incremental: true
+})
+const duration = Metric.histogram("image_gateway_generation_duration_seconds", {
+  description: "Time from the request reaching the core to its usage record, by provider.",
+  boundaries: Metric.boundariesFromIterable([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120])
+})
+const responses = Metric.counter("image_gateway_http_responses_total", {
+  description: "HTTP answers, by status code.",
+  incremental: true
+})
+
+/** One metric per combination of attribute values, made once: the request path only looks it up. */
+const series = <I, S>(metric: Metric.Metric<I, S>) => {
+  const made = new Map<string, Metric.Metric<I, S>>()
+  return (attributes: Record<string, string>): Metric.Metric<I, S> => {
+    const key = Object.values(attributes).join("\u0000")
+    let found = made.get(key)
+    if (found === undefined) {
+      found = Metric.withAttributes(metric, attributes)
+      made.set(key, found)
+    }
+    return found
+  }
+}
+const generationsBy = series(generations)
+const imagesBy = series(images)
+const durationBy = series(duration)
+const responsesBy = series(responses)
+
+/** Updates the generation metrics for one usage event, in the registry of `context`. */
+export const observeGeneration = (event: UsageEvent, context: Context.Context<never>): void => {
+  generationsBy({ mode: event.mode, outcome: event.outcome }).updateUnsafe(1, context)
+  const provider = event.provider ?? "none"
+  if (event.images > 0) imagesBy({ model: event.model, provider }).updateUnsafe(event.images, context)
+  if (event.costMillicredits > 0) charged.updateUnsafe(event.costMillicredits, context)
+  durationBy({ provider }).updateUnsafe(event.latencyMs / 1000, context)
+}
+
+/** Counts one HTTP answer, in the registry of `context`. */
+export const observeResponse = (status: number, context: Context.Context<never>): void =>
+  responsesBy({ status: String(status) }).updateUnsafe(1, context)
+
+/** Counts one HTTP answer, in the registry of the current fiber. */
+export const countResponse = (status: number): Effect.Effect<void> =>
+  Effect.withFiber((fiber) => Effect.sync(() => observeResponse(status, fiber.context)))
+
+/**
+ * The usage log of `ports`, metered: each recorded event also updates the generation metrics.
+ * Provide it over the ports (`Layer.provide(ports)`) and merge it after them, so that it
+ * replaces their UsageLog.
+ */
+export const MeteredUsageLog: Layer.Layer<UsageLog, never, UsageLog> = Layer.effect(
+  UsageLog,
+  Effect.gen(function*() {
+    const inner = yield* UsageLog
+    return UsageLog.of({
+      list: inner.list,
+      record: (event) =>
+        Effect.flatMap(inner.record(event), () =>
+          Effect.withFiber((fiber) => {
+            observeGeneration(event, fiber.context)
+            return Effect.void
+          }))
+    })
+  })
+)
+
+/** `ports` with their usage log metered. */
+export const withMetrics = <A, E, R>(ports: Layer.Layer<A | UsageLog, E, R>): Layer.Layer<A | UsageLog, E, R> =>
+  Layer.merge(ports, MeteredUsageLog.pipe(Layer.provide(ports)))
