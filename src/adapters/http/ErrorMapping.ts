@@ -194,6 +194,34 @@ export const invalidParameter = (param: string, message: string, code = "invalid
   message
 })
 
+export const requestTimeout = (headersMs: number, requestMs: number): WireError => ({
+  status: 408,
+  type: "invalid_request_error",
+  code: "request_timeout",
+  param: null,
+  message: `The request was not received in time: its headers must arrive within ${headersMs / 1000} s and all of it within ${
+    requestMs / 1000
+  } s.`
+})
+
+export const headersTooLarge = (): WireError => ({
+  status: 431,
+  type: "invalid_request_error",
+  code: "request_header_fields_too_large",
+  param: null,
+  message: "The request headers are larger than 16 KiB.",
+  headers: NO_RETRY
+})
+
+export const malformedRequest = (): WireError => ({
+  status: 400,
+  type: "invalid_request_error",
+  code: "malformed_request",
+  param: null,
+  message: "The request is not valid HTTP/1.1.",
+  headers: NO_RETRY
+})
+
 export const internalError = (): WireError => ({
   status: 500,
   type: "server_error",

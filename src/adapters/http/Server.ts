@@ -4,10 +4,22 @@ import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
 import { HttpApiSchemaError } from "effect/http-api/HttpApiError"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { type IncomingMessage, Server, type ServerOptions, type ServerResponse } from "node:http"
+import { type IncomingMessage, Server, type ServerOptions, type ServerResponse, STATUS_CODES } from "node:http"
+import type { Duplex } from "node:stream"
 import { ByokHandlers, CreditsHandlers } from "./AccountHandlers.ts"
 import { Api } from "./Api.ts"
-import { errorResponse, internalError, invalidParameter, notFound, shuttingDown } from "./ErrorMapping.ts"
+import {
+  errorBody,
+  errorResponse,
+  headersTooLarge,
+  internalError,
+  invalidParameter,
+  malformedRequest,
+  notFound,
+  requestTimeout,
+  shuttingDown,
+  type WireError
+} from "./ErrorMapping.ts"
 import { countResponse } from "../metrics/Metrics.ts"
 import { FrontLane, type Lane, GenerationLane } from "./GenerationLane.ts"
 import { ImagesHandlers } from "./ImagesHandlers.ts"
@@ -80,13 +92,18 @@ export interface ListenOptions {
   readonly port: number
   /** How long in-flight requests may take to finish on shutdown before they are interrupted. */
   readonly gracefulShutdownMs?: number | undefined
+  /** Time allowed to receive a request's headers (default 10 s). */
+  readonly headersTimeoutMs?: number | undefined
+  /** Time allowed to receive a whole request, headers and body (default 30 s). */
+  readonly requestTimeoutMs?: number | undefined
 }
 
 /**
  * A Node HTTP server with timeouts: the headers must arrive within 10 s and the whole request
- * within 30 s (a slow client cannot hold a connection open); idle keep-alive connections close
- * after 5 s. Generating an image may take longer: Node's timeouts bound receiving the request,
- * not producing the response.
+ * within 30 s (a slow client cannot hold a connection open), checked every second (Node checks
+ * every 30 s by default, which would let a stalled client stay three times as long); idle
+ * keep-alive connections close after 5 s. Generating an image may take longer: these bound
+ * receiving the request, not producing the response.
  */
 export const NodeServer = (options: ListenOptions) => {
   let lane: Lane | undefined
@@ -94,22 +111,59 @@ export const NodeServer = (options: ListenOptions) => {
     install: (next) =>
       Effect.acquireRelease(Effect.sync(() => void (lane = next)), () => Effect.sync(() => void (lane = undefined)))
   })
+  const headersTimeout = options.headersTimeoutMs ?? 10_000
+  const requestTimeout = options.requestTimeoutMs ?? 30_000
   return Layer.merge(
     NodeHttpServer.layer(
       () =>
-        new LaneServer(() => lane, { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 }),
+        new GatewayNodeServer(() => lane, {
+          headersTimeout,
+          requestTimeout,
+          keepAliveTimeout: 5_000,
+          connectionsCheckingInterval: Math.min(1_000, Math.ceil(headersTimeout / 4))
+        }),
       { host: options.host, port: options.port, gracefulShutdownTimeout: options.gracefulShutdownMs ?? 20_000 }
     ),
     Layer.succeed(FrontLane, front)
   )
 }
 
-/** A Node HTTP server that offers each request to the installed lane before its listeners. */
-class LaneServer extends Server {
+/**
+ * What Node answers by itself, before there is a request to hand on (a timeout while receiving
+ * it, headers too large, bytes that are not HTTP), in OpenAI's error shape rather than Node's
+ * empty body.
+ */
+const clientErrorWire = (code: string | undefined, options: ServerOptions): WireError =>
+  code === "ERR_HTTP_REQUEST_TIMEOUT"
+    ? requestTimeout(options.headersTimeout ?? 60_000, options.requestTimeout ?? 300_000)
+    : code === "HPE_HEADER_OVERFLOW"
+    ? headersTooLarge()
+    : malformedRequest()
+
+/**
+ * A Node HTTP server that offers each request to the installed lane before its listeners, and
+ * answers client errors in OpenAI's shape.
+ */
+class GatewayNodeServer extends Server {
   readonly lane: () => Lane | undefined
   constructor(lane: () => Lane | undefined, options: ServerOptions) {
     super(options)
     this.lane = lane
+    this.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
+      // A connection reset or already closed has no one to answer.
+      if (error.code === "ECONNRESET" || !socket.writable) return void socket.destroy()
+      const wire = clientErrorWire(error.code, options)
+      const body = errorBody(wire)
+      const headers = {
+        ...wire.headers,
+        "content-type": "application/json",
+        "content-length": String(Buffer.byteLength(body)),
+        "x-request-id": requestIdOf(undefined),
+        connection: "close"
+      }
+      const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("")
+      socket.end(`HTTP/1.1 ${wire.status} ${STATUS_CODES[wire.status]}\r\n${head}\r\n${body}`)
+    })
   }
   override emit(event: string, ...args: Array<any>): boolean {
     if (event === "request") {

@@ -40,9 +40,17 @@ export const startGateway = async (options: {
   readonly provider?: Layer.Layer<ImageProvider>
   readonly tinyImages?: boolean
   readonly gracefulShutdownMs?: number
+  readonly headersTimeoutMs?: number
+  readonly requestTimeoutMs?: number
 } = {}): Promise<TestGateway> => {
   const scripted = makeScriptedProvider({ tiny: options.tinyImages ?? true })
-  const server = NodeServer({ host: "127.0.0.1", port: 0, gracefulShutdownMs: options.gracefulShutdownMs })
+  const server = NodeServer({
+    host: "127.0.0.1",
+    port: 0,
+    gracefulShutdownMs: options.gracefulShutdownMs,
+    headersTimeoutMs: options.headersTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs
+  })
   const gateway = testGateway({ policy: options.policy, provider: options.provider ?? scripted.layer }).pipe(
     Layer.provideMerge(server)
   )
