@@ -1,8 +1,7 @@
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { CreditLedger } from "../../application/CreditLedger.ts"
 import { GatewayPolicy } from "../../application/GatewayPolicy.ts"
-import { IssuanceAccount } from "../../domain/Ids.ts"
+import { StoreHealth } from "../../application/ports/StoreHealth.ts"
 import type { ModelSpec } from "../../domain/Models.ts"
 import type { PriceRow } from "../../domain/Pricing.ts"
 import { toCredits } from "../../domain/Money.ts"
@@ -45,12 +44,12 @@ export const SystemHandlers = HttpApiBuilder.group(
   Api,
   "system",
   Effect.fn(function*(handlers) {
-    const ledger = yield* CreditLedger
+    const store = yield* StoreHealth
     const ok = json({ status: "ok" })
     return handlers
       .handle("healthz", () => Effect.succeed(ok))
       .handle("readyz", () =>
-        ledger.balance(IssuanceAccount).pipe(
+        store.ping.pipe(
           Effect.timeout(READY_TIMEOUT_MS),
           Effect.as(json({ status: "ready" })),
           Effect.catchCause(() => Effect.succeed(errorResponse(notReady())))

@@ -10,6 +10,7 @@ import {
   MemorySessionStore,
   MemoryUserRepository
 } from "./MemoryRepositories.ts"
+import { MemoryStoreHealth } from "./MemoryStoreHealth.ts"
 import { MemoryUsageLog } from "./MemoryUsageLog.ts"
 import { SecureRandom } from "effect/crypto"
 
@@ -25,5 +26,6 @@ export const MemoryAdapters = (imageBaseUrl: string) =>
     MemoryByokStore,
     MemoryUsageLog,
     MemoryIdempotencyStore,
+    MemoryStoreHealth,
     MemoryImageStore(imageBaseUrl).pipe(Layer.provide(SecureRandom.layerWebCrypto))
   )

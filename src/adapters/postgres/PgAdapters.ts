@@ -6,6 +6,7 @@ import { PgImageStore } from "./PgImageStore.ts"
 import { PgKeyStore } from "./PgKeyStore.ts"
 import { PgLedgerStoreLayer } from "./PgLedgerStore.ts"
 import { PgOrganizationRepository, PgServiceRegistry, PgSessionStore, PgUserRepository } from "./PgRepositories.ts"
+import { PgStoreHealth } from "./PgStoreHealth.ts"
 import { PgUsageLog } from "./PgUsageLog.ts"
 
 /**
@@ -27,5 +28,6 @@ export const PgAdapters = (options: {
     PgByokStore(options.byokKey),
     PgUsageLog,
     PgIdempotencyStore,
+    PgStoreHealth,
     PgImageStore(options.imageBaseUrl).pipe(Layer.provide(SecureRandom.layerWebCrypto))
   )
