@@ -36,9 +36,9 @@ const cpuMs = (pid: number): number => {
 const seconds = Number(process.env["BENCH_SECONDS"] ?? 5)
 const connections = Number(process.env["BENCH_CONNECTIONS"] ?? 32)
 
-const start = (env: Record<string, string>, nodeFlags: ReadonlyArray<string> = []) =>
+const start = (env: Record<string, string>) =>
   new Promise<{ readonly origin: string; readonly child: ChildProcess }>((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeFlags, new URL("./bench-server.ts", import.meta.url).pathname], {
+    const child = spawn(process.execPath, [new URL("./bench-server.ts", import.meta.url).pathname], {
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "inherit"]
     })
@@ -64,7 +64,6 @@ const GENERATION = {
 const ROWS: ReadonlyArray<{
   readonly name: string
   readonly env: Record<string, string>
-  readonly nodeFlags?: ReadonlyArray<string>
   readonly request?: Record<string, unknown>
 }> = [
   { name: "bare node:http, same JSON", env: { BENCH_TARGET: "bare" } },
@@ -76,17 +75,11 @@ const ROWS: ReadonlyArray<{
   { name: "gateway without the generation lane (HttpApi router only)", env: { BENCH_TARGET: "gateway", BENCH_NO_LANE: "1" } },
   { name: "gateway: GET /healthz (HttpApi floor)", env: { BENCH_TARGET: "gateway" }, request: { method: "GET", path: "/healthz" } },
   { name: "gateway + Effect.fn tracing spans on", env: { BENCH_TARGET: "gateway", BENCH_TRACING: "1" } },
-  { name: "gateway + request logger on", env: { BENCH_TARGET: "gateway", BENCH_LOGGER: "1" } },
   { name: "gateway on WebCrypto SHA-256 (Core's default)", env: { BENCH_TARGET: "gateway", BENCH_WEBCRYPTO: "1" } },
   {
     name: "gateway: POST generation without credentials (HTTP, body and error path; the core stops at once)",
     env: { BENCH_TARGET: "gateway" },
     request: { ...GENERATION, headers: { "content-type": "application/json" } }
-  },
-  {
-    name: "gateway without stack traces (what Effect.fn's call-site capture costs)",
-    env: { BENCH_TARGET: "gateway" },
-    nodeFlags: ["--stack-trace-limit=0"]
   }
 ]
 
@@ -99,7 +92,7 @@ const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math
 // that other load on the machine falls on every row alike. Each figure is the median of the rounds.
 const servers = []
 for (const row of rows) {
-  const server = await start(row.env, row.nodeFlags)
+  const server = await start(row.env)
   const request = row.request ?? GENERATION
   const options = { url: `${server.origin}${request["path"]}`, ...request, connections }
   await autocannon({ ...options, duration: 2 }) // warm-up: the JIT compiles the hot path

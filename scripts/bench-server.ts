@@ -5,8 +5,8 @@
  * - `gateway`: the gateway as `npm start` runs it (tracing and request logger off), with a
  *   provider that answers at once with a fixed 8×8 PNG, on memory adapters or, with
  *   BENCH_STORAGE=postgres, on PostgreSQL (embedded under DATA_DIR, or DATABASE_URL);
- * - BENCH_TRACING=1 / BENCH_LOGGER=1 / BENCH_WEBCRYPTO=1 / BENCH_NO_LANE=1 turn one cost back on
- *   to measure it.
+ * - BENCH_TRACING=1 / BENCH_WEBCRYPTO=1 / BENCH_NO_LANE=1 turn one cost back on to measure it;
+ *   BENCH_LOGGER=1 turns on the router's request logger (the generation lane has none).
  * It prints `READY <origin>` once it listens.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
