@@ -88,24 +88,6 @@ const rows = ROWS.filter((_, i) => only === undefined || only.includes(i))
 const rounds = Number(process.env["BENCH_ROUNDS"] ?? 3)
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
-// Every server up first (an idle one costs nothing); then rounds that visit each row in turn, so
-// that other load on the machine falls on every row alike. Each figure is the median of the rounds.
-const servers = []
-for (const row of rows) {
-  const server = await start(row.env)
-  const request = row.request ?? GENERATION
-  const options = { url: `${server.origin}${request["path"]}`, ...request, connections }
-  await autocannon({ ...options, duration: 2 }) // warm-up: the JIT compiles the hot path
-  servers.push({ row, server, options, runs: [] as Array<Result>, cpuPerRequest: [] as Array<number> })
-}
-for (let round = 0; round < rounds; round++) {
-  for (const s of servers) {
-    const before = cpuMs(s.server.child.pid!)
-    const run = await autocannon({ ...s.options, duration: seconds })
-    s.runs.push(run)
-    s.cpuPerRequest.push(((cpuMs(s.server.child.pid!) - before) * 1000) / run.requests.total)
-  }
-}
 // SIGTERM lets a server stop its embedded PostgreSQL before it exits.
 const stop = (child: ChildProcess) =>
   new Promise<void>((resolve) => {
@@ -117,7 +99,47 @@ const stop = (child: ChildProcess) =>
     })
     child.kill("SIGTERM")
   })
-await Promise.all(servers.map((s) => stop(s.server.child)))
+
+interface Measured {
+  readonly row: (typeof ROWS)[number]
+  readonly server: { readonly origin: string; readonly child: ChildProcess }
+  readonly options: Record<string, unknown>
+  readonly runs: Array<Result>
+  readonly cpuPerRequest: Array<number>
+}
+
+/**
+ * Starts the rows' servers and warms each up (the JIT compiles the hot path), then runs rounds
+ * that visit each row in turn, so that other load on the machine falls on every row alike, and
+ * stops them. Each figure is the median of the rounds.
+ */
+const measure = async (group: ReadonlyArray<(typeof ROWS)[number]>): Promise<Array<Measured>> => {
+  const servers: Array<Measured> = []
+  for (const row of group) {
+    const server = await start(row.env)
+    const request = row.request ?? GENERATION
+    const options = { url: `${server.origin}${request["path"]}`, ...request, connections }
+    await autocannon({ ...options, duration: 2 })
+    servers.push({ row, server, options, runs: [], cpuPerRequest: [] })
+  }
+  for (let round = 0; round < rounds; round++) {
+    for (const s of servers) {
+      const before = cpuMs(s.server.child.pid!)
+      const run = await autocannon({ ...s.options, duration: seconds })
+      s.runs.push(run)
+      s.cpuPerRequest.push(((cpuMs(s.server.child.pid!) - before) * 1000) / run.requests.total)
+    }
+  }
+  await Promise.all(servers.map((s) => stop(s.server.child)))
+  return servers
+}
+
+// Rows with a database of their own run after the others, alone: PostgreSQL's background work
+// (checkpoints, vacuum) after its run would otherwise fall on the rows measured next.
+const servers = [
+  ...(await measure(rows.filter((row) => row.env["BENCH_STORAGE"] === undefined))),
+  ...(await measure(rows.filter((row) => row.env["BENCH_STORAGE"] !== undefined)))
+]
 rmSync(dataDir, { recursive: true, force: true })
 
 const results = servers.map((s) => ({

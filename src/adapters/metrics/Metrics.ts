@@ -27,36 +27,39 @@ const responses = Metric.counter("image_gateway_http_responses_total", {
   incremental: true
 })
 
-/** One metric per combination of attribute values, made once: the request path only looks it up. */
-const series = <I, S>(metric: Metric.Metric<I, S>) => {
+/**
+ * One metric per combination of label values, made once: the request path joins the values
+ * into a key and looks the metric up, without building an attribute object.
+ */
+const series = <I, S>(metric: Metric.Metric<I, S>, ...labels: ReadonlyArray<string>) => {
   const made = new Map<string, Metric.Metric<I, S>>()
-  return (attributes: Record<string, string>): Metric.Metric<I, S> => {
-    const key = Object.values(attributes).join("\u0000")
+  return (...values: ReadonlyArray<string>): Metric.Metric<I, S> => {
+    const key = values.length === 1 ? values[0]! : values.join("\u0000")
     let found = made.get(key)
     if (found === undefined) {
-      found = Metric.withAttributes(metric, attributes)
+      found = Metric.withAttributes(metric, Object.fromEntries(labels.map((label, i) => [label, values[i]!])))
       made.set(key, found)
     }
     return found
   }
 }
-const generationsBy = series(generations)
-const imagesBy = series(images)
-const durationBy = series(duration)
-const responsesBy = series(responses)
+const generationsBy = series(generations, "mode", "outcome")
+const imagesBy = series(images, "model", "provider")
+const durationBy = series(duration, "provider")
+const responsesBy = series(responses, "status")
 
 /** Updates the generation metrics for one usage event, in the registry of `context`. */
 export const observeGeneration = (event: UsageEvent, context: Context.Context<never>): void => {
-  generationsBy({ mode: event.mode, outcome: event.outcome }).updateUnsafe(1, context)
+  generationsBy(event.mode, event.outcome).updateUnsafe(1, context)
   const provider = event.provider ?? "none"
-  if (event.images > 0) imagesBy({ model: event.model, provider }).updateUnsafe(event.images, context)
+  if (event.images > 0) imagesBy(event.model, provider).updateUnsafe(event.images, context)
   if (event.costMillicredits > 0) charged.updateUnsafe(event.costMillicredits, context)
-  durationBy({ provider }).updateUnsafe(event.latencyMs / 1000, context)
+  durationBy(provider).updateUnsafe(event.latencyMs / 1000, context)
 }
 
 /** Counts one HTTP answer, in the registry of `context`. */
 export const observeResponse = (status: number, context: Context.Context<never>): void =>
-  responsesBy({ status: String(status) }).updateUnsafe(1, context)
+  responsesBy(String(status)).updateUnsafe(1, context)
 
 /** Counts one HTTP answer, in the registry of the current fiber. */
 export const countResponse = (status: number): Effect.Effect<void> =>
