@@ -1,4 +1,4 @@
-import { Clock, Context, Effect, Exit, Layer, Option, References } from "effect"
+import { Clock, Context, Effect, Exit, Layer, Option, References, Result } from "effect"
 import { Digest, SecureRandom } from "effect/crypto"
 import { type GenerationError, InvalidRequest, ProviderTimeout } from "../domain/Errors.ts"
 import { decodeGenerationBody, validateGeneration, type ValidRequest } from "../domain/GenerationRequest.ts"
@@ -140,8 +140,11 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
       const flow = function*(input: GenerationInput) {
         const started = yield* Clock.currentTimeMillis
         const principal = yield* resolver.resolve(input.credentials, "images:generate")
-        const decoded = yield* Effect.fromResult(decodeGenerationBody(input.body))
-        const req = yield* Effect.fromResult(validateGeneration(decoded, policy.models, policy.defaultModel))
+        const decoded = decodeGenerationBody(input.body)
+        if (Result.isFailure(decoded)) return yield* Effect.fail(decoded.failure)
+        const valid = validateGeneration(decoded.success, policy.models, policy.defaultModel)
+        if (Result.isFailure(valid)) return yield* Effect.fail(valid.failure)
+        const req = valid.success
         const key = input.idempotencyKey
         if (key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
           return yield* new InvalidRequest({
@@ -170,27 +173,26 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
         let imagesGenerated = 0
         let cost = 0
         let providerUsed: ProviderResult["providerUsed"] | undefined
-        const recordUsage = Effect.suspend(() =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            usage.record({
-              requestId: input.requestId,
-              at: started,
-              actorKind: principal.actor._tag === "Service" ? "service" : "user",
-              actor: principal.actor._tag === "Service" ? principal.actor.service : principal.actor.user,
-              service: actorService(principal),
-              onBehalfOf: principal.onBehalfOf,
-              authMethod: principal.authMethod,
-              payer: payer.account,
-              model: req.model.id,
-              provider: providerUsed ?? route,
-              n: req.n,
-              images: imagesGenerated,
-              costMillicredits: cost,
-              mode,
-              outcome,
-              latencyMs: now - started
-            })
-          )
+        // Built when it runs (the callback reads the request's final outcome, images and cost).
+        const recordUsage = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          usage.record({
+            requestId: input.requestId,
+            at: started,
+            actorKind: principal.actor._tag === "Service" ? "service" : "user",
+            actor: principal.actor._tag === "Service" ? principal.actor.service : principal.actor.user,
+            service: actorService(principal),
+            onBehalfOf: principal.onBehalfOf,
+            authMethod: principal.authMethod,
+            payer: payer.account,
+            model: req.model.id,
+            provider: providerUsed ?? route,
+            n: req.n,
+            images: imagesGenerated,
+            costMillicredits: cost,
+            mode,
+            outcome,
+            latencyMs: now - started
+          })
         )
 
         const callProvider = withDeadline(
@@ -304,12 +306,12 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
         )
         return { body, chargedMillicredits: cost, remainingMillicredits: remaining, replayed: false, principal }
       }
-      // The request's span, when a tracer is on. Off (as the server runs without an exporter),
-      // the untraced flow spares the call-site stack capture and the span on every request.
-      const traced = Effect.fn("ImageGeneration.generate")(flow)
-      const untraced = Effect.fnUntraced(flow)
-      const generate = (input: GenerationInput) =>
-        Effect.withFiber((fiber) => (fiber.getRef(References.TracerEnabled) ? traced(input) : untraced(input)))
+      // The request's span, when a tracer is on (decided once, where the core is built). Off, as
+      // the server runs without an exporter, the untraced flow spares the call-site stack capture
+      // and the span on every request.
+      const generate = (yield* References.TracerEnabled)
+        ? Effect.fn("ImageGeneration.generate")(flow)
+        : Effect.fnUntraced(flow)
 
       return ImageGeneration.of({ generate })
     })

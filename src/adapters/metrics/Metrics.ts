@@ -77,11 +77,10 @@ export const MeteredUsageLog: Layer.Layer<UsageLog, never, UsageLog> = Layer.eff
     return UsageLog.of({
       list: inner.list,
       record: (event) =>
-        Effect.flatMap(inner.record(event), () =>
-          Effect.withFiber((fiber) => {
-            observeGeneration(event, fiber.context)
-            return Effect.void
-          }))
+        Effect.withFiber((fiber) => {
+          observeGeneration(event, fiber.context)
+          return inner.record(event)
+        })
     })
   })
 )
