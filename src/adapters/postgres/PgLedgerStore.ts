@@ -155,19 +155,19 @@ const stripeOf = (key: string): number => {
 }
 
 /** The group commit's statements and what they carried, per process (see `makePgLedgerStore`). */
-export const batchStatements = Metric.counter("ledger_batch_statements", {
+export const batchStatements = Metric.counter("image_gateway_ledger_batch_statements_total", {
   description: "batch statements sent for reserves and settlements, retries included",
   incremental: true
 })
-export const contendedStatements = Metric.counter("ledger_batch_statements_contended", {
+export const contendedStatements = Metric.counter("image_gateway_ledger_batch_statements_contended_total", {
   description: "of those, statements of one contended payer's own lane",
   incremental: true
 })
-export const batchedReserves = Metric.counter("ledger_batched_reserves", {
+export const batchedReserves = Metric.counter("image_gateway_ledger_batched_reserves_total", {
   description: "reserves carried by batch statements",
   incremental: true
 })
-export const batchedSettles = Metric.counter("ledger_batched_settles", {
+export const batchedSettles = Metric.counter("image_gateway_ledger_batched_settles_total", {
   description: "settlements carried by batch statements",
   incremental: true
 })
