@@ -132,6 +132,13 @@ const GENERATION_HEADERS = [
   }
 ]
 
+/** The three paths of the generation endpoint (one handler; the generation lane serves them too). */
+export const GENERATION_PATHS = {
+  generate: "/v1/images/generations",
+  generateLlm: "/api/v1/llm/images/generations",
+  generateLegacy: "/api/v1/llm/image/generations"
+} as const
+
 /** Marks the operations that take the generation headers. */
 const GENERATION = "x-generation"
 
@@ -144,13 +151,13 @@ const generationEndpoint = <const Name extends string, const Path extends `/${st
 
 export class ImagesGroup extends HttpApiGroup.make("images")
   .add(
-    generationEndpoint("generate", "/v1/images/generations").annotateMerge(OpenApi.annotations({
+    generationEndpoint("generate", GENERATION_PATHS.generate).annotateMerge(OpenApi.annotations({
       summary: "Generate images (OpenAI-compatible; baseURL …/v1)"
     })),
-    generationEndpoint("generateLlm", "/api/v1/llm/images/generations").annotateMerge(OpenApi.annotations({
+    generationEndpoint("generateLlm", GENERATION_PATHS.generateLlm).annotateMerge(OpenApi.annotations({
       summary: "Generate images (the openai SDK with baseURL …/api/v1/llm)"
     })),
-    generationEndpoint("generateLegacy", "/api/v1/llm/image/generations").annotateMerge(OpenApi.annotations({
+    generationEndpoint("generateLegacy", GENERATION_PATHS.generateLegacy).annotateMerge(OpenApi.annotations({
       summary: "Generate images (legacy path)"
     })),
     HttpApiEndpoint.get("file", "/v1/images/files/:file", {

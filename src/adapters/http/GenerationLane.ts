@@ -12,6 +12,7 @@ import {
   type WireError
 } from "./ErrorMapping.ts"
 import { observeResponse } from "../metrics/Metrics.ts"
+import { GENERATION_PATHS } from "./Api.ts"
 import { acceptsContentType, collectNodeJson, credentialsFrom, MaxBodyBytes, requestIdOf } from "./Requests.ts"
 import { generationHeaders } from "./Responses.ts"
 
@@ -60,12 +61,7 @@ class Outbox {
   }
 }
 
-/** The paths of the generation endpoint (the same three the API declares). */
-export const GENERATION_PATHS: ReadonlySet<string> = new Set([
-  "/v1/images/generations",
-  "/api/v1/llm/images/generations",
-  "/api/v1/llm/image/generations"
-])
+const LANE_PATHS: ReadonlySet<string> = new Set(Object.values(GENERATION_PATHS))
 
 /** The path of a request URL, without its query and without one trailing slash (as the router reads it). */
 const pathOf = (url: string): string => {
@@ -157,7 +153,7 @@ export const GenerationLane: Layer.Layer<never, never, FrontLane | ImageGenerati
       const headers = request.headers
       if (
         request.method !== "POST" || request.httpVersionMajor !== 1 || headers.expect !== undefined ||
-        headers.upgrade !== undefined || !GENERATION_PATHS.has(pathOf(request.url ?? ""))
+        headers.upgrade !== undefined || !LANE_PATHS.has(pathOf(request.url ?? ""))
       ) return false
       const requestId = requestIdOf(typeof headers["x-request-id"] === "string" ? headers["x-request-id"] : undefined)
       const contentType = headers["content-type"]
