@@ -160,9 +160,9 @@ describe("the lane answers as the router's generation handler does", () => {
     const body = JSON.stringify({ ...UNICORN, prompt: "stuck [hang]" })
     if (expect100) req.on("continue", () => req.end(body))
     else req.end(body)
-    await vi.waitFor(async () => expect((await balance()).pending).toBe(before.pending + 48_000))
+    await vi.waitFor(async () => expect((await balance()).pending).toBe(before.pending + 48_000), { timeout: 5_000 })
     req.destroy()
-    await vi.waitFor(async () => expect((await balance()).pending).toBe(before.pending))
+    await vi.waitFor(async () => expect((await balance()).pending).toBe(before.pending), { timeout: 5_000 })
     expect((await balance()).posted).toBe(before.posted)
   })
 
