@@ -75,38 +75,34 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
       // The digest is resolved once here: `hashSecret` would look it up (and re-provide it) per call.
       const hash = (secret: string) => digest.digestHex(Digest.sha256, encoder.encode(secret))
 
-      // Untraced: these run on every request, and a traced `Effect.fn` captures a call-site stack
-      // and provides a span and a stack frame per call even with no tracer. The request's span is
-      // `ImageGeneration.generate`.
-      const keyRecord = Effect.fnUntraced(function*(token: string) {
-        const found = yield* keys.findByHash(yield* hash(token))
-        const prefix = publicPrefix(token)
-        if (Option.isNone(found)) return yield* new InvalidApiKey({ state: "unknown", prefix })
-        const key = found.value
-        const now = yield* Clock.currentTimeMillis
-        if (key.status === "revoked") return yield* new InvalidApiKey({ state: "revoked", prefix })
-        if (key.status === "expired" || (key.expiresAt !== undefined && key.expiresAt <= now)) {
-          return yield* new InvalidApiKey({ state: "expired", prefix })
-        }
-        return key
-      })
-
-      const serviceOf = (name: string, prefix: string) =>
-        Effect.gen(function*() {
-          const found = isServiceName(name) ? yield* services.find(name) : Option.none()
-          if (Option.isNone(found) || !found.value.active) {
-            return yield* new InvalidApiKey({ state: Option.isNone(found) ? "unknown" : "revoked", prefix })
-          }
-          return found.value
+      // Plain combinators and untraced generators: these run on every request, and a traced
+      // `Effect.fn` captures a call-site stack and provides a span and a stack frame per call
+      // even with no tracer. The request's span is `ImageGeneration.generate`.
+      const keyRecord = (token: string): Effect.Effect<ApiKeyRecord, InvalidApiKey> =>
+        Effect.flatMap(Effect.flatMap(hash(token), keys.findByHash), (found) => {
+          const prefix = publicPrefix(token)
+          if (Option.isNone(found)) return Effect.fail(new InvalidApiKey({ state: "unknown", prefix }))
+          const key = found.value
+          if (key.status === "revoked") return Effect.fail(new InvalidApiKey({ state: "revoked", prefix }))
+          return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            key.status === "expired" || (key.expiresAt !== undefined && key.expiresAt <= now)
+              ? Effect.fail(new InvalidApiKey({ state: "expired", prefix }))
+              : Effect.succeed(key))
         })
 
-      const userOf = (id: UserId) =>
-        Effect.gen(function*() {
-          const found = yield* users.find(id)
-          if (Option.isNone(found)) return yield* new UnknownUser({ user: id })
-          if (found.value.status === "suspended") return yield* new AccountSuspended({ user: id })
-          return found.value
-        })
+      const serviceOf = (name: string, prefix: string): Effect.Effect<Service, InvalidApiKey> =>
+        Effect.flatMap(isServiceName(name) ? services.find(name) : Effect.succeedNone, (found) =>
+          Option.isSome(found) && found.value.active
+            ? Effect.succeed(found.value)
+            : Effect.fail(new InvalidApiKey({ state: Option.isNone(found) ? "unknown" : "revoked", prefix })))
+
+      const userOf = (id: UserId): Effect.Effect<User, UnknownUser | AccountSuspended> =>
+        Effect.flatMap(users.find(id), (found): Effect.Effect<User, UnknownUser | AccountSuspended> =>
+          Option.isNone(found)
+            ? Effect.fail(new UnknownUser({ user: id }))
+            : found.value.status === "suspended"
+            ? Effect.fail(new AccountSuspended({ user: id }))
+            : Effect.succeed(found.value))
 
       const verifyJwt = Effect.fnUntraced(function*(token: string) {
         const unverified = yield* Effect.try({
