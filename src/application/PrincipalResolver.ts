@@ -157,44 +157,55 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
         return { _tag: "Service", service, method: "service_jwt", claimUser } as Authenticated
       })
 
-      const authenticate = Effect.fnUntraced(function*(credentials: Credentials) {
+      const serviceKey = (token: string): Effect.Effect<Authenticated, AuthError> =>
+        Effect.flatMap(keyRecord(token), (key): Effect.Effect<Authenticated, AuthError> =>
+          key.owner._tag !== "Service"
+            ? Effect.fail(new InvalidApiKey({ state: "unknown", prefix: publicPrefix(token) }))
+            : Effect.map(serviceOf(key.owner.service, publicPrefix(token)), (service): Authenticated => ({
+              _tag: "Service",
+              service,
+              method: "service_key",
+              key
+            })))
+
+      const userKey = (token: string): Effect.Effect<Authenticated, AuthError> =>
+        Effect.flatMap(keyRecord(token), (key): Effect.Effect<Authenticated, AuthError> =>
+          key.owner._tag !== "User"
+            ? Effect.fail(new InvalidApiKey({ state: "unknown", prefix: publicPrefix(token) }))
+            : Effect.map(userOf(key.owner.user), (user): Authenticated => ({ _tag: "User", user, method: "user_key", key })))
+
+      const session = Effect.fnUntraced(function*(token: string) {
+        const found = yield* sessions.find(yield* hash(token))
+        if (Option.isNone(found)) return yield* new InvalidSession({ state: "unknown" })
+        if (found.value.expiresAt <= (yield* Clock.currentTimeMillis)) return yield* new InvalidSession({ state: "expired" })
+        const user = yield* userOf(found.value.user)
+        return { _tag: "User", user, method: "session" } as Authenticated
+      })
+
+      const authenticate = (credentials: Credentials): Effect.Effect<Authenticated, AuthError> => {
         const authorization = credentials.authorization
         if (authorization !== undefined) {
           const match = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization.trim())
           if (match === null) {
-            return yield* new MalformedAuthorization({
-              reason: authorization.trim().length === 0
-                ? "the header is empty"
-                : /^Bearer\s*$/i.test(authorization.trim())
-                ? "the token is missing after 'Bearer'"
-                : "it does not start with 'Bearer '"
-            })
+            return Effect.fail(
+              new MalformedAuthorization({
+                reason: authorization.trim().length === 0
+                  ? "the header is empty"
+                  : /^Bearer\s*$/i.test(authorization.trim())
+                  ? "the token is missing after 'Bearer'"
+                  : "it does not start with 'Bearer '"
+              })
+            )
           }
           const token = match[1]!
-          if (token.startsWith("sk-")) {
-            const key = yield* keyRecord(token)
-            if (key.owner._tag !== "Service") return yield* new InvalidApiKey({ state: "unknown", prefix: publicPrefix(token) })
-            const service = yield* serviceOf(key.owner.service, publicPrefix(token))
-            return { _tag: "Service", service, method: "service_key", key } as Authenticated
-          }
-          if (token.startsWith("uc_")) {
-            const key = yield* keyRecord(token)
-            if (key.owner._tag !== "User") return yield* new InvalidApiKey({ state: "unknown", prefix: publicPrefix(token) })
-            const user = yield* userOf(key.owner.user)
-            return { _tag: "User", user, method: "user_key", key } as Authenticated
-          }
-          if (token.split(".").length === 3) return yield* verifyJwt(token)
-          return yield* new InvalidApiKey({ state: "unknown", prefix: publicPrefix(token) })
+          if (token.startsWith("sk-")) return serviceKey(token)
+          if (token.startsWith("uc_")) return userKey(token)
+          if (token.split(".").length === 3) return verifyJwt(token)
+          return Effect.fail(new InvalidApiKey({ state: "unknown", prefix: publicPrefix(token) }))
         }
-        if (credentials.sessionToken !== undefined) {
-          const found = yield* sessions.find(yield* hash(credentials.sessionToken))
-          if (Option.isNone(found)) return yield* new InvalidSession({ state: "unknown" })
-          if (found.value.expiresAt <= (yield* Clock.currentTimeMillis)) return yield* new InvalidSession({ state: "expired" })
-          const user = yield* userOf(found.value.user)
-          return { _tag: "User", user, method: "session" } as Authenticated
-        }
-        return yield* new MissingCredentials()
-      })
+        if (credentials.sessionToken !== undefined) return session(credentials.sessionToken)
+        return Effect.fail(new MissingCredentials())
+      }
 
       /** A user pays for themselves, unless their organization bills its members. */
       const payerOfUser = (user: User) =>
