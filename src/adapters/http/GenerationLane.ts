@@ -37,6 +37,12 @@ export class FrontLane extends Context.Service<FrontLane, {
  * the JavaScript time did. An answer waits at most for the rest of its turn.
  */
 class Outbox {
+  /** `failed` hears of an answer Node refused to write (that connection is then destroyed). */
+  private readonly failed: (error: unknown) => void
+  constructor(failed: (error: unknown) => void) {
+    this.failed = failed
+  }
+
   private pending: Array<{
     readonly response: ServerResponse
     readonly status: number
@@ -55,8 +61,14 @@ class Outbox {
     for (const { response, status, headers, body } of answers) {
       // The client may have gone while the answer waited.
       if (response.headersSent || response.destroyed) continue
-      response.writeHead(status, headers)
-      response.end(body)
+      try {
+        response.writeHead(status, headers)
+        response.end(body)
+      } catch (error) {
+        // One answer Node refuses (a header it rejects) must not stop the others or the process.
+        response.destroy()
+        this.failed(error)
+      }
     }
   }
 }
@@ -96,7 +108,7 @@ export const GenerationLane: Layer.Layer<never, never, FrontLane | ImageGenerati
 
     // Answers are written together at the end of the event-loop turn that produced them (see
     // `Outbox`), each as one write of headers and body.
-    const outbox = new Outbox()
+    const outbox = new Outbox((error) => log(Effect.logError("an answer could not be written", error)))
     const context = yield* Effect.context<never>()
     const send = (response: ServerResponse, status: number, body: string, headers: Record<string, string>) => {
       if (response.headersSent || response.destroyed) return
