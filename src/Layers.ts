@@ -36,7 +36,9 @@ export const GatewayConfig = Config.all({
   publicUrl: Config.URL("PUBLIC_URL").pipe(Config.option),
   // PostgreSQL only: encrypts BYOK keys at rest; applies pending migrations at start-up.
   byokKey: Config.Redacted("BYOK_ENCRYPTION_KEY").pipe(Config.option),
-  migrate: Config.Boolean("MIGRATE").pipe(Config.withDefault(false))
+  migrate: Config.Boolean("MIGRATE").pipe(Config.withDefault(false)),
+  // When set, GET /metrics asks for it as a bearer token.
+  metricsToken: Config.Redacted("METRICS_TOKEN").pipe(Config.option)
 })
 export type GatewayConfig = Config.Success<typeof GatewayConfig>
 

@@ -62,3 +62,27 @@ describe("GET /metrics", () => {
     expect(delta(before, after, `image_gateway_http_responses_total{status="404"}`)).toBe(1)
   })
 })
+
+describe("GET /metrics with METRICS_TOKEN", () => {
+  let gateway: TestGateway
+  beforeAll(async () => {
+    gateway = await startGateway({ metricsToken: "metrics-secret-0123" })
+  })
+  afterAll(() => gateway.close())
+
+  it("answers 401 in OpenAI's shape without the token or with another, and never echoes it", async () => {
+    for (const headers of [{}, { authorization: "Bearer wrong-token" }, { authorization: "metrics-secret-0123" }]) {
+      const r = await http(gateway.origin, "/metrics", { headers })
+      expect(r.status).toBe(401)
+      expect(r.json.error).toMatchObject({ type: "authentication_error", code: "invalid_metrics_token", param: "Authorization" })
+      expect(r.text).not.toContain("metrics-secret-0123")
+    }
+  })
+
+  it("serves the metrics with the token", async () => {
+    const r = await http(gateway.origin, "/metrics", { headers: { authorization: "Bearer metrics-secret-0123" } })
+    expect(r.status).toBe(200)
+    expect(r.text).toContain("# TYPE image_gateway_http_responses_total counter")
+  })
+})
+

@@ -222,6 +222,14 @@ export const malformedRequest = (): WireError => ({
   headers: NO_RETRY
 })
 
+export const metricsUnauthorized = (): WireError => ({
+  status: 401,
+  type: "authentication_error",
+  code: "invalid_metrics_token",
+  param: "Authorization",
+  message: "GET /metrics needs 'Authorization: Bearer <token>' with the token configured in METRICS_TOKEN."
+})
+
 export const internalError = (): WireError => ({
   status: 500,
   type: "server_error",

@@ -1,9 +1,10 @@
-import { Cause, Context, Effect, Layer } from "effect"
+import { Cause, Context, Effect, Layer, Option, Redacted } from "effect"
 import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
 import { HttpApiSchemaError } from "effect/http-api/HttpApiError"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { createHash, timingSafeEqual } from "node:crypto"
 import { type IncomingMessage, Server, type ServerOptions, type ServerResponse, STATUS_CODES } from "node:http"
 import type { Duplex } from "node:stream"
 import { ByokHandlers, CreditsHandlers } from "./AccountHandlers.ts"
@@ -15,6 +16,7 @@ import {
   internalError,
   invalidParameter,
   malformedRequest,
+  metricsUnauthorized,
   notFound,
   requestTimeout,
   shuttingDown,
@@ -66,6 +68,39 @@ export const GatewayMiddleware = HttpRouter.middleware(
 
 export const ApiHandlers = Layer.mergeAll(ImagesHandlers, ModelsHandlers, CreditsHandlers, ByokHandlers, SystemHandlers)
 
+/** The bearer token `GET /metrics` asks for (METRICS_TOKEN); with none, the metrics are open. */
+export const MetricsToken = Context.Reference<Option.Option<Redacted.Redacted<string>>>(
+  "image-gateway/http/MetricsToken",
+  { defaultValue: () => Option.none() }
+)
+
+const digestOf = (text: string) => createHash("sha256").update(text).digest()
+
+/** Whether `authorization` is `Bearer <token>`, compared in constant time. */
+const bearerMatches = (authorization: string | undefined, token: Redacted.Redacted<string>): boolean => {
+  const match = authorization === undefined ? null : /^Bearer[ ]+(\S+)\s*$/i.exec(authorization.trim())
+  return match !== null && timingSafeEqual(digestOf(match[1]!), digestOf(Redacted.value(token)))
+}
+
+/** `GET /metrics`: effect's Prometheus exposition of the process's metrics, behind METRICS_TOKEN if set. */
+const MetricsRoute = Layer.effectDiscard(Effect.gen(function*() {
+  const router = yield* HttpRouter.HttpRouter
+  const token = yield* MetricsToken
+  yield* router.add(
+    "GET",
+    "/metrics",
+    Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      if (Option.isSome(token) && !bearerMatches(request.headers["authorization"], token.value)) {
+        return errorResponse(metricsUnauthorized())
+      }
+      return HttpServerResponse.text(yield* PrometheusMetrics.format(), {
+        contentType: "text/plain; version=0.0.4; charset=utf-8"
+      })
+    })
+  )
+}))
+
 /**
  * Every route: the API, its OpenAPI document, the docs page (Scalar, served inline, no CDN), and
  * the Prometheus metrics.
@@ -73,7 +108,7 @@ export const ApiHandlers = Layer.mergeAll(ImagesHandlers, ModelsHandlers, Credit
 export const HttpApp = Layer.mergeAll(
   HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(ApiHandlers)),
   HttpApiScalar.layer(Api, { path: "/docs", scalar: { withDefaultFonts: false } }),
-  PrometheusMetrics.layerHttp({ path: "/metrics" }),
+  MetricsRoute,
   GatewayMiddleware
 )
 

@@ -1,10 +1,10 @@
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
 import { readFileSync } from "node:fs"
 import { Ajv, type ValidateFunction } from "ajv"
 import { GatewayPolicy, type GatewayPolicyShape } from "../../../src/application/GatewayPolicy.ts"
 import type { ImageProvider } from "../../../src/application/ports/ImageProvider.ts"
 import { LedgerStore } from "../../../src/application/ports/LedgerStore.ts"
-import { HttpGatewayServer, NodeServer, serverOrigin } from "../../../src/adapters/http/Server.ts"
+import { HttpGatewayServer, MetricsToken, NodeServer, serverOrigin } from "../../../src/adapters/http/Server.ts"
 import { MemoryAdapters } from "../../../src/adapters/memory/MemoryAdapters.ts"
 import { withMetrics } from "../../../src/adapters/metrics/Metrics.ts"
 import type { Balance } from "../../../src/domain/Ledger.ts"
@@ -42,6 +42,7 @@ export const startGateway = async (options: {
   readonly gracefulShutdownMs?: number
   readonly headersTimeoutMs?: number
   readonly requestTimeoutMs?: number
+  readonly metricsToken?: string
 } = {}): Promise<TestGateway> => {
   const scripted = makeScriptedProvider({ tiny: options.tinyImages ?? true })
   const server = NodeServer({
@@ -56,7 +57,9 @@ export const startGateway = async (options: {
   )
   const layer = Layer.mergeAll(HttpGatewayServer, Layer.effectDiscard(seedWorld)).pipe(Layer.provideMerge(gateway))
   const scope = Scope.makeUnsafe()
-  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
+  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope).pipe(
+    Effect.provideService(MetricsToken, Option.map(Option.fromUndefinedOr(options.metricsToken), Redacted.make))
+  ))
   const run = <A, E>(effect: Effect.Effect<A, E, GatewayServices>) => Effect.runPromise(Effect.provideContext(effect, context))
   const origin = await run(serverOrigin as Effect.Effect<string, never, never>)
   return {
