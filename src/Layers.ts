@@ -38,7 +38,9 @@ export const GatewayConfig = Config.all({
   byokKey: Config.Redacted("BYOK_ENCRYPTION_KEY").pipe(Config.option),
   migrate: Config.Boolean("MIGRATE").pipe(Config.withDefault(false)),
   // When set, GET /metrics asks for it as a bearer token.
-  metricsToken: Config.Redacted("METRICS_TOKEN").pipe(Config.option)
+  metricsToken: Config.Redacted("METRICS_TOKEN").pipe(Config.option),
+  // One JSON line per answered request on stdout.
+  accessLog: Config.Boolean("ACCESS_LOG").pipe(Config.withDefault(false))
 })
 export type GatewayConfig = Config.Success<typeof GatewayConfig>
 

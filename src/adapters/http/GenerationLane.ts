@@ -12,6 +12,7 @@ import {
   type WireError
 } from "./ErrorMapping.ts"
 import { observeResponse } from "../metrics/Metrics.ts"
+import { accessEntry, AccessLog } from "./AccessLog.ts"
 import { GENERATION_PATHS } from "./Api.ts"
 import { acceptsContentType, collectNodeJson, credentialsFrom, MaxBodyBytes, requestIdOf } from "./Requests.ts"
 import { generationHeaders } from "./Responses.ts"
@@ -110,9 +111,24 @@ export const GenerationLane: Layer.Layer<never, never, FrontLane | ImageGenerati
     // `Outbox`), each as one write of headers and body.
     const outbox = new Outbox((error) => log(Effect.logError("an answer could not be written", error)))
     const context = yield* Effect.context<never>()
+    // With an access log, when each request arrived (epoch and monotonic milliseconds).
+    const sink = yield* AccessLog
+    const arrivals = new WeakMap<ServerResponse, readonly [number, number]>()
     const send = (response: ServerResponse, status: number, body: string, headers: Record<string, string>) => {
       if (response.headersSent || response.destroyed) return
       observeResponse(status, context)
+      const arrived = sink === undefined ? undefined : arrivals.get(response)
+      if (arrived !== undefined) {
+        sink!(accessEntry({
+          requestId: headers["x-request-id"]!,
+          method: response.req.method ?? "POST",
+          url: response.req.url ?? "",
+          status,
+          startedMs: arrived[0],
+          startedAt: arrived[1],
+          creditsCharged: headers["x-credits-charged"]
+        }))
+      }
       headers["content-type"] = "application/json"
       headers["content-length"] = String(Buffer.byteLength(body))
       outbox.post(response, status, headers, body)
@@ -167,6 +183,7 @@ export const GenerationLane: Layer.Layer<never, never, FrontLane | ImageGenerati
         request.method !== "POST" || request.httpVersionMajor !== 1 || headers.expect !== undefined ||
         headers.upgrade !== undefined || !LANE_PATHS.has(pathOf(request.url ?? ""))
       ) return false
+      if (sink !== undefined) arrivals.set(response, [Date.now(), performance.now()])
       const requestId = requestIdOf(typeof headers["x-request-id"] === "string" ? headers["x-request-id"] : undefined)
       const contentType = headers["content-type"]
       if (!acceptsContentType(contentType)) {

@@ -22,7 +22,8 @@ import {
   shuttingDown,
   type WireError
 } from "./ErrorMapping.ts"
-import { countResponse } from "../metrics/Metrics.ts"
+import { observeResponse } from "../metrics/Metrics.ts"
+import { AccessLog, accessEntry } from "./AccessLog.ts"
 import { FrontLane, type Lane, GenerationLane } from "./GenerationLane.ts"
 import { ImagesHandlers } from "./ImagesHandlers.ts"
 import { CurrentRequestId, requestIdOf } from "./Requests.ts"
@@ -48,18 +49,35 @@ const unexpected = (cause: Cause.Cause<unknown>, request: HttpServerRequest.Http
 }
 
 /**
- * Runs around every request: names it (`X-Request-ID`: a valid incoming id is kept), and turns
- * whatever escaped the handlers into OpenAI's error shape, so no response is ever empty.
+ * Runs around every request: names it (`X-Request-ID`: a valid incoming id is kept), turns
+ * whatever escaped the handlers into OpenAI's error shape, so no response is ever empty, counts
+ * the answer, and writes it to the access log when there is one.
  */
 export const GatewayMiddleware = HttpRouter.middleware(
   (app) =>
     Effect.withFiber((fiber) => {
       const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
       const id = requestIdOf(request.headers["x-request-id"])
+      const sink = fiber.getRef(AccessLog)
+      const startedMs = sink === undefined ? 0 : Date.now()
+      const startedAt = sink === undefined ? 0 : performance.now()
       return app.pipe(
         Effect.catchCause((cause) => unexpected(cause, request)),
         Effect.map(HttpServerResponse.setHeader("x-request-id", id)),
-        Effect.tap((response) => countResponse(response.status)),
+        Effect.tap((response) =>
+          Effect.sync(() => {
+            observeResponse(response.status, fiber.context)
+            sink?.(accessEntry({
+              requestId: id,
+              method: request.method,
+              url: request.url,
+              status: response.status,
+              startedMs,
+              startedAt,
+              creditsCharged: response.headers["x-credits-charged"]
+            }))
+          })
+        ),
         Effect.provideService(CurrentRequestId, id)
       )
     }),

@@ -61,10 +61,6 @@ export const observeGeneration = (event: UsageEvent, context: Context.Context<ne
 export const observeResponse = (status: number, context: Context.Context<never>): void =>
   responsesBy(String(status)).updateUnsafe(1, context)
 
-/** Counts one HTTP answer, in the registry of the current fiber. */
-export const countResponse = (status: number): Effect.Effect<void> =>
-  Effect.withFiber((fiber) => Effect.sync(() => observeResponse(status, fiber.context)))
-
 /**
  * The usage log of `ports`, metered: each recorded event also updates the generation metrics.
  * Provide it over the ports (`Layer.provide(ports)`) and merge it after them, so that it

@@ -4,6 +4,7 @@ import { Ajv, type ValidateFunction } from "ajv"
 import { GatewayPolicy, type GatewayPolicyShape } from "../../../src/application/GatewayPolicy.ts"
 import type { ImageProvider } from "../../../src/application/ports/ImageProvider.ts"
 import { LedgerStore } from "../../../src/application/ports/LedgerStore.ts"
+import { AccessLog, type AccessSink } from "../../../src/adapters/http/AccessLog.ts"
 import { HttpGatewayServer, MetricsToken, NodeServer, serverOrigin } from "../../../src/adapters/http/Server.ts"
 import { MemoryAdapters } from "../../../src/adapters/memory/MemoryAdapters.ts"
 import { withMetrics } from "../../../src/adapters/metrics/Metrics.ts"
@@ -43,6 +44,7 @@ export const startGateway = async (options: {
   readonly headersTimeoutMs?: number
   readonly requestTimeoutMs?: number
   readonly metricsToken?: string
+  readonly accessLog?: AccessSink
 } = {}): Promise<TestGateway> => {
   const scripted = makeScriptedProvider({ tiny: options.tinyImages ?? true })
   const server = NodeServer({
@@ -58,7 +60,8 @@ export const startGateway = async (options: {
   const layer = Layer.mergeAll(HttpGatewayServer, Layer.effectDiscard(seedWorld)).pipe(Layer.provideMerge(gateway))
   const scope = Scope.makeUnsafe()
   const context = await Effect.runPromise(Layer.buildWithScope(layer, scope).pipe(
-    Effect.provideService(MetricsToken, Option.map(Option.fromUndefinedOr(options.metricsToken), Redacted.make))
+    Effect.provideService(MetricsToken, Option.map(Option.fromUndefinedOr(options.metricsToken), Redacted.make)),
+    Effect.provideService(AccessLog, options.accessLog)
   ))
   const run = <A, E>(effect: Effect.Effect<A, E, GatewayServices>) => Effect.runPromise(Effect.provideContext(effect, context))
   const origin = await run(serverOrigin as Effect.Effect<string, never, never>)
