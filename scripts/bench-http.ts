@@ -43,11 +43,16 @@ const start = (env: Record<string, string>) =>
       stdio: ["ignore", "pipe", "inherit"]
     })
     let out = ""
-    child.stdout!.on("data", (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       out += chunk.toString()
       const ready = /READY (\S+)/.exec(out)
-      if (ready !== null) resolve({ origin: ready[1]!, child })
-    })
+      if (ready !== null) {
+        // What it prints from now on (an access log) is read and dropped.
+        child.stdout!.off("data", onData).resume()
+        resolve({ origin: ready[1]!, child })
+      }
+    }
+    child.stdout!.on("data", onData)
     child.once("exit", (code) => reject(new Error(`bench server exited with ${code}: ${out}`)))
   })
 
@@ -75,6 +80,7 @@ const ROWS: ReadonlyArray<{
   { name: "gateway without the generation lane (HttpApi router only)", env: { BENCH_TARGET: "gateway", BENCH_NO_LANE: "1" } },
   { name: "gateway: GET /healthz (HttpApi floor)", env: { BENCH_TARGET: "gateway" }, request: { method: "GET", path: "/healthz" } },
   { name: "gateway + Effect.fn tracing spans on", env: { BENCH_TARGET: "gateway", BENCH_TRACING: "1" } },
+  { name: "gateway + ACCESS_LOG=1 (a JSON line per request to stdout)", env: { BENCH_TARGET: "gateway", BENCH_ACCESS_LOG: "1" } },
   { name: "gateway on WebCrypto SHA-256 (Core's default)", env: { BENCH_TARGET: "gateway", BENCH_WEBCRYPTO: "1" } },
   {
     name: "gateway: POST generation without credentials (HTTP, body and error path; the core stops at once)",

@@ -5,8 +5,8 @@
  * - `gateway`: the gateway as `npm start` runs it (tracing and request logger off), with a
  *   provider that answers at once with a fixed 8×8 PNG, on memory adapters or, with
  *   BENCH_STORAGE=postgres, on PostgreSQL (embedded under DATA_DIR, or DATABASE_URL);
- * - BENCH_TRACING=1 / BENCH_WEBCRYPTO=1 / BENCH_NO_LANE=1 turn one cost back on to measure it;
- *   BENCH_LOGGER=1 turns on the router's request logger (the generation lane has none).
+ * - BENCH_TRACING=1 / BENCH_WEBCRYPTO=1 / BENCH_NO_LANE=1 / BENCH_ACCESS_LOG=1 turn one cost
+ *   on to measure it.
  * It prints `READY <origin>` once it listens.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
@@ -17,6 +17,7 @@ import { Core } from "../src/application/Core.ts"
 import { GatewayPolicy } from "../src/application/GatewayPolicy.ts"
 import { ImageProvider } from "../src/application/ports/ImageProvider.ts"
 import { Provisioning } from "../src/application/Provisioning.ts"
+import { AccessLog, makeStdoutAccessLog } from "../src/adapters/http/AccessLog.ts"
 import { GenerationLane } from "../src/adapters/http/GenerationLane.ts"
 import { HttpApp, NodeServer, serverOrigin } from "../src/adapters/http/Server.ts"
 import { renderPng } from "../src/adapters/local/PngRenderer.ts"
@@ -93,7 +94,7 @@ if (process.env["BENCH_TARGET"] === "bare") {
     )
     yield* Console.log(`READY ${yield* serverOrigin}`)
   }))
-  const router = HttpRouter.serve(HttpApp, { disableLogger: !flag("BENCH_LOGGER"), disableListenLog: true })
+  const router = HttpRouter.serve(HttpApp, { disableLogger: true, disableListenLog: true })
   // The generation lane in front of the router, as the gateway runs; BENCH_NO_LANE=1 leaves it out.
   const server = (flag("BENCH_NO_LANE") ? router : router.pipe(Layer.provide(GenerationLane))).pipe(
     Layer.provide(ready),
@@ -101,6 +102,9 @@ if (process.env["BENCH_TARGET"] === "bare") {
     Layer.provide(NodeServer({ host: "127.0.0.1", port: 0 }))
   )
   NodeRuntime.runMain(
-    Layer.launch(server).pipe(Effect.provideService(References.TracerEnabled, flag("BENCH_TRACING")))
+    Layer.launch(server).pipe(
+      Effect.provideService(References.TracerEnabled, flag("BENCH_TRACING")),
+      Effect.provideService(AccessLog, flag("BENCH_ACCESS_LOG") ? makeStdoutAccessLog() : undefined)
+    )
   )
 }

@@ -1,6 +1,6 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Config, Console, Effect, Exit, Layer, References, Runtime } from "effect"
-import { AccessLog, stdoutAccessLog } from "./adapters/http/AccessLog.ts"
+import { AccessLog, makeStdoutAccessLog } from "./adapters/http/AccessLog.ts"
 import { HttpGatewayServer, MetricsToken, NodeServer } from "./adapters/http/Server.ts"
 import { Gateway, GatewayConfig } from "./Layers.ts"
 import { Announce, Sweeper } from "./Startup.ts"
@@ -33,7 +33,7 @@ const main = Effect.gen(function*() {
   )
   return yield* Layer.launch(server).pipe(
     Effect.provideService(MetricsToken, config.metricsToken),
-    Effect.provideService(AccessLog, config.accessLog ? stdoutAccessLog : undefined)
+    Effect.provideService(AccessLog, config.accessLog ? makeStdoutAccessLog() : undefined)
   )
 }).pipe(
   // No tracer is exported, so spans would only cost time on every request.

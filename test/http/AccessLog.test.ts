@@ -1,6 +1,6 @@
 /** `ACCESS_LOG`: one entry per answered request, from the generation lane and the router alike. */
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { AccessEntry } from "../../src/adapters/http/AccessLog.ts"
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
+import { type AccessEntry, makeStdoutAccessLog } from "../../src/adapters/http/AccessLog.ts"
 import { WORLD } from "../../specs/support/Harness.ts"
 import { bearerHeader, generate, http, startGateway, type TestGateway, UNICORN } from "./support/HttpHarness.ts"
 
@@ -47,3 +47,37 @@ describe("the access log", () => {
     }
   })
 })
+
+describe("ACCESS_LOG's stdout sink", () => {
+  it("writes the lines of one event-loop turn in one write at its end, one JSON object per line", async () => {
+    const writes: Array<string> = []
+    const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+      writes.push(String(chunk))
+      return true
+    })
+    try {
+      const sink = makeStdoutAccessLog()
+      const entry = (i: number): AccessEntry => ({
+        at: new Date(0).toISOString(),
+        request_id: `req_${i}`,
+        method: "GET",
+        path: "/healthz",
+        status: 200,
+        duration_ms: i
+      })
+      sink(entry(1))
+      sink(entry(2))
+      sink(entry(3))
+      expect(writes).toEqual([])
+      await new Promise((resolve) => setImmediate(resolve))
+      expect(writes).toHaveLength(1)
+      expect(writes[0]!.trimEnd().split("\n").map((line) => JSON.parse(line))).toEqual([entry(1), entry(2), entry(3)])
+      sink(entry(4))
+      await new Promise((resolve) => setImmediate(resolve))
+      expect(writes).toHaveLength(2)
+    } finally {
+      spy.mockRestore()
+    }
+  })
+})
+

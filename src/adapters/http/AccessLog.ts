@@ -21,9 +21,24 @@ export const AccessLog = Context.Reference<AccessSink | undefined>("image-gatewa
   defaultValue: () => undefined
 })
 
-/** One JSON line per request on stdout. */
-export const stdoutAccessLog: AccessSink = (entry) => {
-  process.stdout.write(`${JSON.stringify(entry)}\n`)
+/**
+ * One JSON line per request on stdout. The lines of one event-loop turn go out in one write at
+ * its end: a write per line (a system call each, on a pipe) cut the generation route's
+ * throughput by 40 % on `npm run bench:http`, where batching costs 7 %. Lines still waiting
+ * when the process exits are written then.
+ */
+export const makeStdoutAccessLog = (): AccessSink => {
+  let pending = ""
+  const flush = () => {
+    const lines = pending
+    pending = ""
+    if (lines !== "") process.stdout.write(lines)
+  }
+  process.once("exit", flush)
+  return (entry) => {
+    if (pending === "") setImmediate(flush)
+    pending += `${JSON.stringify(entry)}\n`
+  }
 }
 
 /** The entry for a request that arrived at `startedMs` (epoch ms) and `startedAt` (a monotonic clock's ms). */
