@@ -1,6 +1,5 @@
 import { Effect, Metric } from "effect"
-import * as SqlClient from "effect/sql/SqlClient"
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import type { LedgerStore } from "../../src/application/ports/LedgerStore.ts"
 import {
   batchedReserves,
@@ -10,19 +9,13 @@ import {
   makePgLedgerStore
 } from "../../src/adapters/postgres/PgLedgerStore.ts"
 import { type AccountId, type HoldId, RevenueAccount, type TransferId } from "../../src/domain/Ids.ts"
-import { openTestDatabase, type TestDatabase } from "../../specs/support/postgres.ts"
+import { run, useLedgerDatabase } from "./support/LedgerDatabase.ts"
 
 const account = (s: string) => s as AccountId
 const holdId = (s: string) => s as HoldId
 
-let db: TestDatabase
-let store: LedgerStore["Service"]
-
-const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
-const runSql = <A>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) =>
-  db.run(Effect.gen(function*() {
-    return yield* f(yield* SqlClient.SqlClient)
-  }))
+const ledger = useLedgerDatabase()
+const { runSql, journalMatchesBalances, sumOfPosted, fund } = ledger
 
 /** The group-commit counters of this process, read before and after a burst. */
 const counters = () =>
@@ -48,22 +41,6 @@ const since = async (before: Awaited<ReturnType<typeof counters>>) => {
   }
 }
 
-const journalMatchesBalances = async () => {
-  const mismatches = await runSql((sql) =>
-    sql`
-      SELECT a.id FROM accounts a
-      WHERE a.posted <> COALESCE((SELECT SUM(amount) FROM transfers WHERE credit = a.id), 0)
-                      - COALESCE((SELECT SUM(amount) FROM transfers WHERE debit = a.id), 0)
-         OR a.pending <> COALESCE((SELECT SUM(amount) FROM holds WHERE account = a.id AND status = 'pending'), 0)`
-  )
-  expect(mismatches).toEqual([])
-}
-
-const sumOfPosted = async () => (await run(store.balances)).reduce((sum, b) => sum + b.posted, 0)
-
-const fund = (to: AccountId, amount: number, id = `fund-${to}`) =>
-  run(store.grant({ id: id as TransferId, account: to, amount, reason: "test funding", at: 1 }))
-
 const reserveAll = (
   on: LedgerStore["Service"],
   requests: ReadonlyArray<{ readonly id: string; readonly account: AccountId; readonly amount: number }>
@@ -74,26 +51,13 @@ const reserveAll = (
     { concurrency: "unbounded" }
   ))
 
-beforeAll(async () => {
-  db = await openTestDatabase({ maxConnections: 20 })
-  store = await db.run(makePgLedgerStore)
-})
-
-afterAll(async () => {
-  await db?.close()
-})
-
-beforeEach(async () => {
-  await run(db.truncate)
-})
-
 describe("PgLedgerStore group commit", () => {
   it("carries 1,000 concurrent reserves on one payer in a few statements, and still holds exactly K", async () => {
     const K = 137
     const payer = account("org_hot_payer")
     await fund(payer, K * 7)
     const before = await counters()
-    const outcomes = await reserveAll(store, Array.from({ length: 1000 }, (_, i) => ({ id: `b-${i}`, account: payer, amount: 7 })))
+    const outcomes = await reserveAll(ledger.store, Array.from({ length: 1000 }, (_, i) => ({ id: `b-${i}`, account: payer, amount: 7 })))
     const batching = await since(before)
     console.log(`1,000 concurrent reserves on one payer: ${JSON.stringify(batching)}`)
 
@@ -105,7 +69,7 @@ describe("PgLedgerStore group commit", () => {
     expect(batching.reserves).toBe(1000)
     expect(batching.statements).toBeGreaterThanOrEqual(1)
     expect(batching.statements).toBeLessThanOrEqual(20)
-    expect(await run(store.balance(payer))).toEqual({ account: payer, posted: K * 7, pending: K * 7, available: 0 })
+    expect(await run(ledger.store.balance(payer))).toEqual({ account: payer, posted: K * 7, pending: K * 7, available: 0 })
     await journalMatchesBalances()
   })
 
@@ -113,7 +77,7 @@ describe("PgLedgerStore group commit", () => {
     const payer = account("org_greedy")
     await fund(payer, 100)
     const amounts = [60, 50, 30, 10, 5]
-    const outcomes = await reserveAll(store, amounts.map((amount, i) => ({ id: `g-${i}`, account: payer, amount })))
+    const outcomes = await reserveAll(ledger.store, amounts.map((amount, i) => ({ id: `g-${i}`, account: payer, amount })))
     expect(outcomes.map((o) => o._tag === "Success" ? "held" : o.failure)).toEqual([
       "held",
       expect.objectContaining({ _tag: "InsufficientCredits", required: 50, available: 40 }),
@@ -121,13 +85,13 @@ describe("PgLedgerStore group commit", () => {
       "held",
       expect.objectContaining({ _tag: "InsufficientCredits", required: 5, available: 0 })
     ])
-    expect(await run(store.balance(payer))).toMatchObject({ posted: 100, pending: 100, available: 0 })
+    expect(await run(ledger.store.balance(payer))).toMatchObject({ posted: 100, pending: 100, available: 0 })
   })
 
   it("answers replays and conflicting replays inside one burst as it would one by one", async () => {
     const payer = account("org_replays")
     await fund(payer, 1000)
-    const outcomes = await reserveAll(store, [
+    const outcomes = await reserveAll(ledger.store, [
       { id: "r-1", account: payer, amount: 300 },
       { id: "r-1", account: payer, amount: 300 },
       { id: "r-1", account: payer, amount: 301 },
@@ -141,19 +105,19 @@ describe("PgLedgerStore group commit", () => {
     expect(["IdempotencyConflict", "InsufficientCredits"]).toContain(tags[5])
     expect(outcomes[0]).toEqual(outcomes[1])
     expect(outcomes[3]).toMatchObject({ failure: { available: 700, required: 800 } })
-    expect(await run(store.balance(payer))).toMatchObject({ pending: 1000, available: 0 })
+    expect(await run(ledger.store.balance(payer))).toMatchObject({ pending: 1000, available: 0 })
   })
 
   it("settles 500 concurrent holds of one payer in a few statements, keeping double entry", async () => {
     const payer = account("org_hot_settler")
     await fund(payer, 500 * 10)
-    const holds = await reserveAll(store, Array.from({ length: 500 }, (_, i) => ({ id: `s-${i}`, account: payer, amount: 10 })))
+    const holds = await reserveAll(ledger.store, Array.from({ length: 500 }, (_, i) => ({ id: `s-${i}`, account: payer, amount: 10 })))
     expect(holds.every((h) => h._tag === "Success")).toBe(true)
     const before = await counters()
     const settled = await run(Effect.forEach(
       Array.from({ length: 500 }, (_, i) => i),
       // Every third one settles nothing: the hold resolves and no transfer is posted.
-      (i) => store.settle({ hold: holdId(`s-${i}`), amount: i % 3 === 0 ? 0 : 4, at: 3 }),
+      (i) => ledger.store.settle({ hold: holdId(`s-${i}`), amount: i % 3 === 0 ? 0 : 4, at: 3 }),
       { concurrency: "unbounded" }
     ))
     const batching = await since(before)
@@ -163,15 +127,15 @@ describe("PgLedgerStore group commit", () => {
     const charged = settled.reduce((sum, s) => sum + s.hold.settled, 0)
     expect(charged).toBe(4 * (500 - 167))
     expect(settled.filter((s) => s.transfer._tag === "Some")).toHaveLength(500 - 167)
-    expect(await run(store.balance(payer))).toEqual({ account: payer, posted: 5000 - charged, pending: 0, available: 5000 - charged })
-    expect(await run(store.balance(RevenueAccount))).toMatchObject({ posted: charged })
+    expect(await run(ledger.store.balance(payer))).toEqual({ account: payer, posted: 5000 - charged, pending: 0, available: 5000 - charged })
+    expect(await run(ledger.store.balance(RevenueAccount))).toMatchObject({ posted: charged })
     expect(await sumOfPosted()).toBe(0)
     await journalMatchesBalances()
 
     // Replays and refusals in a burst fall back to the one-hold path with its usual answers.
     const again = await run(Effect.forEach(
       [{ hold: "s-1", amount: 4 }, { hold: "s-2", amount: 5 }, { hold: "nope", amount: 1 }],
-      (s) => Effect.result(store.settle({ hold: holdId(s.hold), amount: s.amount, at: 4 })),
+      (s) => Effect.result(ledger.store.settle({ hold: holdId(s.hold), amount: s.amount, at: 4 })),
       { concurrency: "unbounded" }
     ))
     expect(again.map((r) => r._tag === "Success" ? "ok" : r.failure._tag)).toEqual(["ok", "IdempotencyConflict", "HoldNotFound"])
@@ -181,15 +145,15 @@ describe("PgLedgerStore group commit", () => {
     const first = account("org_first")
     const second = account("org_second")
     await fund(first, 100)
-    await run(store.reserve({ id: holdId("moved"), account: first, amount: 50, at: 2, expiresAt: 600_000 }))
+    await run(ledger.store.reserve({ id: holdId("moved"), account: first, amount: 50, at: 2, expiresAt: 600_000 }))
     // The same hold id, recreated for another payer by someone else (another process).
-    await run(db.truncate)
-    const other = await db.run(makePgLedgerStore)
+    await run(ledger.db.truncate)
+    const other = await ledger.db.run(makePgLedgerStore)
     await run(other.grant({ id: "fund-second" as TransferId, account: second, amount: 100, reason: "x", at: 1 }))
     await run(other.reserve({ id: holdId("moved"), account: second, amount: 50, at: 2, expiresAt: 600_000 }))
-    const { hold } = await run(store.settle({ hold: holdId("moved"), amount: 20, at: 3 }))
+    const { hold } = await run(ledger.store.settle({ hold: holdId("moved"), amount: 20, at: 3 }))
     expect(hold).toMatchObject({ account: second, status: "settled", settled: 20 })
-    expect(await run(store.balance(second))).toEqual({ account: second, posted: 80, pending: 0, available: 80 })
+    expect(await run(ledger.store.balance(second))).toEqual({ account: second, posted: 80, pending: 0, available: 80 })
     await journalMatchesBalances()
   })
 
@@ -198,10 +162,10 @@ describe("PgLedgerStore group commit", () => {
     const b = account("org_race_b")
     await fund(a, 10_000)
     await fund(b, 10_000)
-    const other = await db.run(makePgLedgerStore)
+    const other = await ledger.db.run(makePgLedgerStore)
     const ids = Array.from({ length: 300 }, (_, i) => `x-${i}`)
     const [fromA, fromB] = await Promise.all([
-      reserveAll(store, ids.map((id) => ({ id, account: a, amount: 10 }))),
+      reserveAll(ledger.store, ids.map((id) => ({ id, account: a, amount: 10 }))),
       reserveAll(other, ids.map((id) => ({ id, account: b, amount: 10 })))
     ])
     ids.forEach((_, i) => {
@@ -210,8 +174,8 @@ describe("PgLedgerStore group commit", () => {
       expect(pair.find((o) => o._tag === "Failure")).toMatchObject({ failure: { _tag: "IdempotencyConflict" } })
     })
     const heldByA = fromA.filter((o) => o._tag === "Success").length
-    expect(await run(store.balance(a))).toMatchObject({ pending: heldByA * 10 })
-    expect(await run(store.balance(b))).toMatchObject({ pending: (300 - heldByA) * 10 })
+    expect(await run(ledger.store.balance(a))).toMatchObject({ pending: heldByA * 10 })
+    expect(await run(ledger.store.balance(b))).toMatchObject({ pending: (300 - heldByA) * 10 })
     await journalMatchesBalances()
   })
 
@@ -232,13 +196,13 @@ describe("PgLedgerStore group commit", () => {
     await locked.promise
     const before = await counters()
     let hotDone = false
-    const hotBurst = reserveAll(store, Array.from({ length: 20 }, (_, i) => ({ id: `hot-${i}`, account: hot, amount: 10 })))
+    const hotBurst = reserveAll(ledger.store, Array.from({ length: 20 }, (_, i) => ({ id: `hot-${i}`, account: hot, amount: 10 })))
       .then((outcomes) => {
         hotDone = true
         return outcomes
       })
     const freeOutcomes = await reserveAll(
-      store,
+      ledger.store,
       Array.from({ length: 50 }, (_, i) => ({ id: `free-${i}`, account: others[i % others.length]!, amount: 10 }))
     )
     expect(freeOutcomes.every((o) => o._tag === "Success")).toBe(true)
@@ -253,16 +217,16 @@ describe("PgLedgerStore group commit", () => {
     // The hot payer's 20 reserves waited in its own lane, together.
     expect(batching.contended).toBeGreaterThanOrEqual(1)
     expect(batching.contended).toBeLessThanOrEqual(3)
-    expect(await run(store.balance(hot))).toMatchObject({ pending: 200 })
-    for (const p of others) expect(await run(store.balance(p))).toMatchObject({ pending: 100 })
+    expect(await run(ledger.store.balance(hot))).toMatchObject({ pending: 200 })
+    for (const p of others) expect(await run(ledger.store.balance(p))).toMatchObject({ pending: 100 })
 
     // Its settlements follow the same way, and the journal still balances.
     await run(Effect.forEach(
       Array.from({ length: 20 }, (_, i) => holdId(`hot-${i}`)),
-      (hold) => store.settle({ hold, amount: 5, at: 3 }),
+      (hold) => ledger.store.settle({ hold, amount: 5, at: 3 }),
       { concurrency: "unbounded", discard: true }
     ))
-    expect(await run(store.balance(hot))).toEqual({ account: hot, posted: 900, pending: 0, available: 900 })
+    expect(await run(ledger.store.balance(hot))).toEqual({ account: hot, posted: 900, pending: 0, available: 900 })
     expect(await sumOfPosted()).toBe(0)
     await journalMatchesBalances()
   })
@@ -277,17 +241,17 @@ describe("PgLedgerStore group commit", () => {
         const id = holdId(`i-${round}-${i}`)
         const amount = (i * 7 + round) % 3 === 0 ? 96_000 : 48_000
         await new Promise((r) => setTimeout(r, (i * 13 + round) % 3))
-        const held = await run(Effect.exit(store.reserve({ id, account: payer, amount, at: 2, expiresAt: 600_000 })))
+        const held = await run(Effect.exit(ledger.store.reserve({ id, account: payer, amount, at: 2, expiresAt: 600_000 })))
         if (held._tag === "Failure") return held
         await new Promise((r) => setTimeout(r, (i * 5 + round) % 3))
         return (i + round) % 2 === 0
-          ? run(Effect.exit(store.settle({ hold: id, amount, at: 3 })))
-          : run(Effect.exit(store.release({ hold: id, at: 3 })))
+          ? run(Effect.exit(ledger.store.settle({ hold: id, amount, at: 3 })))
+          : run(Effect.exit(ledger.store.release({ hold: id, at: 3 })))
       }))
       for (const exit of outcomes) {
         if (exit._tag === "Failure") expect(exit.cause.reasons.map((r) => r._tag)).toEqual(["Fail"])
       }
-      const balance = await run(store.balance(payer))
+      const balance = await run(ledger.store.balance(payer))
       expect(balance.pending).toBe(0)
       expect(balance.available).toBeGreaterThanOrEqual(0)
     }
@@ -312,7 +276,7 @@ describe("PgLedgerStore group commit", () => {
     )
     await inserted.promise
     const before = await counters()
-    const burst = reserveAll(store, Array.from({ length: 10 }, (_, i) => ({ id: `w-${i}`, account: a, amount: 10 })))
+    const burst = reserveAll(ledger.store, Array.from({ length: 10 }, (_, i) => ({ id: `w-${i}`, account: a, amount: 10 })))
     // Commit only once the batch is waiting on that uncommitted id.
     for (let i = 0; i < 500; i++) {
       const [waiting] = await runSql((sql) =>
@@ -329,8 +293,8 @@ describe("PgLedgerStore group commit", () => {
     )
     // The first statement was undone by the duplicate id; the second saw it taken.
     expect((await since(before)).statements).toBe(2)
-    expect(await run(store.balance(a))).toMatchObject({ pending: 90 })
-    expect(await run(store.balance(b))).toMatchObject({ pending: 10 })
+    expect(await run(ledger.store.balance(a))).toMatchObject({ pending: 90 })
+    expect(await run(ledger.store.balance(b))).toMatchObject({ pending: 10 })
     await journalMatchesBalances()
   })
 })

@@ -1,57 +1,18 @@
 import { Effect, Option } from "effect"
-import * as SqlClient from "effect/sql/SqlClient"
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import { once } from "node:events"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
-import type { LedgerStore } from "../../src/application/ports/LedgerStore.ts"
-import { makePgLedgerStore } from "../../src/adapters/postgres/PgLedgerStore.ts"
+import { describe, expect, it } from "vitest"
 import { type AccountId, type HoldId, IssuanceAccount, RevenueAccount, type TransferId } from "../../src/domain/Ids.ts"
-import { openTestDatabase, type TestDatabase } from "../../specs/support/postgres.ts"
+import { run, useLedgerDatabase } from "./support/LedgerDatabase.ts"
 
 const account = (s: string) => s as AccountId
 const holdId = (s: string) => s as HoldId
 const transferId = (s: string) => s as TransferId
 
-let db: TestDatabase
-let store: LedgerStore["Service"]
-
-const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
-const runSql = <A>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) =>
-  db.run(Effect.gen(function*() {
-    return yield* f(yield* SqlClient.SqlClient)
-  }))
-
-/** Each customer's stored `posted` equals what the journal says it received minus what it paid. */
-const journalMatchesBalances = async () => {
-  const mismatches = await runSql((sql) =>
-    sql`
-      SELECT a.id FROM accounts a
-      WHERE a.posted <> COALESCE((SELECT SUM(amount) FROM transfers WHERE credit = a.id), 0)
-                      - COALESCE((SELECT SUM(amount) FROM transfers WHERE debit = a.id), 0)
-         OR a.pending <> COALESCE((SELECT SUM(amount) FROM holds WHERE account = a.id AND status = 'pending'), 0)`
-  )
-  expect(mismatches).toEqual([])
-}
-
-const sumOfPosted = async () => (await run(store.balances)).reduce((sum, b) => sum + b.posted, 0)
-
-const fund = (to: AccountId, amount: number, id = `fund-${to}`) =>
-  run(store.grant({ id: transferId(id), account: to, amount, reason: "test funding", at: 1 }))
-
-beforeAll(async () => {
-  db = await openTestDatabase({ maxConnections: 20 })
-  store = await db.run(makePgLedgerStore)
-})
-
-afterAll(async () => {
-  await db?.close()
-})
-
-beforeEach(async () => {
-  await run(db.truncate)
-})
+const ledger = useLedgerDatabase()
+const { runSql, journalMatchesBalances, sumOfPosted, fund } = ledger
 
 describe("PgLedgerStore on a real PostgreSQL", () => {
   const K = 137
@@ -64,7 +25,7 @@ describe("PgLedgerStore on a real PostgreSQL", () => {
     const outcomes = await run(Effect.forEach(
       Array.from({ length: 1000 }, (_, i) => i),
       (i) =>
-        Effect.result(store.reserve({ id: holdId(`c-${i}`), account: payer, amount: AMOUNT, at: 2, expiresAt: 600_000 })),
+        Effect.result(ledger.store.reserve({ id: holdId(`c-${i}`), account: payer, amount: AMOUNT, at: 2, expiresAt: 600_000 })),
       { concurrency: "unbounded" }
     ))
     const elapsed = Date.now() - started
@@ -75,7 +36,7 @@ describe("PgLedgerStore on a real PostgreSQL", () => {
     expect(held).toBe(K)
     expect(new Set(refusals)).toEqual(new Set(["InsufficientCredits"]))
     expect(refusals).toHaveLength(1000 - K)
-    expect(await run(store.balance(payer))).toEqual({ account: payer, posted: K * AMOUNT, pending: K * AMOUNT, available: 0 })
+    expect(await run(ledger.store.balance(payer))).toEqual({ account: payer, posted: K * AMOUNT, pending: K * AMOUNT, available: 0 })
     const [holds] = await runSql((sql) => sql<{ n: number }>`SELECT count(*) AS n FROM holds WHERE account = ${payer}`)
     expect(holds?.n).toBe(K)
     expect(await sumOfPosted()).toBe(0)
@@ -84,11 +45,11 @@ describe("PgLedgerStore on a real PostgreSQL", () => {
     // Settling every hold keeps double entry: the payer's loss is revenue's gain.
     await run(Effect.forEach(
       outcomes.flatMap((o) => o._tag === "Success" ? [o.success.id] : []),
-      (hold) => store.settle({ hold, amount: AMOUNT - 2, at: 3 }),
+      (hold) => ledger.store.settle({ hold, amount: AMOUNT - 2, at: 3 }),
       { concurrency: 20 }
     ))
-    expect(await run(store.balance(payer))).toMatchObject({ posted: K * 2, pending: 0, available: K * 2 })
-    expect(await run(store.balance(RevenueAccount))).toMatchObject({ posted: K * (AMOUNT - 2) })
+    expect(await run(ledger.store.balance(payer))).toMatchObject({ posted: K * 2, pending: 0, available: K * 2 })
+    expect(await run(ledger.store.balance(RevenueAccount))).toMatchObject({ posted: K * (AMOUNT - 2) })
     expect(await sumOfPosted()).toBe(0)
     await journalMatchesBalances()
   })
@@ -102,8 +63,8 @@ describe("PgLedgerStore on a real PostgreSQL", () => {
       spawn(process.execPath, [worker], {
         env: {
           ...process.env,
-          DATABASE_URL: db.url,
-          PG_SCHEMA: db.schema,
+          DATABASE_URL: ledger.db.url,
+          PG_SCHEMA: ledger.db.schema,
           ACCOUNT: payer,
           COUNT: "400",
           AMOUNT: String(AMOUNT),
@@ -135,7 +96,7 @@ describe("PgLedgerStore on a real PostgreSQL", () => {
       expect(held).toBe(K)
       expect(insufficient).toBe(3 * 400 - K)
       expect(children.map((child) => child.exitCode)).toEqual([0, 0, 0])
-      expect(await run(store.balance(payer))).toMatchObject({ pending: K * AMOUNT, available: 0 })
+      expect(await run(ledger.store.balance(payer))).toMatchObject({ pending: K * AMOUNT, available: 0 })
       expect(await sumOfPosted()).toBe(0)
       await journalMatchesBalances()
     } finally {
@@ -147,18 +108,18 @@ describe("PgLedgerStore on a real PostgreSQL", () => {
     const payer = account("org_capped")
     await fund(payer, 1_000_000)
     // 30 already spent this period: the cap of 730 leaves room for exactly 100 holds of 7.
-    await run(store.reserve({ id: holdId("earlier"), account: payer, amount: 30, at: 1, expiresAt: 600_000 }))
-    await run(store.settle({ hold: holdId("earlier"), amount: 30, at: 1 }))
+    await run(ledger.store.reserve({ id: holdId("earlier"), account: payer, amount: 30, at: 1, expiresAt: 600_000 }))
+    await run(ledger.store.settle({ hold: holdId("earlier"), amount: 30, at: 1 }))
     const cap = { limit: 730, since: 0 }
     const outcomes = await run(Effect.forEach(
       Array.from({ length: 200 }, (_, i) => i),
-      (i) => Effect.result(store.reserve({ id: holdId(`cap-${i}`), account: payer, amount: AMOUNT, at: 2, expiresAt: 600_000, cap })),
+      (i) => Effect.result(ledger.store.reserve({ id: holdId(`cap-${i}`), account: payer, amount: AMOUNT, at: 2, expiresAt: 600_000, cap })),
       { concurrency: "unbounded" }
     ))
     const refusals = outcomes.flatMap((o) => o._tag === "Failure" ? [o.failure._tag] : [])
     expect(outcomes.length - refusals.length).toBe(100)
     expect(new Set(refusals)).toEqual(new Set(["MonthlyCapExceeded"]))
-    expect(await run(store.spentSince(payer, 0))).toBe(730)
+    expect(await run(ledger.store.spentSince(payer, 0))).toBe(730)
     await journalMatchesBalances()
   })
 
@@ -166,66 +127,66 @@ describe("PgLedgerStore on a real PostgreSQL", () => {
     const payer = account("8d3c2b1a-0f9e-4d8c-b7a6-958473625140")
 
     it("answers an identical grant replay with the first transfer, and a different one with a conflict", async () => {
-      const first = await run(store.grant({ id: transferId("g1"), account: payer, amount: 500, reason: "a", at: 1 }))
-      const replay = await run(store.grant({ id: transferId("g1"), account: payer, amount: 500, reason: "a", at: 99 }))
+      const first = await run(ledger.store.grant({ id: transferId("g1"), account: payer, amount: 500, reason: "a", at: 1 }))
+      const replay = await run(ledger.store.grant({ id: transferId("g1"), account: payer, amount: 500, reason: "a", at: 99 }))
       expect(replay).toEqual(first)
       for (const different of [{ amount: 501, account: payer }, { amount: 500, account: account("org_other") }]) {
-        const e = await run(Effect.flip(store.grant({ id: transferId("g1"), reason: "a", at: 1, ...different })))
+        const e = await run(Effect.flip(ledger.store.grant({ id: transferId("g1"), reason: "a", at: 1, ...different })))
         expect(e).toMatchObject({ _tag: "IdempotencyConflict", id: "g1", reason: "different_content" })
       }
-      expect(await run(store.balance(payer))).toMatchObject({ posted: 500 })
-      expect(await run(store.balance(account("org_other")))).toMatchObject({ posted: 0 })
+      expect(await run(ledger.store.balance(payer))).toMatchObject({ posted: 500 })
+      expect(await run(ledger.store.balance(account("org_other")))).toMatchObject({ posted: 0 })
     })
 
     it("answers an identical reserve replay with the hold, and a different one with a conflict", async () => {
       await fund(payer, 1000)
-      const first = await run(store.reserve({ id: holdId("h1"), account: payer, amount: 300, at: 2, expiresAt: 100 }))
-      const replay = await run(store.reserve({ id: holdId("h1"), account: payer, amount: 300, at: 5, expiresAt: 200 }))
+      const first = await run(ledger.store.reserve({ id: holdId("h1"), account: payer, amount: 300, at: 2, expiresAt: 100 }))
+      const replay = await run(ledger.store.reserve({ id: holdId("h1"), account: payer, amount: 300, at: 5, expiresAt: 200 }))
       expect(replay).toEqual(first)
-      const e = await run(Effect.flip(store.reserve({ id: holdId("h1"), account: payer, amount: 301, at: 2, expiresAt: 100 })))
+      const e = await run(Effect.flip(ledger.store.reserve({ id: holdId("h1"), account: payer, amount: 301, at: 2, expiresAt: 100 })))
       expect(e).toMatchObject({ _tag: "IdempotencyConflict", id: "h1", reason: "different_content" })
-      expect(await run(store.balance(payer))).toMatchObject({ pending: 300 })
+      expect(await run(ledger.store.balance(payer))).toMatchObject({ pending: 300 })
     })
 
     it("holds once when twenty identical reserves race", async () => {
       await fund(payer, 1000)
       const holds = await run(Effect.all(
-        Array.from({ length: 20 }, () => store.reserve({ id: holdId("race"), account: payer, amount: 300, at: 2, expiresAt: 100 })),
+        Array.from({ length: 20 }, () => ledger.store.reserve({ id: holdId("race"), account: payer, amount: 300, at: 2, expiresAt: 100 })),
         { concurrency: "unbounded" }
       ))
       expect(new Set(holds.map((h) => JSON.stringify(h))).size).toBe(1)
-      expect(await run(store.balance(payer))).toMatchObject({ posted: 1000, pending: 300 })
+      expect(await run(ledger.store.balance(payer))).toMatchObject({ posted: 1000, pending: 300 })
     })
 
     it("answers an identical settle replay with the first outcome, and a different amount with a conflict", async () => {
       await fund(payer, 1000)
-      await run(store.reserve({ id: holdId("h1"), account: payer, amount: 300, at: 2, expiresAt: 100 }))
+      await run(ledger.store.reserve({ id: holdId("h1"), account: payer, amount: 300, at: 2, expiresAt: 100 }))
       const settles = await run(Effect.all(
-        Array.from({ length: 10 }, () => store.settle({ hold: holdId("h1"), amount: 120, at: 3 })),
+        Array.from({ length: 10 }, () => ledger.store.settle({ hold: holdId("h1"), amount: 120, at: 3 })),
         { concurrency: "unbounded" }
       ))
       const first = settles[0]!
       expect(first.hold).toMatchObject({ status: "settled", settled: 120 })
       expect(Option.getOrThrow(first.transfer)).toMatchObject({ kind: "settle", amount: 120, hold: "h1" })
       for (const s of settles) expect(s).toEqual(first)
-      const e = await run(Effect.flip(store.settle({ hold: holdId("h1"), amount: 121, at: 3 })))
+      const e = await run(Effect.flip(ledger.store.settle({ hold: holdId("h1"), amount: 121, at: 3 })))
       expect(e).toMatchObject({ _tag: "IdempotencyConflict", id: "h1" })
-      expect(await run(store.balance(payer))).toEqual({ account: payer, posted: 880, pending: 0, available: 880 })
-      expect(await run(store.transfers({ account: payer }))).toHaveLength(2)
+      expect(await run(ledger.store.balance(payer))).toEqual({ account: payer, posted: 880, pending: 0, available: 880 })
+      expect(await run(ledger.store.transfers({ account: payer }))).toHaveLength(2)
     })
 
     it("answers an identical refund replay with the first transfer, and different content with a conflict", async () => {
       await fund(payer, 1000)
-      await run(store.reserve({ id: holdId("h1"), account: payer, amount: 300, at: 2, expiresAt: 100 }))
-      await run(store.settle({ hold: holdId("h1"), amount: 300, at: 3 }))
+      await run(ledger.store.reserve({ id: holdId("h1"), account: payer, amount: 300, at: 2, expiresAt: 100 }))
+      await run(ledger.store.settle({ hold: holdId("h1"), amount: 300, at: 3 }))
       const refund = { id: transferId("r1"), transfer: transferId("settle:h1"), amount: 100, reason: "support", at: 4 }
-      const refunds = await run(Effect.all(Array.from({ length: 10 }, () => store.refund(refund)), { concurrency: "unbounded" }))
+      const refunds = await run(Effect.all(Array.from({ length: 10 }, () => ledger.store.refund(refund)), { concurrency: "unbounded" }))
       for (const r of refunds) expect(r).toEqual(refunds[0])
       expect(refunds[0]).toMatchObject({ kind: "refund", debit: RevenueAccount, credit: payer, refundOf: "settle:h1" })
-      const e = await run(Effect.flip(store.refund({ ...refund, amount: 101 })))
+      const e = await run(Effect.flip(ledger.store.refund({ ...refund, amount: 101 })))
       expect(e).toMatchObject({ _tag: "IdempotencyConflict", id: "r1" })
-      expect(await run(store.balance(payer))).toMatchObject({ posted: 800 })
-      const over = await run(Effect.flip(store.refund({ ...refund, id: transferId("r2"), amount: 201 })))
+      expect(await run(ledger.store.balance(payer))).toMatchObject({ posted: 800 })
+      const over = await run(Effect.flip(ledger.store.refund({ ...refund, id: transferId("r2"), amount: 201 })))
       expect(over).toMatchObject({ _tag: "RefundExceedsTransfer", refundable: 200, requested: 201 })
       expect(await sumOfPosted()).toBe(0)
     })
@@ -241,13 +202,13 @@ describe("PgLedgerStore on a real PostgreSQL", () => {
       amount: 1 + (i % 13),
       expiresAt: i < 1200 ? 1_000 : 9_000
     }))
-    await run(Effect.forEach(holds, (h) => store.reserve({ ...h, at: 0 }), { concurrency: 20, discard: true }))
+    await run(Effect.forEach(holds, (h) => ledger.store.reserve({ ...h, at: 0 }), { concurrency: 20, discard: true }))
     // Settlements race the sweepers for some of the due holds: each hold ends one way only.
     const contested = holds.slice(0, 100)
     const started = Date.now()
     const [counts, settled] = await run(Effect.all([
-      Effect.all(Array.from({ length: 6 }, () => store.expireHolds(5_000)), { concurrency: "unbounded" }),
-      Effect.forEach(contested, (h) => Effect.result(store.settle({ hold: h.id, amount: 1, at: 5_000 })), {
+      Effect.all(Array.from({ length: 6 }, () => ledger.store.expireHolds(5_000)), { concurrency: "unbounded" }),
+      Effect.forEach(contested, (h) => Effect.result(ledger.store.settle({ hold: h.id, amount: 1, at: 5_000 })), {
         concurrency: 10
       })
     ], { concurrency: "unbounded" }))
@@ -268,7 +229,7 @@ describe("PgLedgerStore on a real PostgreSQL", () => {
       { status: "pending", n: 300 },
       ...(settledCount > 0 ? [{ status: "settled", n: settledCount }] : [])
     ])
-    expect(await run(store.expireHolds(5_000))).toBe(0)
+    expect(await run(ledger.store.expireHolds(5_000))).toBe(0)
     await journalMatchesBalances()
     expect(await sumOfPosted()).toBe(0)
   })
@@ -284,21 +245,21 @@ describe("PgLedgerStore on a real PostgreSQL", () => {
       reason: { _tag: "ConstraintError" }
     })
     expect(String((error as any).reason.cause?.message ?? error)).toContain("accounts_available_not_negative")
-    expect(await run(store.balance(payer))).toEqual({ account: payer, posted: 1000, pending: 0, available: 1000 })
+    expect(await run(ledger.store.balance(payer))).toEqual({ account: payer, posted: 1000, pending: 0, available: 1000 })
   })
 
   it("refuses to rewrite the journal", async () => {
     await fund(account("org_journal"), 1000, "g-journal")
     const error = await runSql((sql) => Effect.flip(sql`UPDATE transfers SET amount = 1 WHERE id = 'g-journal'`))
     expect(String((error as any).reason?.cause?.message ?? error)).toContain("append-only")
-    expect(await run(store.balance(IssuanceAccount))).toMatchObject({ posted: -1000 })
+    expect(await run(ledger.store.balance(IssuanceAccount))).toMatchObject({ posted: -1000 })
   })
 
   it("creates the payer's account when a first reserve is refused, as the in-memory ledger does", async () => {
     const payer = account("org_never_funded")
-    const e = await run(Effect.flip(store.reserve({ id: holdId("x"), account: payer, amount: 1, at: 0, expiresAt: 1 })))
+    const e = await run(Effect.flip(ledger.store.reserve({ id: holdId("x"), account: payer, amount: 1, at: 0, expiresAt: 1 })))
     expect(e).toMatchObject({ _tag: "InsufficientCredits", account: payer, required: 1, available: 0 })
-    expect(await run(store.balances)).toEqual([{ account: payer, posted: 0, pending: 0, available: 0 }])
-    expect(Option.isNone(await run(store.hold(holdId("x"))))).toBe(true)
+    expect(await run(ledger.store.balances)).toEqual([{ account: payer, posted: 0, pending: 0, available: 0 }])
+    expect(Option.isNone(await run(ledger.store.hold(holdId("x"))))).toBe(true)
   })
 })
