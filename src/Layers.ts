@@ -1,4 +1,4 @@
-import { Cause, Config, Data, Effect, Layer, Option, Redacted, Schema, type Scope } from "effect"
+import { Cause, Config, Console, Context, Data, Effect, Layer, Option, Redacted, Schema, type Scope } from "effect"
 import { SecureRandom } from "effect/crypto"
 import { randomFillSync } from "node:crypto"
 import { join, resolve } from "node:path"
@@ -141,9 +141,23 @@ const database = (url: Redacted.Redacted<string>, migrate: boolean): Layer.Layer
  */
 const embeddedPostgres = (config: GatewayConfig) =>
   startEmbeddedPostgres(config.dataDir).pipe(
-    Effect.map((started) => ({ url: started.url, byokKey: Option.getOrElse(config.byokKey, () => started.byokKey) })),
+    Effect.tap((started) =>
+      started.recovered === undefined
+        ? Effect.void
+        : Console.error(`Stopped the embedded PostgreSQL (pid ${started.recovered}) that a previous gateway on this DATA_DIR left running.`)
+    ),
+    Effect.map((started) => ({
+      url: started.url,
+      byokKey: Option.getOrElse(config.byokKey, () => started.byokKey),
+      cluster: started.cluster
+    })),
     Effect.mapError((e) => new StartupError({ message: `DATA_DIR (${config.dataDir}): ${e.message}` }))
   )
+
+/** Where the embedded default keeps its cluster, for the start-up banner. */
+export class EmbeddedCluster extends Context.Service<EmbeddedCluster, { readonly path: string }>()(
+  "image-gateway/EmbeddedCluster"
+) {}
 
 /**
  * The PostgreSQL branch: every persistent port on PostgreSQL (`PgAdapters`). With DATABASE_URL,
@@ -157,9 +171,10 @@ const postgresPorts = (
 ): Layer.Layer<PortServices, StartupError> => {
   if (Option.isNone(url)) {
     return Layer.unwrap(Effect.map(embeddedPostgres(config), (embedded) =>
-      Layer.merge(
+      Layer.mergeAll(
         PgAdapters({ imageBaseUrl: baseUrl, byokKey: embedded.byokKey }),
-        diskImages(config, baseUrl)
+        diskImages(config, baseUrl),
+        Layer.succeed(EmbeddedCluster, EmbeddedCluster.of({ path: embedded.cluster }))
       ).pipe(Layer.provide(database(embedded.url, true)))
     ))
   }

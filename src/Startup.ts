@@ -4,7 +4,8 @@ import { ImageStore } from "./application/ports/ImageStore.ts"
 import { DEMO, DEMO_SERVICES, demoLegacyKeyOf, demoOrgOf, seedDemo } from "./DemoData.ts"
 import { accountOfOrg, accountOfUser } from "./domain/Ids.ts"
 import { toCredits } from "./domain/Money.ts"
-import { imagesDir, type GatewayConfig, seedsDemo, storageMode } from "./Layers.ts"
+import { EmbeddedCluster, imagesDir, type GatewayConfig, seedsDemo, storageMode } from "./Layers.ts"
+import { resolve } from "node:path"
 import { serverOrigin } from "./adapters/http/Server.ts"
 
 export const SWEEP_INTERVAL_MS = 30_000
@@ -58,8 +59,13 @@ export const Announce = (config: GatewayConfig) =>
     const ledger = yield* CreditLedger
     const balance = (account: string) => Effect.map(ledger.balance(account as never), (b) => credits(b.available))
 
+    const cluster = yield* Effect.serviceOption(EmbeddedCluster)
     const storage = mode._tag === "postgres"
-      ? Option.isSome(mode.url) ? "PostgreSQL (DATABASE_URL)" : `embedded PostgreSQL under ${config.dataDir}`
+      ? Option.isSome(mode.url)
+        ? "PostgreSQL (DATABASE_URL)"
+        : Option.isSome(cluster) && !cluster.value.path.startsWith(resolve(config.dataDir))
+        ? `embedded PostgreSQL under ${config.dataDir}, its cluster in ${cluster.value.path} (the postgres user cannot enter DATA_DIR)`
+        : `embedded PostgreSQL under ${config.dataDir}`
       : "in memory (STORAGE=memory): nothing is kept across restarts"
     const images = mode._tag === "memory"
       ? "in memory"

