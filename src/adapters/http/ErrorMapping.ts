@@ -255,6 +255,16 @@ export const shuttingDown = (): WireError => ({
   headers: { connection: "close" }
 })
 
+/** The port is open but the gateway is not ready yet (start-up takes about a second). */
+export const starting = (): WireError => ({
+  status: 503,
+  type: "server_error",
+  code: "starting",
+  param: null,
+  message: "The gateway is starting. Retry in a moment.",
+  headers: { "retry-after": "1" }
+})
+
 /** OpenAI's error body for a wire error. */
 export const errorBody = (e: WireError): string =>
   JSON.stringify({ error: { message: e.message, type: e.type, param: e.param, code: e.code } })

@@ -20,6 +20,7 @@ import {
   notFound,
   requestTimeout,
   shuttingDown,
+  starting,
   type WireError
 } from "./ErrorMapping.ts"
 import { observeResponse } from "../metrics/Metrics.ts"
@@ -218,13 +219,36 @@ class GatewayNodeServer extends Server {
       socket.end(`HTTP/1.1 ${wire.status} ${STATUS_CODES[wire.status]}\r\n${head}\r\n${body}`)
     })
   }
+  /** Whether the gateway has served: a request with no handler then means it is stopping, not starting. */
+  private served = false
   override emit(event: string, ...args: Array<any>): boolean {
     if (event === "request") {
       const lane = this.lane()
       if (lane !== undefined && lane(args[0] as IncomingMessage, args[1] as ServerResponse)) return true
+      if (this.listenerCount("request") === 0) {
+        // The port opens before the gateway is ready (its database starts, migrates and seeds
+        // behind it), and closes after the handlers are gone: a request in either window gets a
+        // prompt 503 to retry, never silence.
+        answerUnserved(args[1] as ServerResponse, this.served ? shuttingDown() : starting())
+        return true
+      }
+      this.served = true
     }
     return super.emit(event, ...args)
   }
+}
+
+/** A request that arrived while no handler was installed: its body is discarded, the answer written. */
+const answerUnserved = (response: ServerResponse, wire: WireError) => {
+  const body = errorBody(wire)
+  response.req.resume()
+  response.writeHead(wire.status, {
+    ...wire.headers,
+    "content-type": "application/json",
+    "content-length": String(Buffer.byteLength(body)),
+    "x-request-id": requestIdOf(undefined)
+  })
+  response.end(body)
 }
 
 /** `http://host:port` of the listening server (an unspecified host is shown as 127.0.0.1). */
