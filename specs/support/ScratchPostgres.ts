@@ -5,11 +5,13 @@ import { join } from "node:path"
 import { freePort } from "../../src/adapters/net/FreePort.ts"
 import {
   binaries,
+  canReach,
   initCluster,
   isAlive,
   newPassword,
   runningPostmaster,
   serverUser,
+  type ServerUser,
   startServer,
   stopPostmaster
 } from "../../src/adapters/postgres/PostgresServer.ts"
@@ -30,16 +32,26 @@ const SCRATCH = /^image-gateway-(?:pg|bench)-(\d+)-/
  * directories whose owning process is gone, after stopping the server still running in them.
  */
 export const sweepScratch = async (): Promise<void> => {
-  const names = await readdir(tmpdir()).catch(() => [] as Array<string>)
-  await Promise.all(names.map(async (name) => {
+  const bases = [...new Set([tmpdir(), "/tmp"])]
+  const found = await Promise.all(bases.map(async (base) =>
+    (await readdir(base).catch(() => [] as Array<string>)).map((name) => ({ base, name }))
+  ))
+  await Promise.all(found.flat().map(async ({ base, name }) => {
     const owner = SCRATCH.exec(name)?.[1]
     if (owner === undefined || isAlive(Number(owner))) return
-    const dir = join(tmpdir(), name)
+    const dir = join(base, name)
     const left = await runningPostmaster(join(dir, "data")).catch(() => undefined)
     if (left !== undefined) await stopPostmaster(left.pid).catch(() => undefined)
     await rm(dir, { recursive: true, force: true }).catch(() => undefined)
   }))
 }
+
+/**
+ * Where scratch clusters go: the temporary directory, or /tmp when the server runs as the
+ * `postgres` user and cannot enter the temporary directory (a TMPDIR private to root).
+ */
+const scratchBase = async (user: ServerUser | undefined) =>
+  user === undefined || await canReach(user, tmpdir()) ? tmpdir() : "/tmp"
 
 /**
  * If this process ends without calling `stop` (a test run interrupted, a worker killed with a
@@ -69,11 +81,12 @@ export const startScratchPostgres = async (options: {
   readonly settings: ReadonlyArray<string>
 }): Promise<ScratchPostgres> => {
   await sweepScratch()
-  const dir = await mkdtemp(join(tmpdir(), `${options.prefix}${process.pid}-`))
+  const user = await serverUser()
+  const base = await scratchBase(user)
+  const dir = await mkdtemp(join(base, `${options.prefix}${process.pid}-`))
   let serverPid: number | undefined
   const forget = cleanUpAtExit(() => serverPid, dir)
   try {
-    const user = await serverUser()
     // The server's user must be able to enter its directory.
     if (user !== undefined) await chmod(dir, 0o755)
     const bins = await binaries(user)

@@ -266,6 +266,7 @@ const ids = (user: ServerUser | undefined) => (user === undefined ? {} : { uid: 
  */
 export const initCluster = async (options: ClusterOptions): Promise<void> => {
   const { cluster, user } = options
+  await assertReachable(user, dirname(cluster))
   await mkdir(cluster, { recursive: true, mode: 0o700 })
   if (user !== undefined) await chown(cluster, user.uid, user.gid)
   const secretDir = await mkdtemp(join(dirname(cluster), ".initdb-"))
@@ -305,6 +306,15 @@ export const initCluster = async (options: ClusterOptions): Promise<void> => {
   }
 }
 
+/** Fails at once, in one line, when the server's user cannot enter `dir`. */
+const assertReachable = async (user: ServerUser | undefined, dir: string) => {
+  if (user !== undefined && !(await canReach(user, dir))) {
+    throw new PostgresServerError(
+      `PostgreSQL runs as the '${user.name}' user, which cannot enter ${dir} (a parent directory is private to root); put it somewhere that user can reach`
+    )
+  }
+}
+
 const lastLine = (text: string) =>
   text.trim().split("\n").map((line) => line.trim()).filter((line) => line.length > 0).slice(-2).join(" ")
 
@@ -328,8 +338,9 @@ export interface StartOptions extends ClusterOptions {
  * a server that exits or is not ready within the deadline is a failure naming the server's last
  * words. The server is this process's child.
  */
-export const startServer = (options: StartOptions): Promise<RunningServer> =>
-  new Promise<RunningServer>((resolveStart, reject) => {
+export const startServer = async (options: StartOptions): Promise<RunningServer> => {
+  await assertReachable(options.user, options.cluster)
+  return new Promise<RunningServer>((resolveStart, reject) => {
     const settings = ["listen_addresses=127.0.0.1", "unix_socket_directories=", ...options.settings]
     const child: ChildProcess = spawn(
       options.binaries.postgres,
@@ -375,6 +386,7 @@ export const startServer = (options: StartOptions): Promise<RunningServer> =>
     child.once("error", (error) => fail(`cannot run PostgreSQL (${error.message})`))
     child.once("exit", (code, sig) => fail(`PostgreSQL exited while starting (${sig ?? `exit ${code}`})`))
   })
+}
 
 /** A random password for a cluster. */
 export const newPassword = () => randomBytes(24).toString("base64url")
