@@ -2,12 +2,14 @@ import { Effect, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
 import { PrincipalResolver, type Credentials } from "../src/application/PrincipalResolver.ts"
 import { Provisioning } from "../src/application/Provisioning.ts"
-import type { Scope } from "../src/domain/Entities.ts"
+import type { ApiKeyRecord, KeyOwner, Scope } from "../src/domain/Entities.ts"
+import { KeyStore } from "../src/application/ports/KeyStore.ts"
 import { ServiceRegistry } from "../src/application/ports/Repositories.ts"
 import { describeError, type DomainError } from "../src/domain/Errors.ts"
-import { accountOfOrg, type UserId } from "../src/domain/Ids.ts"
+import { accountOfOrg, type ServiceName, type UserId } from "../src/domain/Ids.ts"
 import type { AdapterSet } from "./support/AdapterSet.ts"
 import { accounts, bearer, inWorld, serviceJwt, WORLD } from "./support/Harness.ts"
+import { isAllowedPrefix, leakedPart, unknownSecret } from "./support/SecretLeaks.ts"
 
 const resolve = (credentials: Credentials, scope: Scope = "images:generate") =>
   PrincipalResolver.use((r) => r.resolve(credentials, scope))
@@ -241,6 +243,33 @@ export const principalResolverSuite = (adapters: AdapterSet) =>
           expect(e._tag).toBe("AccountSuspended")
         })))
 
+      it("rejects the session of a suspended user with the very error the user's key gets", () =>
+        run(Effect.gen(function*() {
+          const token = yield* Provisioning.use((p) => p.createSession(WORLD.suspended.id, 60_000))
+          const bySession = yield* failure({ sessionToken: Redacted.value(token) })
+          expect(bySession).toMatchObject({ _tag: "AccountSuspended", user: WORLD.suspended.id })
+          const byKey = yield* failure(bearer(WORLD.suspended.key))
+          expect(bySession).toEqual(byKey)
+          expect(describeError(bySession)).toBe(describeError(byKey))
+          // Naming the user itself changes nothing.
+          const named = yield* failure({ sessionToken: Redacted.value(token), userId: WORLD.suspended.id })
+          expect(named._tag).toBe("AccountSuspended")
+        })))
+
+      it("bills a session's own user when X-User-ID names that user, and a member's billing organization", () =>
+        run(Effect.gen(function*() {
+          const carol = yield* Provisioning.use((p) => p.createSession(WORLD.carol.id, 60_000))
+          const own = yield* resolve({ sessionToken: Redacted.value(carol), userId: WORLD.carol.id.toUpperCase() })
+          expect(own.actor).toEqual({ _tag: "User", user: WORLD.carol.id })
+          expect(own.payer.account).toBe(accounts.carol)
+          const member = yield* Provisioning.use((p) => p.createSession(WORLD.member.id, 60_000))
+          const p = yield* resolve({ sessionToken: Redacted.value(member) })
+          expect(p.authMethod).toBe("session")
+          expect(p.actor).toEqual({ _tag: "User", user: WORLD.member.id })
+          expect(p.payer.account).toBe(accounts.acme)
+          expect(p.viaOrg).toBe(WORLD.acme.id)
+        })))
+
       it("lets a user's billing organization pay for a user key", () =>
         run(Effect.gen(function*() {
           const p = yield* resolve(bearer(WORLD.member.key))
@@ -260,6 +289,87 @@ export const principalResolverSuite = (adapters: AdapterSet) =>
           expect(userKey).toMatchObject({ _tag: "InvalidApiKey", state: "unknown" })
           const opaque = yield* failure(bearer("gibberish"))
           expect(opaque).toMatchObject({ _tag: "InvalidApiKey", state: "unknown" })
+        })))
+
+      it("shows at most the first 8 characters of an unknown, revoked or expired key, service or user", () =>
+        run(Effect.gen(function*() {
+          const p = yield* Provisioning
+          const service: KeyOwner = { _tag: "Service", service: WORLD.presenton }
+          const user: KeyOwner = { _tag: "User", user: WORLD.alice.id }
+          const revoked = (owner: KeyOwner) =>
+            Effect.gen(function*() {
+              const issued = yield* p.issueKey(owner)
+              yield* p.revokeKey(issued.record.id)
+              return Redacted.value(issued.secret)
+            })
+          const expired = (owner: KeyOwner) =>
+            Effect.map(p.issueKey(owner, { expiresAt: Date.now() - 1 }), (issued) => Redacted.value(issued.secret))
+          // A user's key that looks like a service key, and the key of a service switched off.
+          const userOwnedSk = "sk-user-owned-literal-Qm4Tz8Rk2Wc6Yp0Vn3"
+          yield* p.importKey(user, Redacted.make(userOwnedSk))
+          const bolt = "bolt-diy-service" as ServiceName
+          const deactivated = Redacted.value((yield* p.issueKey({ _tag: "Service", service: bolt })).secret)
+          const registry = yield* ServiceRegistry
+          const boltService = yield* registry.find(bolt)
+          if (boltService._tag === "Some") yield* registry.save({ ...boltService.value, active: false })
+
+          const cases: ReadonlyArray<readonly [string, string, "unknown" | "revoked" | "expired"]> = [
+            ["an unknown service key", unknownSecret("sk-"), "unknown"],
+            ["an unknown user key", unknownSecret("uc_"), "unknown"],
+            ["an unknown opaque token", unknownSecret(""), "unknown"],
+            ["an unknown short key", "sk-0123456789abcdef", "unknown"],
+            ["a revoked service key", yield* revoked(service), "revoked"],
+            ["a revoked user key", yield* revoked(user), "revoked"],
+            ["an expired service key", yield* expired(service), "expired"],
+            ["an expired user key", yield* expired(user), "expired"],
+            ["a user's key in the form of a service key", userOwnedSk, "unknown"],
+            ["the key of a deactivated service", deactivated, "revoked"]
+          ]
+          const problems: Array<string> = []
+          for (const [what, secret, state] of cases) {
+            const e = yield* failure(bearer(secret))
+            if (e._tag !== "InvalidApiKey" || e.state !== state) {
+              problems.push(`${what}: ${e._tag} ${JSON.stringify(e)}, expected InvalidApiKey (${state})`)
+              continue
+            }
+            if (!isAllowedPrefix(e.prefix, secret)) problems.push(`${what}: shows '${e.prefix}' of '${secret}'`)
+            for (const [where, text] of [["message", describeError(e)], ["error", JSON.stringify(e)], ["string", String(e)]]) {
+              const leaked = leakedPart(text!, secret)
+              if (leaked !== undefined) problems.push(`${what}: its ${where} shows '${leaked}' (${text})`)
+            }
+          }
+          expect(problems).toEqual([])
+        })))
+
+      it("stores no more of a key than its first 8 characters, issued or imported", () =>
+        run(Effect.gen(function*() {
+          const p = yield* Provisioning
+          const store = yield* KeyStore
+          const serviceKey = yield* p.issueKey({ _tag: "Service", service: WORLD.presenton })
+          const userKey = yield* p.issueKey({ _tag: "User", user: WORLD.alice.id }, { scopes: ["credits:read"] })
+          const literal = "uc_imported-legacy-literal-Hs5Jd9Kq1Lw7"
+          const imported = yield* p.importKey({ _tag: "User", user: WORLD.carol.id }, Redacted.make(literal))
+          const stored = (record: ApiKeyRecord) =>
+            Effect.map(store.listByOwner(record.owner), (all) => all.find((r) => r.id === record.id))
+          const cases: ReadonlyArray<readonly [string, ApiKeyRecord, string]> = [
+            ["an issued service key", serviceKey.record, Redacted.value(serviceKey.secret)],
+            ["an issued user key", userKey.record, Redacted.value(userKey.secret)],
+            ["an imported legacy key", imported, literal]
+          ]
+          for (const [what, record, secret] of cases) {
+            const kept = yield* stored(record)
+            expect(kept, what).toBeDefined()
+            for (const prefix of [record.prefix, kept!.prefix]) {
+              expect(isAllowedPrefix(prefix, secret), `${what}: prefix '${prefix}'`).toBe(true)
+              expect(leakedPart(prefix, secret), what).toBeUndefined()
+            }
+          }
+          // The fixture's legacy service key, as seeded.
+          const presenton = yield* store.listByOwner({ _tag: "Service", service: WORLD.presenton })
+          expect(presenton.length).toBeGreaterThan(0)
+          for (const record of presenton.filter((r) => r.legacy)) {
+            expect(isAllowedPrefix(record.prefix, WORLD.presentonKey), `legacy prefix '${record.prefix}'`).toBe(true)
+          }
         })))
 
       it("rejects a revoked key and an expired key", () =>

@@ -2,12 +2,16 @@ import { Effect, Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Provisioning } from "../../src/application/Provisioning.ts"
 import { DEMO } from "../../src/DemoData.ts"
+import type { KeyOwner } from "../../src/domain/Entities.ts"
+import type { UserId } from "../../src/domain/Ids.ts"
 import { accounts, serviceJwt, WORLD } from "../../specs/support/Harness.ts"
+import { isAllowedPrefix, leakedPart, unknownSecret } from "../../specs/support/SecretLeaks.ts"
 import {
   balances,
   bearerHeader,
   changedAccounts,
   generate,
+  http,
   openAISchemas,
   postedOf,
   schemaErrors,
@@ -42,6 +46,19 @@ interface Row {
 const withUser = (id: string) => ({ "x-user-id": id })
 const key = (token: string) => async () => bearerHeader(token)
 const keyAndUser = (token: string, user: string) => async () => ({ ...bearerHeader(token), ...withUser(user) })
+/** A `session_token` cookie of a new session of `user` (expired when `ttlMs` is negative). */
+const session = (user: string, options: { readonly ttlMs?: number; readonly userId?: string } = {}) => async () => {
+  const token = await gateway.run(Provisioning.use((p) => p.createSession(user as UserId, options.ttlMs ?? 60_000)))
+  return { cookie: `session_token=${Redacted.value(token)}`, ...(options.userId === undefined ? {} : withUser(options.userId)) }
+}
+
+/** The secret a request carries: its bearer token, or its session cookie. */
+const secretOf = (headers: Record<string, string>): string | undefined =>
+  headers["authorization"]?.replace(/^Bearer\s+/i, "") ?? /session_token=([^;]+)/.exec(headers["cookie"] ?? "")?.[1]
+
+/** Everything a response shows: its headers and its body. */
+const shownBy = (r: { readonly headers: Headers; readonly text: string }) =>
+  [...r.headers].map(([name, value]) => `${name}: ${value}`).join("\n") + "\n" + r.text
 
 /** SPEC §3's decision table, one row (or variant of a row) per case, over HTTP. */
 const ROWS: ReadonlyArray<Row> = [
@@ -84,6 +101,12 @@ const ROWS: ReadonlyArray<Row> = [
     status: 200,
     payer: accounts.carol
   },
+  { credential: "session", userId: "equal to own id", policy: "—", headers: session(WORLD.carol.id, { userId: WORLD.carol.id }), status: 200, payer: accounts.carol },
+  { credential: "session of a billing organization's member", userId: "absent", policy: "—", headers: session(WORLD.member.id), status: 200, payer: accounts.acme },
+  { credential: "user API key of a suspended user", userId: "absent", policy: "—", headers: key(WORLD.suspended.key), status: 403, code: "account_suspended", param: null },
+  { credential: "session of a suspended user", userId: "absent", policy: "—", headers: session(WORLD.suspended.id), status: 403, code: "account_suspended", param: null },
+  { credential: "session of a suspended user", userId: "equal to own id", policy: "—", headers: session(WORLD.suspended.id, { userId: WORLD.suspended.id }), status: 403, code: "account_suspended" },
+  { credential: "expired session", userId: "—", policy: "—", headers: session(WORLD.carol.id, { ttlMs: -1 }), status: 401, code: "invalid_session", param: "session_token", message: "expired" },
   { credential: "user API key", userId: "different", policy: "—", headers: keyAndUser(WORLD.alice.key, WORLD.carol.id), status: 403, code: "user_context_forbidden", param: "X-User-ID" },
   {
     credential: "session",
@@ -171,6 +194,63 @@ describe("SPEC §3's decision table over HTTP, with the ledger checked after eac
     expect(r.text).not.toContain(DEMO.presentonJwtSecret)
     const auth = headers["authorization"]
     if (auth !== undefined && auth.length > 20) expect(r.text).not.toContain(auth.slice(7))
+    // A refused credential comes back by at most its first 8 characters.
+    const secret = secretOf(headers)
+    if (row.status === 401 && secret !== undefined) expect(leakedPart(shownBy(r), secret)).toBeUndefined()
+  })
+
+  it("refuses a suspended user's session with exactly the answer the user's key gets, and moves nothing", async () => {
+    const before = await gateway.run(balances)
+    const bySession = await generate(gateway.origin, await session(WORLD.suspended.id)())
+    const byKey = await generate(gateway.origin, bearerHeader(WORLD.suspended.key))
+    expect(changedAccounts(before, await gateway.run(balances))).toEqual([])
+    expect(bySession.status).toBe(403)
+    expect(bySession.json).toEqual(byKey.json)
+    expect(bySession.json.error).toMatchObject({ type: "permission_error", code: "account_suspended" })
+    for (const header of ["content-type", "x-should-retry", "retry-after"]) {
+      expect(bySession.headers.get(header), header).toBe(byKey.headers.get(header))
+    }
+  })
+
+  describe("a refused key comes back by at most its first 8 characters", () => {
+    const issue = (owner: KeyOwner, then: "revoke" | "expire") => async () =>
+      gateway.run(Provisioning.use((p) =>
+        Effect.gen(function*() {
+          const issued = yield* p.issueKey(owner, then === "expire" ? { expiresAt: Date.now() - 1 } : {})
+          if (then === "revoke") yield* p.revokeKey(issued.record.id)
+          return Redacted.value(issued.secret)
+        })
+      ))
+    const service: KeyOwner = { _tag: "Service", service: WORLD.presenton }
+    const user: KeyOwner = { _tag: "User", user: WORLD.alice.id }
+    const CASES: ReadonlyArray<{ readonly what: string; readonly secret: () => Promise<string>; readonly state: string }> = [
+      { what: "an unknown service key", secret: async () => unknownSecret("sk-"), state: "not recognised" },
+      { what: "an unknown user key", secret: async () => unknownSecret("uc_"), state: "not recognised" },
+      { what: "an unknown opaque token", secret: async () => unknownSecret(""), state: "not recognised" },
+      { what: "a revoked service key", secret: issue(service, "revoke"), state: "revoked" },
+      { what: "a revoked user key", secret: issue(user, "revoke"), state: "revoked" },
+      { what: "an expired service key", secret: issue(service, "expire"), state: "expired" },
+      { what: "an expired user key", secret: issue(user, "expire"), state: "expired" }
+    ]
+    it.each(CASES)("$what", async ({ secret: make, state }) => {
+      const secret = await make()
+      const before = await gateway.run(balances)
+      const answers = [
+        await generate(gateway.origin, bearerHeader(secret)),
+        await generate(gateway.origin, bearerHeader(secret), undefined, "/v1/images/generations"),
+        await http(gateway.origin, "/api/v1/llm/credits", { headers: bearerHeader(secret) })
+      ]
+      for (const r of answers) {
+        expect(r.status).toBe(401)
+        expect(r.json.error).toMatchObject({ type: "authentication_error", code: "invalid_api_key" })
+        expect(r.json.error.message).toContain(state)
+        const shown = /'([^']*)…'/.exec(r.json.error.message)?.[1]
+        expect(shown).toBeDefined()
+        expect(isAllowedPrefix(shown!, secret), `shows '${shown}'`).toBe(true)
+        expect(leakedPart(shownBy(r), secret)).toBeUndefined()
+      }
+      expect(changedAccounts(before, await gateway.run(balances))).toEqual([])
+    })
   })
 
   it("a deprecated (rotated) service key still works, with Deprecation and Sunset headers", async () => {
