@@ -1,4 +1,10 @@
 import { memoryAdapterSet } from "./support/AdapterSet.ts"
+import { byokStoreSuite } from "./ports/ByokStoreSpec.ts"
+import { idempotencyStoreSuite } from "./ports/IdempotencyStoreSpec.ts"
+import { imageStoreSuite } from "./ports/ImageStoreSpec.ts"
+import { keyStoreSuite } from "./ports/KeyStoreSpec.ts"
+import { repositoriesSuite } from "./ports/RepositoriesSpec.ts"
+import { usageLogSuite } from "./ports/UsageLogSpec.ts"
 import { creditLedgerSuite } from "./CreditLedgerSpec.ts"
 import { imageGenerationSuite } from "./ImageGenerationSpec.ts"
 import { principalResolverSuite } from "./PrincipalResolverSpec.ts"
@@ -6,3 +12,9 @@ import { principalResolverSuite } from "./PrincipalResolverSpec.ts"
 principalResolverSuite(memoryAdapterSet)
 creditLedgerSuite(memoryAdapterSet)
 imageGenerationSuite(memoryAdapterSet)
+keyStoreSuite(memoryAdapterSet)
+byokStoreSuite(memoryAdapterSet)
+idempotencyStoreSuite(memoryAdapterSet)
+imageStoreSuite(memoryAdapterSet)
+usageLogSuite(memoryAdapterSet)
+repositoriesSuite(memoryAdapterSet)

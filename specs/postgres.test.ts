@@ -1,4 +1,10 @@
 import { postgresAdapterSet } from "./support/postgres.ts"
+import { byokStoreSuite } from "./ports/ByokStoreSpec.ts"
+import { idempotencyStoreSuite } from "./ports/IdempotencyStoreSpec.ts"
+import { imageStoreSuite } from "./ports/ImageStoreSpec.ts"
+import { keyStoreSuite } from "./ports/KeyStoreSpec.ts"
+import { repositoriesSuite } from "./ports/RepositoriesSpec.ts"
+import { usageLogSuite } from "./ports/UsageLogSpec.ts"
 import { creditLedgerSuite } from "./CreditLedgerSpec.ts"
 import { imageGenerationSuite } from "./ImageGenerationSpec.ts"
 import { principalResolverSuite } from "./PrincipalResolverSpec.ts"
@@ -8,3 +14,9 @@ const postgres = postgresAdapterSet()
 principalResolverSuite(postgres)
 creditLedgerSuite(postgres)
 imageGenerationSuite(postgres)
+keyStoreSuite(postgres)
+byokStoreSuite(postgres)
+idempotencyStoreSuite(postgres)
+imageStoreSuite(postgres)
+usageLogSuite(postgres)
+repositoriesSuite(postgres)

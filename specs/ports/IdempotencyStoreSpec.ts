@@ -1,0 +1,135 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Result } from "effect"
+import { IdempotencyStore } from "../../src/application/ports/IdempotencyStore.ts"
+import type { PortAdapter } from "./PortAdapter.ts"
+
+/** Epoch ms in 2100: beyond 32 bits, and still ahead of any clock an adapter might read (TestClock or real). */
+const T0 = 4_102_444_800_000
+const TTL = 86_400_000
+const alice = "7a6bfd31-0120-4a30-9e21-0fc3b8006579"
+const bob = "2f1c6a53-5d8e-4b7a-9a51-3c9e8f0b1d24"
+
+/** A stored response as the generation flow keeps it; the key order is part of what is replayed. */
+const response = {
+  body: { created: 1_750_000_000, data: [{ url: "http://gateway.test/v1/images/files/ab.png" }], _metadata: { cost_incurred: 48 } },
+  remainingMillicredits: 952_000
+}
+
+const begin = (fields: { scope?: string; key?: string; fingerprint?: string; now?: number; expiresAt?: number } = {}) =>
+  IdempotencyStore.use((s) => {
+    const now = fields.now ?? T0
+    return s.begin({
+      scope: fields.scope ?? alice,
+      key: fields.key ?? "req-1",
+      fingerprint: fields.fingerprint ?? "fp-a",
+      now,
+      expiresAt: fields.expiresAt ?? now + TTL
+    })
+  })
+const complete = (fields: { scope?: string; key?: string; response?: unknown } = {}) =>
+  IdempotencyStore.use((s) =>
+    s.complete({ scope: fields.scope ?? alice, key: fields.key ?? "req-1", response: fields.response ?? response })
+  )
+const abandon = (fields: { scope?: string; key?: string } = {}) =>
+  IdempotencyStore.use((s) => s.abandon({ scope: fields.scope ?? alice, key: fields.key ?? "req-1" }))
+
+const conflict = (reason: "different_content" | "in_progress", id = "req-1") => ({ _tag: "IdempotencyConflict", id, reason })
+
+/**
+ * The IdempotencyStore port's contract: `begin` claims a key (Started), or replays the stored
+ * response of a completed one (Replay), or refuses (IdempotencyConflict: different content, or
+ * the first request still running); `abandon` frees a key; a record lives until its `expiresAt`.
+ */
+export const idempotencyStoreSuite = (adapter: PortAdapter<IdempotencyStore>) =>
+  describe(`IdempotencyStore [${adapter.name}]`, () => {
+    const test = <E>(name: string, body: Effect.Effect<void, E, IdempotencyStore>) =>
+      it.effect(name, () => Effect.provide(body, adapter.fresh()))
+
+    test("starts a request under a new key", Effect.gen(function*() {
+      expect(yield* begin()).toEqual({ _tag: "Started" })
+    }))
+
+    test("refuses the same request again while the first is still running", Effect.gen(function*() {
+      yield* begin()
+      expect(yield* Effect.flip(begin())).toMatchObject(conflict("in_progress"))
+      expect(yield* Effect.flip(begin({ now: T0 + TTL - 1 }))).toMatchObject(conflict("in_progress"))
+    }))
+
+    test("refuses other content under a key in use, running or completed", Effect.gen(function*() {
+      yield* begin()
+      expect(yield* Effect.flip(begin({ fingerprint: "fp-b" }))).toMatchObject(conflict("different_content"))
+      yield* complete()
+      expect(yield* Effect.flip(begin({ fingerprint: "fp-b" }))).toMatchObject(conflict("different_content"))
+    }))
+
+    test("replays a completed request's response exactly, as often as asked", Effect.gen(function*() {
+      yield* begin()
+      yield* complete()
+      for (const now of [T0 + 1, T0 + 1_000, T0 + TTL - 1]) {
+        const replay = yield* begin({ now })
+        expect(replay._tag).toBe("Replay")
+        const stored = replay._tag === "Replay" ? replay.response : undefined
+        expect(stored).toEqual(response)
+        expect(JSON.stringify(stored)).toBe(JSON.stringify(response))
+      }
+    }))
+
+    test("lets an abandoned key be claimed again, with any content", Effect.gen(function*() {
+      yield* begin()
+      yield* abandon()
+      expect(yield* begin({ fingerprint: "fp-b" })).toEqual({ _tag: "Started" })
+      expect(yield* Effect.flip(begin({ fingerprint: "fp-b" }))).toMatchObject(conflict("in_progress"))
+      // Abandoning a key that is not held is harmless.
+      yield* abandon({ key: "never-begun" })
+      expect(yield* begin({ key: "never-begun" })).toEqual({ _tag: "Started" })
+    }))
+
+    test("forgets a record at its expiry: the key starts afresh, and the old response is not replayed", Effect.gen(function*() {
+      yield* begin({ now: T0, expiresAt: T0 + 100 })
+      yield* complete()
+      expect((yield* begin({ now: T0 + 99 }))._tag).toBe("Replay")
+      // Expired at exactly `expiresAt`, and other content is then welcome.
+      expect(yield* begin({ now: T0 + 100, expiresAt: T0 + 300, fingerprint: "fp-b" })).toEqual({ _tag: "Started" })
+      expect(yield* Effect.flip(begin({ now: T0 + 101, fingerprint: "fp-b" }))).toMatchObject(conflict("in_progress"))
+      expect(yield* Effect.flip(begin({ now: T0 + 101, fingerprint: "fp-a" }))).toMatchObject(conflict("different_content"))
+    }))
+
+    test("an expired running claim can be taken over, and the new claim keeps its own expiry", Effect.gen(function*() {
+      yield* begin({ now: T0, expiresAt: T0 + 100 })
+      expect(yield* Effect.flip(begin({ now: T0 + 99 }))).toMatchObject(conflict("in_progress"))
+      expect(yield* begin({ now: T0 + 150, expiresAt: T0 + 300 })).toEqual({ _tag: "Started" })
+      yield* complete({ response: { second: true } })
+      // Past the first claim's expiry but within the second's: still replayed.
+      const replay = yield* begin({ now: T0 + 299 })
+      expect(replay).toEqual({ _tag: "Replay", response: { second: true } })
+      expect(yield* begin({ now: T0 + 300 })).toEqual({ _tag: "Started" })
+    }))
+
+    test("keeps payers apart: one key under two scopes is two requests", Effect.gen(function*() {
+      expect(yield* begin({ scope: alice })).toEqual({ _tag: "Started" })
+      expect(yield* begin({ scope: bob, fingerprint: "fp-b" })).toEqual({ _tag: "Started" })
+      yield* complete({ scope: alice, response: { payer: "alice" } })
+      expect(yield* Effect.flip(begin({ scope: bob, fingerprint: "fp-b" }))).toMatchObject(conflict("in_progress"))
+      expect(yield* begin({ scope: alice })).toEqual({ _tag: "Replay", response: { payer: "alice" } })
+      yield* abandon({ scope: bob })
+      expect(yield* begin({ scope: alice })).toEqual({ _tag: "Replay", response: { payer: "alice" } })
+      expect(yield* begin({ scope: bob })).toEqual({ _tag: "Started" })
+    }))
+
+    test("completing a key that was never begun stores nothing", Effect.gen(function*() {
+      yield* complete({ key: "ghost" })
+      expect(yield* begin({ key: "ghost" })).toEqual({ _tag: "Started" })
+    }))
+
+    test("lets exactly one of many simultaneous begins claim a key", Effect.gen(function*() {
+      const outcomes = yield* Effect.all(
+        Array.from({ length: 12 }, () => Effect.result(begin({ key: "race" }))),
+        { concurrency: "unbounded" }
+      )
+      const started = outcomes.filter((r) => Result.isSuccess(r) && r.success._tag === "Started")
+      expect(started).toHaveLength(1)
+      const refused = outcomes.filter(Result.isFailure).map((r) => r.failure)
+      expect(refused).toHaveLength(11)
+      for (const e of refused) expect(e).toMatchObject(conflict("in_progress", "race"))
+    }))
+  })
