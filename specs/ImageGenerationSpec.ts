@@ -1,7 +1,9 @@
-import { Effect, Fiber, Option } from "effect"
+import { Effect, Fiber, Option, Redacted } from "effect"
+import { TestClock } from "effect/testing"
 import { describe, expect, it } from "vitest"
 import { CreditLedger } from "../src/application/CreditLedger.ts"
 import { type GenerationInput, ImageGeneration } from "../src/application/ImageGeneration.ts"
+import { Provisioning } from "../src/application/Provisioning.ts"
 import { ImageStore } from "../src/application/ports/ImageStore.ts"
 import { LedgerStore } from "../src/application/ports/LedgerStore.ts"
 import { UsageLog } from "../src/application/ports/UsageLog.ts"
@@ -25,7 +27,7 @@ const allBalances = LedgerStore.use((s) => s.balances)
 /** The generation flow (SPEC §6) and the incident report's scenarios (SPEC §11). */
 export const imageGenerationSuite = (adapters: AdapterSet) =>
   describe(`ImageGeneration [${adapters.name}]`, () => {
-    type R = ImageGeneration | CreditLedger | LedgerStore | UsageLog | ImageStore
+    type R = ImageGeneration | CreditLedger | LedgerStore | UsageLog | ImageStore | Provisioning
     const world = (options: Parameters<typeof makeGateway>[1] = {}) => {
       const gateway = makeGateway(adapters, options)
       const run = <A, E>(effect: Effect.Effect<A, E, R>) =>
@@ -267,6 +269,33 @@ export const imageGenerationSuite = (adapters: AdapterSet) =>
           expect(yield* posted(accounts.alice)).toBe(952_000)
         })))
 
+      it("replays without a charge for the whole 24 hours, and takes the key as new after them", () =>
+        run(Effect.gen(function*() {
+          const DAY = 24 * 60 * 60_000
+          yield* TestClock.setTime(Date.UTC(2026, 2, 10, 9, 30))
+          const first = yield* generate(bearer(WORLD.alice.key), UNICORN, "day-key")
+          expect(first.chargedMillicredits).toBe(48_000)
+          yield* TestClock.adjust(DAY - 1_000)
+          const late = yield* generate(bearer(WORLD.alice.key), UNICORN, "day-key")
+          expect(late.replayed).toBe(true)
+          expect(late.chargedMillicredits).toBe(0)
+          expect(late.body).toEqual(first.body)
+          expect(yield* posted(accounts.alice)).toBe(952_000)
+          // Within the day a different body is still a conflict, and costs nothing.
+          const conflict = yield* Effect.flip(generate(bearer(WORLD.alice.key), { ...UNICORN, prompt: "another" }, "day-key"))
+          expect(conflict).toMatchObject({ _tag: "IdempotencyConflict", reason: "different_content" })
+          yield* TestClock.adjust(2_000)
+          const fresh = yield* generate(bearer(WORLD.alice.key), UNICORN, "day-key")
+          expect(fresh.replayed).toBe(false)
+          expect(fresh.chargedMillicredits).toBe(48_000)
+          expect(fresh.body._metadata.transaction_id).not.toBe(first.body._metadata.transaction_id)
+          expect(yield* posted(accounts.alice)).toBe(904_000)
+          // …and that new request is replayed in turn.
+          const again = yield* generate(bearer(WORLD.alice.key), UNICORN, "day-key")
+          expect(again).toMatchObject({ replayed: true, chargedMillicredits: 0 })
+          expect(yield* posted(accounts.alice)).toBe(904_000)
+        }).pipe(Effect.provide(TestClock.layer()))))
+
       it("scopes keys to the payer, and lets a failed request be retried with its key", () =>
         run(Effect.gen(function*() {
           yield* generate(bearer(WORLD.alice.key), UNICORN, "shared")
@@ -276,6 +305,43 @@ export const imageGenerationSuite = (adapters: AdapterSet) =>
           const e = yield* Effect.flip(generate(bearer(WORLD.alice.key), { ...UNICORN, prompt: promptFor("unavailable") }, "retry-me"))
           expect(e._tag).toBe("ProviderUnavailable")
         })))
+    })
+
+    describe("sessions", () => {
+      const sessionOf = (user: typeof WORLD.carol.id, ttlMs = 60_000) =>
+        Effect.map(Provisioning.use((p) => p.createSession(user, ttlMs)), (token) => ({ sessionToken: Redacted.value(token) }))
+
+      it("bills a session's user, and a member's session to the organization that bills its members", () =>
+        run(Effect.gen(function*() {
+          const before = yield* allBalances
+          const carol = yield* generate(yield* sessionOf(WORLD.carol.id), UNICORN)
+          expect(carol.body._metadata).toMatchObject({ billed_to: WORLD.carol.id, cost_incurred: 48, user_tier: "starter" })
+          expect(yield* posted(accounts.carol)).toBe(500_000 - 48_000)
+          const member = yield* generate(yield* sessionOf(WORLD.member.id), UNICORN)
+          expect(member.body._metadata.billed_to).toBe("org_acme")
+          const after = yield* allBalances
+          const changed = after.filter((b) => before.find((x) => x.account === b.account)?.posted !== b.posted)
+          expect(changed.map((b) => b.account).sort()).toEqual([accounts.carol, "org_acme", "system:revenue"].sort())
+          const [event] = yield* UsageLog.use((u) => u.list({ payer: accounts.carol }))
+          expect(event).toMatchObject({ authMethod: "session", actorKind: "user", actor: WORLD.carol.id })
+        })))
+
+      it("refuses the session of a suspended user, an expired and an unknown session, and nothing moves", () => {
+        const w = world()
+        return w.run(Effect.gen(function*() {
+          const before = yield* allBalances
+          const suspended = yield* Effect.flip(generate(yield* sessionOf(WORLD.suspended.id), UNICORN))
+          expect(suspended).toMatchObject({ _tag: "AccountSuspended", user: WORLD.suspended.id })
+          const byKey = yield* Effect.flip(generate(bearer(WORLD.suspended.key), UNICORN))
+          expect(suspended).toEqual(byKey)
+          const expired = yield* Effect.flip(generate(yield* sessionOf(WORLD.carol.id, -1), UNICORN))
+          expect(expired).toMatchObject({ _tag: "InvalidSession", state: "expired" })
+          const unknown = yield* Effect.flip(generate({ sessionToken: "sess_not-a-session-0123456789" }, UNICORN))
+          expect(unknown).toMatchObject({ _tag: "InvalidSession", state: "unknown" })
+          expect(yield* allBalances).toEqual(before)
+          expect(w.calls).toHaveLength(0)
+        }))
+      })
     })
 
     describe("bad input changes nothing", () => {
