@@ -14,6 +14,7 @@ import {
 import { observeResponse } from "../metrics/Metrics.ts"
 import { accessEntry, AccessLog } from "./AccessLog.ts"
 import { GENERATION_PATHS } from "./Api.ts"
+import { lingerThenClose, LingerLimits } from "./Linger.ts"
 import { acceptsContentType, collectNodeJson, credentialsFrom, MaxBodyBytes, requestIdOf } from "./Requests.ts"
 import { generationHeaders } from "./Responses.ts"
 
@@ -104,6 +105,7 @@ export const GenerationLane: Layer.Layer<never, never, FrontLane | ImageGenerati
     const generation = yield* ImageGeneration
     const front = yield* FrontLane
     const limit = yield* MaxBodyBytes
+    const linger = yield* LingerLimits
     const run = yield* FiberSet.makeRuntime<never, GenerationResult, GenerationError>()
     const log = yield* FiberSet.makeRuntime<never, void, never>()
 
@@ -186,18 +188,26 @@ export const GenerationLane: Layer.Layer<never, never, FrontLane | ImageGenerati
       if (sink !== undefined) arrivals.set(response, [Date.now(), performance.now()])
       const requestId = requestIdOf(typeof headers["x-request-id"] === "string" ? headers["x-request-id"] : undefined)
       const contentType = headers["content-type"]
+      // A body refused before it has all arrived: the connection closes after the answer, once
+      // the rest has been read and discarded within bounds (see `lingerThenClose`), so that a
+      // client still sending reads the answer rather than a reset.
       if (!acceptsContentType(contentType)) {
-        // The body is not read: the connection closes after the answer rather than draining it.
         const wire = unsupportedMediaType(contentType!)
-        sendError(response, requestId, request.complete ? wire : { ...wire, headers: { ...wire.headers, connection: "close" } })
+        if (request.complete) {
+          sendError(response, requestId, wire)
+        } else {
+          lingerThenClose(request, linger)
+          sendError(response, requestId, { ...wire, headers: { ...wire.headers, connection: "close" } })
+        }
         return true
       }
       const declared = headers["content-length"]
       if (declared !== undefined && Number(declared) > limit) {
+        lingerThenClose(request, linger)
         sendError(response, requestId, payloadTooLarge(limit))
         return true
       }
-      collectNodeJson(request, limit, (body) => {
+      collectNodeJson(request, limit, linger, (body) => {
         if (body._tag === "Failure") sendError(response, requestId, body.failure)
         else generate(request, response, requestId, body.success)
       })

@@ -6,6 +6,7 @@ import { IncomingMessage } from "node:http"
 import type { Credentials } from "../../application/PrincipalResolver.ts"
 import { isRequestId } from "../../domain/Ids.ts"
 import { invalidJson, payloadTooLarge, unsupportedMediaType, type WireError } from "./ErrorMapping.ts"
+import { lingerThenClose, LingerLimits } from "./Linger.ts"
 
 /** A failure of the HTTP layer itself (body, content type, unknown resource), already on the wire. */
 export class HttpFailure extends Data.TaggedError("HttpFailure")<{ readonly wire: WireError }> {}
@@ -58,12 +59,14 @@ const parseJson = (text: string): Result.Result<unknown, WireError> => {
  * `done` is called once with the value or the failure, and the returned function stops
  * listening. The platform's generic reader (a cached Effect per request, stream-completion
  * listeners, an ArrayBuffer copy, a TextDecoder) cost most of a POST's extra time over a GET.
- * Same limit and failures: above `limit` the rest is drained and the 413 closes the
- * connection, as the platform does; a stream error or premature close reads as unparsable.
+ * Same limit and failures: above `limit` the 413 closes the connection after a bounded discard
+ * of the rest (`lingerThenClose`, within `linger`); a stream error or premature close reads as
+ * unparsable.
  */
 export const collectNodeJson = (
   message: IncomingMessage,
   limit: number,
+  linger: LingerLimits,
   done: (result: Result.Result<unknown, WireError>) => void
 ): () => void => {
   const chunks: Array<Buffer> = []
@@ -78,7 +81,7 @@ export const collectNodeJson = (
     bytes += chunk.length
     if (bytes > limit) {
       cleanup()
-      message.resume()
+      lingerThenClose(message, linger)
       done(Result.fail(payloadTooLarge(limit)))
     } else {
       chunks.push(chunk)
@@ -101,9 +104,9 @@ export const collectNodeJson = (
   return cleanup
 }
 
-const readNodeJson = (message: IncomingMessage, limit: number): Effect.Effect<unknown, HttpFailure> =>
+const readNodeJson = (message: IncomingMessage, limit: number, linger: LingerLimits): Effect.Effect<unknown, HttpFailure> =>
   Effect.callback<unknown, HttpFailure>((resume) => {
-    const stop = collectNodeJson(message, limit, (result) =>
+    const stop = collectNodeJson(message, limit, linger, (result) =>
       resume(Result.isSuccess(result)
         ? Effect.succeed(result.success)
         : Effect.fail(new HttpFailure({ wire: result.failure }))))
@@ -111,17 +114,26 @@ const readNodeJson = (message: IncomingMessage, limit: number): Effect.Effect<un
     return Effect.sync(stop)
   })
 
-/** The platform's reader: HTTP/2, `Expect: 100-continue` (it answers the 100), upgrades, tests without Node. */
-const readPlatformJson = (request: HttpServerRequest.HttpServerRequest, limit: number): Effect.Effect<unknown, HttpFailure> =>
+/**
+ * The platform's reader: HTTP/2, `Expect: 100-continue` (it answers the 100), upgrades, tests
+ * without Node. Above the limit, an HTTP/1 body gets the same bounded discard as on Node's path
+ * (`http1`: the request's IncomingMessage, if it is one).
+ */
+const readPlatformJson = (
+  request: HttpServerRequest.HttpServerRequest,
+  limit: number,
+  http1: IncomingMessage | undefined,
+  linger: LingerLimits
+): Effect.Effect<unknown, HttpFailure> =>
   request.text.pipe(
     Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(limit)),
-    Effect.mapError((e) =>
-      new HttpFailure({
-        wire: e.reason._tag === "RequestParseError" && e.reason.reason === "BodyTooLarge"
-          ? payloadTooLarge(limit)
-          : invalidJson()
-      })
-    ),
+    Effect.mapError((e) => {
+      if (e.reason._tag === "RequestParseError" && e.reason.reason === "BodyTooLarge") {
+        if (http1 !== undefined) lingerThenClose(http1, linger)
+        return new HttpFailure({ wire: payloadTooLarge(limit) })
+      }
+      return new HttpFailure({ wire: invalidJson() })
+    }),
     Effect.flatMap((text) => Effect.mapError(Effect.fromResult(parseJson(text)), (wire) => new HttpFailure({ wire })))
   )
 
@@ -129,27 +141,41 @@ const readPlatformJson = (request: HttpServerRequest.HttpServerRequest, limit: n
 export const acceptsContentType = (contentType: string | undefined): boolean =>
   contentType === undefined || isJsonMediaType(contentType)
 
+/** The HTTP/1 IncomingMessage under a request, if there is one (not HTTP/2, not a test without Node). */
+const http1MessageOf = (request: HttpServerRequest.HttpServerRequest): IncomingMessage | undefined => {
+  const source: unknown = NodeHttpServerRequest.toIncomingMessage(request)
+  return source instanceof IncomingMessage && source.httpVersionMajor === 1 ? source : undefined
+}
+
 /**
  * Reads a JSON body: 415 for a content type that is not JSON (an absent one is read as JSON),
  * 413 above the size limit, 400 for anything that does not parse. The value is not validated
  * here: the core decodes a generation request and names the parameter that is wrong.
+ *
+ * A 415 or 413 answered before the body has all arrived closes the connection (`Connection:
+ * close`) after a bounded discard of the rest (`lingerThenClose`), so that a client still sending
+ * reads the answer instead of a reset.
  */
-export const readJsonBody = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<unknown, HttpFailure> => {
-  const headers = request.headers
-  const contentType = headers["content-type"]
-  if (!acceptsContentType(contentType)) {
-    return Effect.fail(new HttpFailure({ wire: unsupportedMediaType(contentType!) }))
-  }
-  return Effect.withFiber((fiber) => {
+export const readJsonBody = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<unknown, HttpFailure> =>
+  Effect.withFiber((fiber) => {
+    const headers = request.headers
+    const contentType = headers["content-type"]
+    const http1 = http1MessageOf(request)
+    const linger = fiber.getRef(LingerLimits)
+    if (!acceptsContentType(contentType)) {
+      const wire = unsupportedMediaType(contentType!)
+      if (http1 === undefined || http1.complete) return Effect.fail(new HttpFailure({ wire }))
+      lingerThenClose(http1, linger)
+      return Effect.fail(new HttpFailure({ wire: { ...wire, headers: { ...wire.headers, connection: "close" } } }))
+    }
     const limit = fiber.getRef(MaxBodyBytes)
     const declared = headers["content-length"]
     if (declared !== undefined && Number(declared) > limit) {
+      if (http1 !== undefined) lingerThenClose(http1, linger)
       return Effect.fail(new HttpFailure({ wire: payloadTooLarge(limit) }))
     }
-    const source: unknown = NodeHttpServerRequest.toIncomingMessage(request)
-    return source instanceof IncomingMessage && !source.readableEnded && headers["expect"] === undefined &&
+    return http1 !== undefined && !http1.readableEnded && headers["expect"] === undefined &&
         headers["upgrade"] === undefined
-      ? readNodeJson(source, limit)
-      : readPlatformJson(request, limit)
+      ? readNodeJson(http1, limit, linger)
+      : readPlatformJson(request, limit, http1, linger)
   })
-}
