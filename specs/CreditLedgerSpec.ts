@@ -99,6 +99,40 @@ export const creditLedgerSuite = (adapters: AdapterSet) =>
         expect((yield* ledger.balance(A)).posted).toBe(400)
       })))
 
+    it("answers a repeated release with the first outcome: a released hold stays released, a settled one is refused, and nothing moves", () =>
+      run(Effect.gen(function*() {
+        const ledger = yield* CreditLedger
+        yield* ledger.grant({ id: tid("g1"), account: A, amount: 1000, reason: "top-up" })
+        yield* ledger.reserve({ id: hold("h1"), account: A, amount: 600, ttlMs: 60_000 })
+        yield* ledger.reserve({ id: hold("h2"), account: A, amount: 300, ttlMs: 60_000 })
+        const released = yield* ledger.release(hold("h1"))
+        expect(released).toMatchObject({ id: "h1", status: "released", amount: 600, settled: 0 })
+        yield* ledger.settle(hold("h2"), 200)
+        const snapshot = Effect.all({
+          balance: ledger.balance(A),
+          revenue: ledger.balance(RevenueAccount),
+          history: ledger.history(A),
+          balances: LedgerStore.use((s) => s.balances)
+        })
+        const before = yield* snapshot
+        expect(before.balance).toEqual({ account: A, posted: 800, pending: 0, available: 800 })
+        for (let i = 0; i < 2; i++) {
+          // An identical replay returns the first outcome (LedgerStore: idempotent by id).
+          expect(yield* ledger.release(hold("h1"))).toEqual(released)
+          expect(yield* LedgerStore.use((s) => s.hold(hold("h1")))).toEqual(Option.some(released))
+          // A settled hold is resolved: releasing it is refused, every time.
+          expect(yield* Effect.flip(ledger.release(hold("h2")))).toMatchObject({ _tag: "HoldAlreadyResolved", hold: "h2", status: "settled" })
+          expect(yield* LedgerStore.use((s) => s.hold(hold("h2")))).toEqual(Option.some(expect.objectContaining({ status: "settled", settled: 200 })))
+          expect(yield* snapshot).toEqual(before)
+        }
+        // Concurrent releases of one pending hold: all answer released, the credits return once.
+        yield* ledger.reserve({ id: hold("h3"), account: A, amount: 800, ttlMs: 60_000 })
+        const all = yield* Effect.all(Array.from({ length: 5 }, () => ledger.release(hold("h3"))), { concurrency: "unbounded" })
+        expect(all.map((h) => h.status)).toEqual(Array(5).fill("released"))
+        expect(yield* ledger.balance(A)).toEqual({ account: A, posted: 800, pending: 0, available: 800 })
+        expect(yield* sumOfPosted).toBe(0)
+      })))
+
     it("treats an identical replay of any operation as ok, and different content as a conflict", () =>
       run(Effect.gen(function*() {
         const ledger = yield* CreditLedger

@@ -33,31 +33,65 @@ class LedgerModel {
   }
 }
 
-type Op =
+/**
+ * An amount as generated: a number, or the boundary of the operation's target at the moment it
+ * runs — exactly what is there (`exact`: the account's available balance for a reserve, the
+ * hold's amount for a settle, what is left to refund of a settlement) or one more (`over`).
+ */
+type Amount = number | "exact" | "over"
+
+type Op<A = number> =
   | { readonly _tag: "grant"; readonly id: string; readonly account: AccountId; readonly amount: number }
-  | { readonly _tag: "reserve"; readonly id: string; readonly account: AccountId; readonly amount: number; readonly expired: boolean }
-  | { readonly _tag: "settle"; readonly id: string; readonly amount: number }
+  | { readonly _tag: "reserve"; readonly id: string; readonly account: AccountId; readonly amount: A; readonly expired: boolean }
+  | { readonly _tag: "settle"; readonly id: string; readonly amount: A }
   | { readonly _tag: "release"; readonly id: string }
-  | { readonly _tag: "refund"; readonly id: string; readonly hold: string; readonly amount: number }
+  | { readonly _tag: "refund"; readonly id: string; readonly hold: string; readonly amount: A }
   | { readonly _tag: "sweep" }
 
 const ids = (prefix: string) => fc.integer({ min: 0, max: 3 }).map((i) => `${prefix}${i}`)
 const amount = fc.integer({ min: 1, max: 600 })
+/** Biased to the boundary: as often exactly what is there, or one more, as any other amount. */
+const boundary = (random: fc.Arbitrary<number>): fc.Arbitrary<Amount> =>
+  fc.oneof(
+    { arbitrary: fc.constant("exact" as const), weight: 2 },
+    { arbitrary: fc.constant("over" as const), weight: 2 },
+    { arbitrary: random, weight: 3 }
+  )
 const account = fc.constantFrom(...ACCOUNTS)
-const opArb: fc.Arbitrary<Op> = fc.oneof(
+const opArb: fc.Arbitrary<Op<Amount>> = fc.oneof(
   { arbitrary: fc.record({ _tag: fc.constant("grant" as const), id: ids("g"), account, amount }), weight: 1 },
-  { arbitrary: fc.record({ _tag: fc.constant("reserve" as const), id: ids("h"), account, amount, expired: fc.boolean() }), weight: 4 },
-  { arbitrary: fc.record({ _tag: fc.constant("settle" as const), id: ids("h"), amount: fc.integer({ min: 0, max: 600 }) }), weight: 3 },
+  { arbitrary: fc.record({ _tag: fc.constant("reserve" as const), id: ids("h"), account, amount: boundary(amount), expired: fc.boolean() }), weight: 4 },
+  { arbitrary: fc.record({ _tag: fc.constant("settle" as const), id: ids("h"), amount: boundary(fc.integer({ min: 0, max: 600 })) }), weight: 3 },
   { arbitrary: fc.record({ _tag: fc.constant("release" as const), id: ids("h") }), weight: 3 },
-  { arbitrary: fc.record({ _tag: fc.constant("refund" as const), id: ids("r"), hold: ids("h"), amount }), weight: 2 },
+  { arbitrary: fc.record({ _tag: fc.constant("refund" as const), id: ids("r"), hold: ids("h"), amount: boundary(amount) }), weight: 2 },
   { arbitrary: fc.constant({ _tag: "sweep" as const }), weight: 1 }
 )
+
+/** The amount an operation runs with, from the model's state just before it. */
+const concrete = (m: LedgerModel, op: Op<Amount>): Op => {
+  const at = (amount: Amount, there: number | undefined): number =>
+    typeof amount === "number" ? amount : there === undefined ? 1 : amount === "exact" ? there : there + 1
+  switch (op._tag) {
+    case "reserve":
+      return { ...op, amount: at(op.amount, m.available(op.account)) }
+    case "settle":
+      return { ...op, amount: at(op.amount, m.holds.get(op.id)?.amount) }
+    case "refund": {
+      const s = m.settlements.get(settleTransferId(op.hold as HoldId))
+      return { ...op, amount: at(op.amount, s === undefined ? undefined : s.amount - s.refunded) }
+    }
+    default:
+      return op
+  }
+}
 
 /** Every run starts with each account funded, so that holds succeed often enough to matter. */
 const FUNDING: ReadonlyArray<Op> = ACCOUNTS.map((account, i) => ({ _tag: "grant", id: `fund${i}`, account, amount: 1500 }))
 
 /** What the model says an operation does: the error tag, or undefined for success. */
 const expectOf = (m: LedgerModel, op: Op): string | undefined => {
+  // Amounts are positive whole millicredits (a settle may be 0), checked before anything else.
+  if ((op._tag === "grant" || op._tag === "reserve" || op._tag === "refund") && op.amount <= 0) return "InvalidAmount"
   switch (op._tag) {
     case "grant": {
       const g = m.grants.get(op.id)
@@ -150,11 +184,12 @@ export const ledgerProperties = (adapters: AdapterSet, numRuns: number) =>
     it("matches a model of double-entry accounts and two-phase holds for any sequence of operations, replays included", () =>
       fc.assert(
         fc.asyncProperty(fc.array(opArb, { minLength: 5, maxLength: 40, size: "max" }), async (generated) => {
-          const ops = [...FUNDING, ...generated]
+          const ops: ReadonlyArray<Op<Amount>> = [...FUNDING, ...generated]
           const runtime = ManagedRuntime.make(makeGateway(adapters).layer as Layer.Layer<CreditLedger | LedgerStore>)
           try {
             const model = new LedgerModel()
-            for (const op of ops) {
+            for (const generatedOp of ops) {
+              const op = concrete(model, generatedOp)
               const expected = expectOf(model, op)
               const exit = await runtime.runPromiseExit(perform(op))
               const actual = Exit.isSuccess(exit) ? undefined : (exit.cause.reasons[0] as { error?: { _tag?: string } })?.error?._tag
