@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import * as fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import type { UsageEvent } from "../../src/application/ports/UsageLog.ts"
-import { makeMemoryUsageLog } from "../../src/adapters/memory/MemoryUsageLog.ts"
+import { MEMORY_USAGE_EVENTS, makeMemoryUsageLog } from "../../src/adapters/memory/MemoryUsageLog.ts"
 import type { AccountId } from "../../src/domain/Ids.ts"
 
 const event = (i: number, payer: string, service: string | undefined, at: number): UsageEvent => ({
@@ -50,5 +50,15 @@ describe("MemoryUsageLog", () => {
       ),
       { numRuns: 1_000 }
     )
+  })
+
+  it("keeps 10,000 events by default (about 4.5 MB), however many are recorded", () => {
+    expect(MEMORY_USAGE_EVENTS).toBe(10_000)
+    const log = makeMemoryUsageLog()
+    for (let i = 0; i < 25_000; i++) Effect.runSync(log.record(event(i, "org_a", "svc-a", i)))
+    const listed = Effect.runSync(log.list({}))
+    expect(listed).toHaveLength(10_000)
+    expect(listed[0]!.requestId).toBe("req_24999")
+    expect(listed.at(-1)!.requestId).toBe("req_15000")
   })
 })

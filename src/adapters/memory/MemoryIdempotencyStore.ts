@@ -2,19 +2,95 @@ import { Effect, Layer } from "effect"
 import { type IdempotencyBegin, IdempotencyStore } from "../../application/ports/IdempotencyStore.ts"
 import { IdempotencyConflict } from "../../domain/Errors.ts"
 
+/**
+ * What the in-memory store keeps, so that a long `STORAGE=memory` run stays bounded (PostgreSQL
+ * keeps every record until it expires). Records are forgotten at their expiry (the replay window,
+ * 24 h, measured by the `now` each request brings from the Clock); beyond `records` completed
+ * records, or `bytes` of stored responses, the oldest completed ones make way early, and a replay
+ * of one of those then runs as a new request. A claim still running is never dropped: it is what
+ * keeps a duplicate from running at the same time.
+ */
+export interface MemoryIdempotencyLimits {
+  readonly records: number
+  /** An estimate of the stored responses' size: their strings' lengths, with a little per value. */
+  readonly bytes: number
+}
+
+export const MEMORY_IDEMPOTENCY_LIMITS: MemoryIdempotencyLimits = {
+  records: 10_000,
+  bytes: 32 * 1024 * 1024
+}
+
 interface Entry {
   readonly fingerprint: string
   readonly expiresAt: number
   response: unknown
   done: boolean
+  bytes: number
 }
 
-export const MemoryIdempotencyStore = Layer.sync(IdempotencyStore, () => {
+/** About how many bytes `value` holds: a stored response is JSON-like data (an image in base64 dominates it). */
+export const approximateBytes = (value: unknown): number => {
+  switch (typeof value) {
+    case "string":
+      return 16 + value.length
+    case "object": {
+      if (value === null) return 8
+      let total = 16
+      if (Array.isArray(value)) {
+        for (const item of value) total += 8 + approximateBytes(item)
+      } else {
+        for (const [key, item] of Object.entries(value)) total += 8 + key.length + approximateBytes(item)
+      }
+      return total
+    }
+    default:
+      return 8
+  }
+}
+
+/** How much the store holds right now, for tests of its bounds. */
+export interface MemoryIdempotencyRetained {
+  readonly records: number
+  readonly completed: number
+  readonly bytes: number
+}
+
+export const makeMemoryIdempotencyStore = (limits: MemoryIdempotencyLimits = MEMORY_IDEMPOTENCY_LIMITS) => {
+  // In the order they were claimed: with one replay window for every request, also the order they expire in.
   const entries = new Map<string, Entry>()
+  let completed = 0
+  let bytes = 0
   const id = (scope: string, key: string) => `${scope}\u0000${key}`
-  return IdempotencyStore.of({
+
+  const remove = (k: string, e: Entry) => {
+    entries.delete(k)
+    if (e.done) completed--
+    bytes -= e.bytes
+  }
+
+  /** Forgets what has expired at `now`, oldest claims first, stopping at the first one still live. */
+  const expire = (now: number) => {
+    for (const [k, e] of entries) {
+      if (e.expiresAt > now) break
+      remove(k, e)
+    }
+  }
+
+  /** Drops the oldest completed records until both limits hold. */
+  const trim = () => {
+    if (completed <= limits.records && bytes <= limits.bytes) return
+    for (const [k, e] of entries) {
+      if (!e.done) continue
+      remove(k, e)
+      if (completed <= limits.records && bytes <= limits.bytes) return
+    }
+  }
+
+  const store = IdempotencyStore.of({
     begin: (input) =>
       Effect.suspend((): Effect.Effect<IdempotencyBegin, IdempotencyConflict> => {
+        expire(input.now)
         const k = id(input.scope, input.key)
         const existing = entries.get(k)
         if (existing !== undefined && existing.expiresAt > input.now) {
@@ -25,17 +101,33 @@ export const MemoryIdempotencyStore = Layer.sync(IdempotencyStore, () => {
             ? Effect.succeed({ _tag: "Replay", response: existing.response })
             : Effect.fail(new IdempotencyConflict({ id: input.key, reason: "in_progress" }))
         }
-        entries.set(k, { fingerprint: input.fingerprint, expiresAt: input.expiresAt, response: undefined, done: false })
+        // A new claim goes to the end, where the newest are.
+        if (existing !== undefined) remove(k, existing)
+        entries.set(k, { fingerprint: input.fingerprint, expiresAt: input.expiresAt, response: undefined, done: false, bytes: 0 })
         return Effect.succeed({ _tag: "Started" })
       }),
     complete: (input) =>
       Effect.sync(() => {
         const e = entries.get(id(input.scope, input.key))
-        if (e !== undefined) {
-          e.response = input.response
-          e.done = true
-        }
+        if (e === undefined) return
+        if (e.done) bytes -= e.bytes
+        else completed++
+        e.response = input.response
+        e.done = true
+        e.bytes = approximateBytes(input.response)
+        bytes += e.bytes
+        trim()
       }),
-    abandon: (input) => Effect.sync(() => void entries.delete(id(input.scope, input.key)))
+    abandon: (input) =>
+      Effect.sync(() => {
+        const k = id(input.scope, input.key)
+        const e = entries.get(k)
+        if (e !== undefined) remove(k, e)
+      })
   })
-})
+
+  const retained = (): MemoryIdempotencyRetained => ({ records: entries.size, completed, bytes })
+  return Object.assign(store, { retained })
+}
+
+export const MemoryIdempotencyStore = Layer.sync(IdempotencyStore, () => makeMemoryIdempotencyStore())
