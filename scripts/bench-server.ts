@@ -18,6 +18,7 @@ import { GatewayPolicy } from "../src/application/GatewayPolicy.ts"
 import { ImageProvider } from "../src/application/ports/ImageProvider.ts"
 import { Provisioning } from "../src/application/Provisioning.ts"
 import { AccessLog, makeStdoutAccessLog } from "../src/adapters/http/AccessLog.ts"
+import { GenerationEndpoint } from "../src/adapters/http/GenerationEndpoint.ts"
 import { GenerationLane } from "../src/adapters/http/GenerationLane.ts"
 import { HttpApp, NodeServer, serverOrigin } from "../src/adapters/http/Server.ts"
 import { renderPng } from "../src/adapters/local/PngRenderer.ts"
@@ -97,6 +98,7 @@ if (process.env["BENCH_TARGET"] === "bare") {
   const router = HttpRouter.serve(HttpApp, { disableLogger: true, disableListenLog: true })
   // The generation lane in front of the router, as the gateway runs; BENCH_NO_LANE=1 leaves it out.
   const server = (flag("BENCH_NO_LANE") ? router : router.pipe(Layer.provide(GenerationLane))).pipe(
+    Layer.provide(GenerationEndpoint.layer),
     Layer.provide(ready),
     Layer.provide(gateway),
     Layer.provide(NodeServer({ host: "127.0.0.1", port: 0 }))

@@ -2,23 +2,24 @@ import { Effect, Fiber, Option, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import { describe, expect, it } from "vitest"
 import { CreditLedger } from "../src/application/CreditLedger.ts"
-import { type GenerationInput, ImageGeneration } from "../src/application/ImageGeneration.ts"
+import { ImageGeneration } from "../src/application/ImageGeneration.ts"
+import { GatewayPolicy } from "../src/application/GatewayPolicy.ts"
+import { PrincipalResolver } from "../src/application/PrincipalResolver.ts"
 import { Provisioning } from "../src/application/Provisioning.ts"
 import { ImageStore } from "../src/application/ports/ImageStore.ts"
 import { LedgerStore } from "../src/application/ports/LedgerStore.ts"
 import { UsageLog } from "../src/application/ports/UsageLog.ts"
 import { pngDimensions } from "../src/adapters/local/PngRenderer.ts"
-import { describeError } from "../src/domain/Errors.ts"
+import { wireMessage as describeError } from "../src/adapters/http/ErrorMapping.ts"
 import type { AccountId } from "../src/domain/Ids.ts"
 import type { AdapterSet } from "./support/AdapterSet.ts"
 import { accounts, bearer, makeGateway, seedWorld, WORLD } from "./support/Harness.ts"
 import { promptFor } from "./support/ScriptedProvider.ts"
+import { type Credentials, generateAs } from "./support/Calls.ts"
 
 const UNICORN = { prompt: "A unicorn with a magic wand", model: "dall-e-3", size: "1024x1024", quality: "standard", n: 1 }
 
-let counter = 0
-const generate = (credentials: GenerationInput["credentials"], body: unknown, idempotencyKey?: string) =>
-  ImageGeneration.use((g) => g.generate({ credentials, body, requestId: `req-${++counter}`, idempotencyKey }))
+const generate = (credentials: Credentials, body: unknown, idempotencyKey?: string) => generateAs(credentials, body, idempotencyKey)
 
 const posted = (account: AccountId) => CreditLedger.use((l) => Effect.map(l.balance(account), (b) => b.posted))
 const journalOf = (account: AccountId) => CreditLedger.use((l) => l.history(account))
@@ -27,7 +28,7 @@ const allBalances = LedgerStore.use((s) => s.balances)
 /** The generation flow (SPEC §6) and the incident report's scenarios (SPEC §11). */
 export const imageGenerationSuite = (adapters: AdapterSet) =>
   describe(`ImageGeneration [${adapters.name}]`, () => {
-    type R = ImageGeneration | CreditLedger | LedgerStore | UsageLog | ImageStore | Provisioning
+    type R = ImageGeneration | PrincipalResolver | GatewayPolicy | CreditLedger | LedgerStore | UsageLog | ImageStore | Provisioning
     const world = (options: Parameters<typeof makeGateway>[1] = {}) => {
       const gateway = makeGateway(adapters, options)
       const run = <A, E>(effect: Effect.Effect<A, E, R>) =>

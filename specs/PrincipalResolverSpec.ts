@@ -1,18 +1,19 @@
 import { Effect, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
-import { PrincipalResolver, type Credentials } from "../src/application/PrincipalResolver.ts"
+import { PrincipalResolver } from "../src/application/PrincipalResolver.ts"
+import { type Credentials, resolveAs } from "./support/Calls.ts"
 import { Provisioning } from "../src/application/Provisioning.ts"
 import type { ApiKeyRecord, KeyOwner, Scope } from "../src/domain/Entities.ts"
 import { KeyStore } from "../src/application/ports/KeyStore.ts"
 import { ServiceRegistry } from "../src/application/ports/Repositories.ts"
-import { describeError, type DomainError } from "../src/domain/Errors.ts"
+import type { DomainError } from "../src/domain/Errors.ts"
+import { wireMessage as describeError } from "../src/adapters/http/ErrorMapping.ts"
 import { accountOfOrg, type ServiceName, type UserId } from "../src/domain/Ids.ts"
 import type { AdapterSet } from "./support/AdapterSet.ts"
 import { accounts, bearer, inWorld, serviceJwt, WORLD } from "./support/Harness.ts"
 import { isAllowedPrefix, leakedPart, unknownSecret } from "./support/SecretLeaks.ts"
 
-const resolve = (credentials: Credentials, scope: Scope = "images:generate") =>
-  PrincipalResolver.use((r) => r.resolve(credentials, scope))
+const resolve = (credentials: Credentials, scope: Scope = "images:generate") => resolveAs(credentials, scope)
 
 const failure = (credentials: Credentials, scope: Scope = "images:generate") =>
   Effect.flip(resolve(credentials, scope)) as Effect.Effect<DomainError, never, PrincipalResolver>

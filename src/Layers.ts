@@ -1,11 +1,8 @@
 import { Cause, Config, Console, Context, Data, Effect, Layer, Option, Redacted, Schema, type Scope } from "effect"
-import { SecureRandom } from "effect/crypto"
-import { randomFillSync } from "node:crypto"
 import { join, resolve } from "node:path"
-import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
 import { withMetrics } from "./adapters/metrics/Metrics.ts"
+import { NodePlatform } from "./adapters/node/NodePlatform.ts"
 import { makeCore } from "./application/Core.ts"
-import { ImageEncoding } from "./application/ImageEncoding.ts"
 import { GatewayPolicy } from "./application/GatewayPolicy.ts"
 import type { ImageStore } from "./application/ports/ImageStore.ts"
 import { DiskImageStore } from "./adapters/disk/DiskImageStore.ts"
@@ -198,37 +195,8 @@ export const Ports = (config: GatewayConfig) =>
     return MemoryAdapters(baseUrl)
   }))
 
-/**
- * Random bytes from a pool that node:crypto refills 4 KiB at a time, as Node's own `randomUUID`
- * does: every request draws a few (a hold id), and one system call per draw costs more than the
- * draw. Each byte is handed out once.
- */
-export const PooledSecureRandom = Layer.sync(SecureRandom.SecureRandom, () => {
-  const POOL = 4096
-  const pool = new Uint8Array(POOL)
-  let offset = POOL
-  return SecureRandom.make((size) => {
-    if (size > 256) return new Uint8Array(randomFillSync(new Uint8Array(size)))
-    if (offset + size > POOL) {
-      randomFillSync(pool)
-      offset = 0
-    }
-    const bytes = pool.slice(offset, offset + size)
-    offset += size
-    return bytes
-  })
-})
-
-/** Base64 by Node's native encoder: several times faster than the portable one on large images. */
-export const NodeImageEncoding = Layer.succeed(ImageEncoding, ImageEncoding.of({
-  base64: (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")
-}))
-
-/**
- * The core as the server runs it: every request hashes its credential, and node:crypto's
- * synchronous SHA-256 costs a fraction of WebCrypto's, which sends each digest to the threadpool.
- */
-export const ServerCore = makeCore(Layer.mergeAll(NodeCrypto.layerDigest, PooledSecureRandom, NodeImageEncoding))
+/** The core as the server runs it: on Node's platform (`adapters/node`). */
+export const ServerCore = makeCore(NodePlatform)
 
 /**
  * The whole core on the configured adapters, with the local provider standing in for every

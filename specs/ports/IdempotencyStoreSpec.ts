@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
 import { IdempotencyStore } from "../../src/application/ports/IdempotencyStore.ts"
+import type { StoredGeneration } from "../../src/domain/Generation.ts"
 import type { PortAdapter } from "./PortAdapter.ts"
 
 /** Epoch ms in 2100: beyond 32 bits, and still ahead of any clock an adapter might read (TestClock or real). */
@@ -9,11 +10,21 @@ const TTL = 86_400_000
 const alice = "7a6bfd31-0120-4a30-9e21-0fc3b8006579"
 const bob = "2f1c6a53-5d8e-4b7a-9a51-3c9e8f0b1d24"
 
-/** A stored response as the generation flow keeps it; the key order is part of what is replayed. */
-const response = {
-  body: { created: 1_750_000_000, data: [{ url: "http://gateway.test/v1/images/files/ab.png" }], _metadata: { cost_incurred: 48 } },
-  remainingMillicredits: 952_000
+/** A generation as the flow keeps it (Schema-encoded); the key order is part of what is replayed. */
+const response: StoredGeneration = {
+  createdAt: 1_750_000_000_000,
+  images: [{ _tag: "Stored", id: "ab", url: "http://gateway.test/v1/images/files/ab.png" }, { _tag: "Inline", bytes: "iVBORw0K", contentType: "image/png" }],
+  costMillicredits: 48_000,
+  chargedMillicredits: 48_000,
+  remainingMillicredits: 952_000,
+  hold: "hold_1",
+  billing: "billed",
+  providerUsed: "local",
+  payer: { account: alice, kind: "user", tier: "free" },
+  replayed: false
 }
+/** Another generation, told apart by what remained after it. */
+const other = (remainingMillicredits: number): StoredGeneration => ({ ...response, remainingMillicredits })
 
 const begin = (fields: { scope?: string; key?: string; fingerprint?: string; now?: number; expiresAt?: number } = {}) =>
   IdempotencyStore.use((s) => {
@@ -26,7 +37,7 @@ const begin = (fields: { scope?: string; key?: string; fingerprint?: string; now
       expiresAt: fields.expiresAt ?? now + TTL
     })
   })
-const complete = (fields: { scope?: string; key?: string; response?: unknown } = {}) =>
+const complete = (fields: { scope?: string; key?: string; response?: StoredGeneration } = {}) =>
   IdempotencyStore.use((s) =>
     s.complete({ scope: fields.scope ?? alice, key: fields.key ?? "req-1", response: fields.response ?? response })
   )
@@ -98,21 +109,21 @@ export const idempotencyStoreSuite = (adapter: PortAdapter<IdempotencyStore>) =>
       yield* begin({ now: T0, expiresAt: T0 + 100 })
       expect(yield* Effect.flip(begin({ now: T0 + 99 }))).toMatchObject(conflict("in_progress"))
       expect(yield* begin({ now: T0 + 150, expiresAt: T0 + 300 })).toEqual({ _tag: "Started" })
-      yield* complete({ response: { second: true } })
+      yield* complete({ response: other(2) })
       // Past the first claim's expiry but within the second's: still replayed.
       const replay = yield* begin({ now: T0 + 299 })
-      expect(replay).toEqual({ _tag: "Replay", response: { second: true } })
+      expect(replay).toEqual({ _tag: "Replay", response: other(2) })
       expect(yield* begin({ now: T0 + 300 })).toEqual({ _tag: "Started" })
     }))
 
     test("keeps payers apart: one key under two scopes is two requests", Effect.gen(function*() {
       expect(yield* begin({ scope: alice })).toEqual({ _tag: "Started" })
       expect(yield* begin({ scope: bob, fingerprint: "fp-b" })).toEqual({ _tag: "Started" })
-      yield* complete({ scope: alice, response: { payer: "alice" } })
+      yield* complete({ scope: alice, response: other(1) })
       expect(yield* Effect.flip(begin({ scope: bob, fingerprint: "fp-b" }))).toMatchObject(conflict("in_progress"))
-      expect(yield* begin({ scope: alice })).toEqual({ _tag: "Replay", response: { payer: "alice" } })
+      expect(yield* begin({ scope: alice })).toEqual({ _tag: "Replay", response: other(1) })
       yield* abandon({ scope: bob })
-      expect(yield* begin({ scope: alice })).toEqual({ _tag: "Replay", response: { payer: "alice" } })
+      expect(yield* begin({ scope: alice })).toEqual({ _tag: "Replay", response: other(1) })
       expect(yield* begin({ scope: bob })).toEqual({ _tag: "Started" })
     }))
 

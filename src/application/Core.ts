@@ -1,21 +1,20 @@
 import { Layer } from "effect"
 import { Digest, SecureRandom } from "effect/crypto"
 import { CreditLedger } from "./CreditLedger.ts"
-import { ImageEncoding } from "./ImageEncoding.ts"
 import { ImageGeneration } from "./ImageGeneration.ts"
 import { PrincipalResolver } from "./PrincipalResolver.ts"
 import { Provisioning } from "./Provisioning.ts"
 
 /**
- * The application services on the given platform: crypto and image encoding. The composition
- * root may pass a platform's own (node:crypto's synchronous SHA-256 costs far less per request
- * than WebCrypto's threadpool job; Node's Buffer encodes Base64 natively).
+ * The application services on the given platform's crypto. The composition root may pass a
+ * platform's own (node:crypto's synchronous SHA-256 costs far less per request than WebCrypto's
+ * threadpool job).
  */
-export const makeCore = (platform: Layer.Layer<Digest.Digest | SecureRandom.SecureRandom | ImageEncoding>) =>
-  Layer.mergeAll(ImageGeneration.layer, Provisioning.layer).pipe(
-    Layer.provideMerge(Layer.mergeAll(PrincipalResolver.layer, CreditLedger.layer)),
+export const makeCore = (platform: Layer.Layer<Digest.Digest | SecureRandom.SecureRandom>) =>
+  Layer.mergeAll(ImageGeneration.layer, Provisioning.layer, PrincipalResolver.layer).pipe(
+    Layer.provideMerge(CreditLedger.layer),
     Layer.provideMerge(platform)
   )
 
 /** The application services on portable platform services, wired to whatever adapters provide the ports. */
-export const Core = makeCore(Layer.mergeAll(Digest.layerWebCrypto, SecureRandom.layerWebCrypto, ImageEncoding.portable))
+export const Core = makeCore(Layer.mergeAll(Digest.layerWebCrypto, SecureRandom.layerWebCrypto))

@@ -1,85 +1,80 @@
-import { Clock, Context, Effect, Exit, Layer, Option, References, Result } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Layer, Option, type Redacted, References } from "effect"
 import { Digest, SecureRandom } from "effect/crypto"
 import { type GenerationError, InvalidRequest, ProviderTimeout } from "../domain/Errors.ts"
-import { decodeGenerationBody, validateGeneration, type ValidRequest } from "../domain/GenerationRequest.ts"
+import {
+  type BillingMode,
+  decodeStoredGeneration,
+  encodeGeneration,
+  type GeneratedImage,
+  type Generation
+} from "../domain/Generation.ts"
+import type { GenerationRequest } from "../domain/GenerationRequest.ts"
 import type { HoldId } from "../domain/Ids.ts"
-import { toCredits } from "../domain/Money.ts"
+import type { ProviderName } from "../domain/Models.ts"
 import { basePrice, priceOf } from "../domain/Pricing.ts"
 import { actorService, type Principal } from "../domain/Principal.ts"
 import { isCreditExempt, multiplierOf } from "../domain/Tier.ts"
 import { CreditLedger } from "./CreditLedger.ts"
 import { withDeadline } from "./Deadline.ts"
 import { GatewayPolicy } from "./GatewayPolicy.ts"
-import { ImageEncoding } from "./ImageEncoding.ts"
-import { type Credentials, PrincipalResolver } from "./PrincipalResolver.ts"
 import { ByokStore } from "./ports/ByokStore.ts"
 import { IdempotencyStore } from "./ports/IdempotencyStore.ts"
 import { ImageProvider, type ProviderResult } from "./ports/ImageProvider.ts"
 import { ImageStore } from "./ports/ImageStore.ts"
-import { type BillingMode, UsageLog } from "./ports/UsageLog.ts"
+import { UsageLog } from "./ports/UsageLog.ts"
 
 export interface GenerationInput {
-  readonly credentials: Credentials
-  readonly body: unknown
+  /** Who acts and who pays (PrincipalResolver). */
+  readonly principal: Principal
+  /** A request already checked against its model (`validateGeneration`). */
+  readonly request: GenerationRequest
+  /** Names the request for the usage log. */
   readonly requestId: string
+  /**
+   * The caller's key for this request: the same key from the same payer within the policy's
+   * window replays the first outcome without a new charge.
+   */
   readonly idempotencyKey?: string | undefined
 }
 
-export interface ImageData {
-  readonly url?: string
-  readonly b64_json?: string
-  readonly revised_prompt?: string
+/** How a request will be paid for, decided before anything moves. */
+interface Plan {
+  readonly mode: BillingMode
+  /** The payer's own key for the provider (BYOK). */
+  readonly ownKey: Option.Option<Redacted.Redacted<string>>
+  /** The price of `count` images for this payer. */
+  readonly priceFor: (count: number) => number
 }
 
-export interface GenerationMetadata {
-  readonly provider_used: string
-  readonly cost_incurred: number
-  readonly credits_remaining: number
-  readonly transaction_id: string | null
-  readonly user_tier: string
-  readonly using_byok: boolean
-  readonly byok_provider: string | null
-  readonly images_generated: number
-  readonly billed_to: string
+/** What the provider made and what it cost, before the images are stored or encoded. */
+interface Made {
+  readonly result: ProviderResult
+  readonly cost: number
+  readonly hold: HoldId | undefined
 }
-
-/** OpenAI's ImagesResponse, plus the gateway's `_metadata`. */
-export interface ImagesResponseBody {
-  readonly created: number
-  readonly data: ReadonlyArray<ImageData>
-  readonly _metadata: GenerationMetadata
-}
-
-export interface GenerationResult {
-  readonly body: ImagesResponseBody
-  /** What this request moved: 0 for BYOK, exempt and replayed requests. */
-  readonly chargedMillicredits: number
-  readonly remainingMillicredits: number
-  readonly replayed: boolean
-  readonly principal: Principal
-}
-
-interface StoredReplay {
-  readonly body: ImagesResponseBody
-  readonly remainingMillicredits: number
-}
-
-export const MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 const encoder = new TextEncoder()
 
+/** The usage log's outcome of a finished attempt. */
+const outcomeOf = (exit: Exit.Exit<unknown, GenerationError>): string => {
+  if (Exit.isSuccess(exit)) return "success"
+  const failure = exit.cause.reasons.find(Cause.isFailReason)
+  if (failure !== undefined) return failure.error._tag
+  return Cause.hasInterruptsOnly(exit.cause) ? "interrupted" : "defect"
+}
+
 /**
- * The generation flow: principal → validation → route → BYOK / exempt / billed → reserve →
- * provider → settle or release → usage → response. Money only moves through a hold that is
- * settled for the images actually returned, or released on any failure or interruption.
+ * The generation flow, top-down: price the request for its payer (BYOK / exempt / billed), charge
+ * and call the provider (a hold reserved before the call, settled for the images actually
+ * returned, released on any failure or interruption), and describe the outcome as a domain
+ * `Generation`. Every attempt is recorded in the usage log, its outcome read from how it ended.
  */
 export class ImageGeneration extends Context.Service<ImageGeneration, {
-  readonly generate: (input: GenerationInput) => Effect.Effect<GenerationResult, GenerationError>
+  readonly generate: (input: GenerationInput) => Effect.Effect<Generation, GenerationError>
 }>()("image-gateway/ImageGeneration") {
   static readonly layer: Layer.Layer<
     ImageGeneration,
     never,
-    | PrincipalResolver
     | CreditLedger
     | GatewayPolicy
     | ByokStore
@@ -89,11 +84,9 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
     | UsageLog
     | Digest.Digest
     | SecureRandom.SecureRandom
-    | ImageEncoding
   > = Layer.effect(
     ImageGeneration,
     Effect.gen(function*() {
-      const resolver = yield* PrincipalResolver
       const ledger = yield* CreditLedger
       const policy = yield* GatewayPolicy
       const byok = yield* ByokStore
@@ -103,9 +96,9 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
       const usage = yield* UsageLog
       const digest = yield* Digest.Digest
       const random = yield* SecureRandom.SecureRandom
-      const encoding = yield* ImageEncoding
 
-      const fingerprint = (principal: Principal, req: ValidRequest) =>
+      /** What makes two requests under one Idempotency-Key "the same request". */
+      const fingerprint = (principal: Principal, req: GenerationRequest) =>
         digest.digestHex(
           Digest.sha256,
           encoder.encode(JSON.stringify([
@@ -124,80 +117,43 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
           ]))
         )
 
-      const revisedOf = (image: ProviderResult["images"][number]) =>
-        image.revisedPrompt === undefined ? {} : { revised_prompt: image.revisedPrompt }
+      // --- 1. price -----------------------------------------------------------------------------
 
-      const toData = (result: ProviderResult, req: ValidRequest, now: number): Effect.Effect<ReadonlyArray<ImageData>> =>
-        // Encoding needs no effect: a plain map spares the per-image loop of `Effect.forEach`.
-        req.responseFormat === "b64_json"
-          ? Effect.succeed(result.images.map((image): ImageData => ({ b64_json: encoding.base64(image.bytes), ...revisedOf(image) })))
-          : Effect.forEach(result.images, (image) =>
-            Effect.map(
-              images.put({ bytes: image.bytes, contentType: image.contentType, expiresAt: now + policy.imageUrlTtlMs }),
-              (stored): ImageData => ({ url: stored.url, ...revisedOf(image) })
-            ))
-
-      const flow = function*(input: GenerationInput) {
-        const started = yield* Clock.currentTimeMillis
-        const principal = yield* resolver.resolve(input.credentials, "images:generate")
-        const decoded = decodeGenerationBody(input.body)
-        if (Result.isFailure(decoded)) return yield* Effect.fail(decoded.failure)
-        const valid = validateGeneration(decoded.success, policy.models, policy.defaultModel)
-        if (Result.isFailure(valid)) return yield* Effect.fail(valid.failure)
-        const req = valid.success
-        const key = input.idempotencyKey
-        if (key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
-          return yield* new InvalidRequest({
-            param: "Idempotency-Key",
-            code: "invalid_idempotency_key",
-            detail: `The Idempotency-Key header must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters.`
-          })
-        }
-
-        const payer = principal.payer
-        const route = req.model.provider
-        const ownKey = route === "local" ? Option.none() : yield* byok.findEnabled(payer.account, route)
-        const mode: BillingMode = Option.isSome(ownKey) ? "byok" : isCreditExempt(policy.tiers, payer.tier) ? "exempt" : "billed"
-        const base = basePrice(policy.prices, req.model, req.quality, req.size)
-        if (base === undefined && mode === "billed") {
-          return yield* new InvalidRequest({
-            param: "size",
-            code: "invalid_value",
-            detail: `No price is configured for ${req.model.id} at quality '${req.quality}' and size '${req.size}'.`
-          })
-        }
-        const multiplier = multiplierOf(policy.tiers, payer.tier)
-        const priceFor = (count: number) => (base === undefined ? 0 : priceOf(base, count, multiplier))
-
-        let outcome = "success"
-        let imagesGenerated = 0
-        let cost = 0
-        let providerUsed: ProviderResult["providerUsed"] | undefined
-        // Built when it runs (the callback reads the request's final outcome, images and cost).
-        const recordUsage = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          usage.record({
-            requestId: input.requestId,
-            at: started,
-            actorKind: principal.actor._tag === "Service" ? "service" : "user",
-            actor: principal.actor._tag === "Service" ? principal.actor.service : principal.actor.user,
-            service: actorService(principal),
-            onBehalfOf: principal.onBehalfOf,
-            authMethod: principal.authMethod,
-            payer: payer.account,
-            model: req.model.id,
-            provider: providerUsed ?? route,
-            n: req.n,
-            images: imagesGenerated,
-            costMillicredits: cost,
-            mode,
-            outcome,
-            latencyMs: now - started
-          })
+      const plan = (principal: Principal, req: GenerationRequest): Effect.Effect<Plan, InvalidRequest> =>
+        Effect.flatMap(
+          req.model.provider === "local" ? Effect.succeedNone : byok.findEnabled(principal.payer.account, req.model.provider),
+          (ownKey) => {
+            const payer = principal.payer
+            const mode: BillingMode = Option.isSome(ownKey)
+              ? "byok"
+              : isCreditExempt(policy.tiers, payer.tier)
+              ? "exempt"
+              : "billed"
+            const base = basePrice(policy.prices, req.model, req.quality, req.size)
+            if (base === undefined && mode === "billed") {
+              return Effect.fail(
+                new InvalidRequest({
+                  param: "size",
+                  code: "invalid_value",
+                  detail: `No price is configured for ${req.model.id} at quality '${req.quality}' and size '${req.size}'.`
+                })
+              )
+            }
+            const multiplier = multiplierOf(policy.tiers, payer.tier)
+            return Effect.succeed({
+              mode,
+              ownKey,
+              priceFor: (count: number) => (base === undefined ? 0 : priceOf(base, count, multiplier))
+            })
+          }
         )
 
-        const callProvider = withDeadline(
+      // --- 2. charge and call ----------------------------------------------------------------
+
+      const callProvider = (req: GenerationRequest, ownKey: Plan["ownKey"]) =>
+        withDeadline(
           provider.generate({
-            provider: route,
+            provider: req.model.provider,
             model: req.model.providerModel,
             prompt: req.prompt,
             n: req.n,
@@ -211,101 +167,147 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
             timeoutMs: policy.providerTimeoutMs
           }),
           policy.providerTimeoutMs,
-          () => new ProviderTimeout({ provider: route, timeoutMs: policy.providerTimeoutMs })
+          () => new ProviderTimeout({ provider: req.model.provider, timeoutMs: policy.providerTimeoutMs })
         ).pipe(
+          // A provider that returns more than asked for is not paid for the extra images.
           Effect.map((r) => (r.images.length > req.n ? { ...r, images: r.images.slice(0, req.n) } : r))
         )
 
-        const run = Effect.gen(function*() {
-          let holdId: HoldId | undefined
-          let result: ProviderResult
-          if (mode === "billed") {
-            const id = `hold_${yield* random.uuidV7()}` as HoldId
-            holdId = id
-            result = yield* Effect.acquireUseRelease(
-              ledger.reserve({
-                id,
-                account: payer.account,
-                amount: priceFor(req.n),
-                ttlMs: policy.holdTtlMs,
-                monthlyCap: payer.monthlyCap
-              }).pipe(Effect.catchTag("InvalidAmount", (e) => Effect.die(e))),
-              () =>
-                Effect.flatMap(callProvider, (r) => {
-                  const actual = r.images.length === 0 ? 0 : priceFor(r.images.length)
-                  // The hold outlives any provider call, so settling cannot find it resolved.
-                  return Effect.map(Effect.orDie(ledger.settle(id, actual)), () => {
-                    cost = actual
-                    return r
-                  })
-                }),
-              (hold, exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.ignore(ledger.release(hold.id)))
-            )
-          } else {
-            result = yield* callProvider
-          }
-          providerUsed = result.providerUsed
-          imagesGenerated = result.images.length
-          const now = yield* Clock.currentTimeMillis
-          const data = yield* toData(result, req, now)
-          const remaining = (yield* ledger.balance(payer.account)).available
-          const body: ImagesResponseBody = {
-            created: Math.floor(now / 1000),
-            data,
-            _metadata: {
-              provider_used: result.providerUsed,
-              cost_incurred: toCredits(cost),
-              credits_remaining: toCredits(remaining),
-              transaction_id: holdId ?? null,
-              user_tier: payer.tier,
-              using_byok: mode === "byok",
-              byok_provider: mode === "byok" ? route : null,
-              images_generated: result.images.length,
-              billed_to: payer.account
-            }
-          }
-          return { body, remaining }
-        }).pipe(
-          Effect.tapError((e) => Effect.sync(() => void (outcome = e._tag))),
-          Effect.ensuring(recordUsage)
-        )
-
-        if (key === undefined) {
-          const { body, remaining } = yield* run
-          return { body, chargedMillicredits: cost, remainingMillicredits: remaining, replayed: false, principal }
+      /**
+       * BYOK and exempt requests call the provider and move nothing. A billed one holds the
+       * price of `n` images first (refused when the payer cannot cover it), then settles the
+       * price of the images returned; the hold outlives any provider call, so settling cannot
+       * find it resolved. On any failure or interruption the hold is released.
+       */
+      const chargeAndCall = (principal: Principal, req: GenerationRequest, p: Plan) => {
+        if (p.mode !== "billed") {
+          return Effect.map(callProvider(req, p.ownKey), (result): Made => ({ result, cost: 0, hold: undefined }))
         }
-
-        const scope = payer.account
-        const begun = yield* idempotency.begin({
-          scope,
-          key,
-          fingerprint: yield* fingerprint(principal, req),
-          now: started,
-          expiresAt: started + policy.idempotencyTtlMs
+        return Effect.flatMap(random.uuidV7(), (uuid) => {
+          const hold = `hold_${uuid}` as HoldId
+          return Effect.acquireUseRelease(
+            ledger.reserve({
+              id: hold,
+              account: principal.payer.account,
+              amount: p.priceFor(req.n),
+              ttlMs: policy.holdTtlMs,
+              monthlyCap: principal.payer.monthlyCap
+            }).pipe(Effect.catchTag("InvalidAmount", (e) => Effect.die(e))),
+            () =>
+              Effect.flatMap(callProvider(req, p.ownKey), (result) => {
+                const cost = result.images.length === 0 ? 0 : p.priceFor(result.images.length)
+                return Effect.as(Effect.orDie(ledger.settle(hold, cost)), { result, cost, hold })
+              }),
+            (held, exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.ignore(ledger.release(held.id)))
+          )
         })
-        if (begun._tag === "Replay") {
-          const stored = begun.response as StoredReplay
+      }
+
+      // --- 3. describe the outcome ----------------------------------------------------------
+
+      /** Inline bytes for `b64_json`; stored under an unguessable id for `url`. */
+      const keep = (req: GenerationRequest, result: ProviderResult, now: number): Effect.Effect<ReadonlyArray<GeneratedImage>> => {
+        const revised = (image: ProviderResult["images"][number]) =>
+          image.revisedPrompt === undefined ? {} : { revisedPrompt: image.revisedPrompt }
+        return req.responseFormat === "b64_json"
+          ? Effect.succeed(result.images.map((image): GeneratedImage => ({
+            _tag: "Inline",
+            bytes: image.bytes,
+            contentType: image.contentType,
+            ...revised(image)
+          })))
+          : Effect.forEach(result.images, (image) =>
+            Effect.map(
+              images.put({ bytes: image.bytes, contentType: image.contentType, expiresAt: now + policy.imageUrlTtlMs }),
+              (stored): GeneratedImage => ({ _tag: "Stored", id: stored.id, url: stored.url, ...revised(image) })
+            ))
+      }
+
+      const describe = (principal: Principal, req: GenerationRequest, p: Plan, made: Made) =>
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const kept = yield* keep(req, made.result, now)
+          const balance = yield* ledger.balance(principal.payer.account)
           return {
-            body: stored.body,
-            chargedMillicredits: 0,
-            remainingMillicredits: stored.remainingMillicredits,
-            replayed: true,
-            principal
-          }
-        }
-        const { body, remaining } = yield* run.pipe(
+            createdAt: now,
+            images: kept,
+            costMillicredits: made.cost,
+            chargedMillicredits: made.cost,
+            remainingMillicredits: balance.available,
+            ...(made.hold === undefined ? {} : { hold: made.hold }),
+            billing: p.mode,
+            providerUsed: made.result.providerUsed,
+            ...(p.mode === "byok" ? { byokProvider: req.model.provider } : {}),
+            payer: { account: principal.payer.account, kind: principal.payer.kind, tier: principal.payer.tier },
+            replayed: false
+          } satisfies Generation
+        })
+
+      /** One attempt, recorded in the usage log however it ends. */
+      const attempt = (input: GenerationInput, p: Plan, started: number): Effect.Effect<Generation, GenerationError> => {
+        const { principal, request: req } = input
+        return Effect.flatMap(chargeAndCall(principal, req, p), (made) => describe(principal, req, p, made)).pipe(
           Effect.onExit((exit) =>
-            Exit.isSuccess(exit)
-              ? idempotency.complete({
-                scope,
-                key,
-                response: { body: exit.value.body, remainingMillicredits: exit.value.remaining } satisfies StoredReplay
+            Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              usage.record({
+                requestId: input.requestId,
+                at: started,
+                actorKind: principal.actor._tag === "Service" ? "service" : "user",
+                actor: principal.actor._tag === "Service" ? principal.actor.service : principal.actor.user,
+                service: actorService(principal),
+                onBehalfOf: principal.onBehalfOf,
+                authMethod: principal.authMethod,
+                payer: principal.payer.account,
+                model: req.model.id,
+                provider: Exit.isSuccess(exit) ? exit.value.providerUsed as ProviderName : req.model.provider,
+                n: req.n,
+                images: Exit.isSuccess(exit) ? exit.value.images.length : 0,
+                costMillicredits: Exit.isSuccess(exit) ? exit.value.costMillicredits : 0,
+                mode: p.mode,
+                outcome: outcomeOf(exit),
+                latencyMs: now - started
               })
-              : idempotency.abandon({ scope, key })
+            )
           )
         )
-        return { body, chargedMillicredits: cost, remainingMillicredits: remaining, replayed: false, principal }
       }
+
+      /**
+       * With an idempotency key, the payer's key is claimed first: a repeat of a finished request
+       * gets its generation back (nothing charged), a different request under the same key or one
+       * still running is a conflict, and a failed attempt gives the key back.
+       */
+      const idempotent = (input: GenerationInput, key: string, p: Plan, started: number) =>
+        Effect.gen(function*() {
+          const scope = input.principal.payer.account
+          const begun = yield* idempotency.begin({
+            scope,
+            key,
+            fingerprint: yield* fingerprint(input.principal, input.request),
+            now: started,
+            expiresAt: started + policy.idempotencyTtlMs
+          })
+          if (begun._tag === "Replay") {
+            const first = decodeStoredGeneration(begun.response)
+            return { ...first, chargedMillicredits: 0, replayed: true } satisfies Generation
+          }
+          return yield* attempt(input, p, started).pipe(
+            Effect.onExit((exit) =>
+              Exit.isSuccess(exit)
+                ? idempotency.complete({ scope, key, response: encodeGeneration(exit.value) })
+                : idempotency.abandon({ scope, key })
+            )
+          )
+        })
+
+      const flow = function*(input: GenerationInput) {
+        const started = yield* Clock.currentTimeMillis
+        const p = yield* plan(input.principal, input.request)
+        return yield* (input.idempotencyKey === undefined
+          ? attempt(input, p, started)
+          : idempotent(input, input.idempotencyKey, p, started))
+      }
+
       // The request's span, when a tracer is on (decided once, where the core is built). Off, as
       // the server runs without an exporter, the untraced flow spares the call-site stack capture
       // and the span on every request.
@@ -317,4 +319,3 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
     })
   )
 }
-

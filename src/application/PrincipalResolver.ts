@@ -11,7 +11,6 @@ import {
   InvalidSession,
   InvalidToken,
   InvalidUserId,
-  MalformedAuthorization,
   MissingCredentials,
   MissingUserContext,
   ScopeDenied,
@@ -22,19 +21,10 @@ import {
 } from "../domain/Errors.ts"
 import { accountOfOrg, accountOfUser, isServiceName, type KeyId, parseUserId, type UserId } from "../domain/Ids.ts"
 import type { AuthMethod, Payer, Principal } from "../domain/Principal.ts"
+import type { Credential } from "../domain/Credential.ts"
 import { KeyStore } from "./ports/KeyStore.ts"
 import { OrganizationRepository, ServiceRegistry, SessionStore, UserRepository } from "./ports/Repositories.ts"
-import { publicPrefix } from "./Secrets.ts"
-
-/** The raw credentials of a request, as they arrived; nothing here is trusted yet. */
-export interface Credentials {
-  /** The whole `Authorization` header value. */
-  readonly authorization?: string | undefined
-  /** The `session_token` cookie value. */
-  readonly sessionToken?: string | undefined
-  /** The `X-User-ID` header value. */
-  readonly userId?: string | undefined
-}
+import { hashWith, publicPrefix } from "./Secrets.ts"
 
 export const JWT_MAX_LIFETIME_SECONDS = 3600
 export const JWT_CLOCK_SKEW_SECONDS = 60
@@ -52,12 +42,16 @@ type Authenticated =
 const encoder = new TextEncoder()
 
 /**
- * Turns credentials into a principal (who acts, who pays), following the decision table of the
- * specification row by row. The first credential present decides; a bad one is an error, never
- * a fall-through to the next.
+ * Turns a credential into a principal (who acts, who pays), following the decision table of the
+ * specification row by row. `onBehalfOf` is the user a service names to bill, exactly as it was
+ * sent (checked here). A bad credential is an error, never a fall-through to another.
  */
 export class PrincipalResolver extends Context.Service<PrincipalResolver, {
-  readonly resolve: (credentials: Credentials, scope: Scope) => Effect.Effect<Principal, AuthError>
+  readonly resolve: (
+    credential: Credential | undefined,
+    onBehalfOf: string | undefined,
+    scope: Scope
+  ) => Effect.Effect<Principal, AuthError>
 }>()("image-gateway/PrincipalResolver") {
   static readonly layer: Layer.Layer<
     PrincipalResolver,
@@ -73,7 +67,7 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
       const sessions = yield* SessionStore
       const digest = yield* Digest.Digest
       // The digest is resolved once here: `hashSecret` would look it up (and re-provide it) per call.
-      const hash = (secret: string) => digest.digestHex(Digest.sha256, encoder.encode(secret))
+      const hash = hashWith(digest)
 
       // Plain combinators and untraced generators: these run on every request, and a traced
       // `Effect.fn` captures a call-site stack and provides a span and a stack frame per call
@@ -182,29 +176,20 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
         return { _tag: "User", user, method: "session" } as Authenticated
       })
 
-      const authenticate = (credentials: Credentials): Effect.Effect<Authenticated, AuthError> => {
-        const authorization = credentials.authorization
-        if (authorization !== undefined) {
-          const match = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization.trim())
-          if (match === null) {
-            return Effect.fail(
-              new MalformedAuthorization({
-                reason: authorization.trim().length === 0
-                  ? "the header is empty"
-                  : /^Bearer\s*$/i.test(authorization.trim())
-                  ? "the token is missing after 'Bearer'"
-                  : "it does not start with 'Bearer '"
-              })
-            )
-          }
-          const token = match[1]!
-          if (token.startsWith("sk-")) return serviceKey(token)
-          if (token.startsWith("uc_")) return userKey(token)
-          if (token.split(".").length === 3) return verifyJwt(token)
-          return Effect.fail(new InvalidApiKey({ state: "unknown", prefix: publicPrefix(token) }))
+      const authenticate = (credential: Credential | undefined): Effect.Effect<Authenticated, AuthError> => {
+        if (credential === undefined) return Effect.fail(new MissingCredentials())
+        switch (credential._tag) {
+          case "ServiceKey":
+            return serviceKey(Redacted.value(credential.secret))
+          case "UserKey":
+            return userKey(Redacted.value(credential.secret))
+          case "ServiceJwt":
+            return verifyJwt(Redacted.value(credential.token))
+          case "Session":
+            return session(Redacted.value(credential.token))
+          case "UnknownToken":
+            return Effect.fail(new InvalidApiKey({ state: "unknown", prefix: publicPrefix(Redacted.value(credential.secret)) }))
         }
-        if (credentials.sessionToken !== undefined) return session(credentials.sessionToken)
-        return Effect.fail(new MissingCredentials())
       }
 
       /** A user pays for themselves, unless their organization bills its members. */
@@ -231,9 +216,10 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
           ? Effect.void
           : Effect.fail(new ScopeDenied({ scope, granted: [...granted] }))
 
-      const resolve = Effect.fnUntraced(function*(credentials: Credentials, scope: Scope) {
-        const who = yield* authenticate(credentials)
-        const header = credentials.userId
+      const resolve = Effect.fnUntraced(function*(credential: Credential | undefined, behalfOf: string | undefined, scope: Scope) {
+        const who = yield* authenticate(credential)
+        // The user to bill on behalf of, as sent; checked against the credential below.
+        const header = behalfOf
         const keyId: KeyId | undefined = who.key?.id
         const deprecation = who.key?.deprecated
 

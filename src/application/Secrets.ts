@@ -3,9 +3,15 @@ import { Digest, SecureRandom } from "effect/crypto"
 
 const encoder = new TextEncoder()
 
-/** Hex SHA-256 of a secret: what the key and session stores keep instead of the secret. */
-export const hashSecret = (secret: string) =>
-  Digest.Digest.use((d) => d.digestHex(Digest.sha256, encoder.encode(secret)))
+/**
+ * Hex SHA-256 of a secret: what the key and session stores keep instead of the secret. The one
+ * definition: a key is found again only if it is hashed exactly as when it was stored.
+ */
+export const hashWith = (digest: Digest.Digest["Service"]) => (secret: string) =>
+  digest.digestHex(Digest.sha256, encoder.encode(secret))
+
+/** `hashWith` on the Digest service in context. */
+export const hashSecret = (secret: string) => Digest.Digest.use((d) => hashWith(d)(secret))
 
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 

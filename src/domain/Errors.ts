@@ -204,22 +204,19 @@ export type GenerationError =
 
 export type DomainError = AuthError | LedgerError | InvalidRequest | UnknownModel | ProviderError
 
-const ACCEPTED_CREDENTIALS =
-  "Send 'Authorization: Bearer <key>' with a service key (sk-…), a user API key (uc_…) or a service JWT, " +
-  "or a 'session_token' cookie."
-
 const creditsText = (m: number) => `${toCredits(m)} credits`
 
 /**
- * A message a developer can act on. It names what was sent and what to send instead, and never
- * repeats a secret or a provider's own error text.
+ * A message a developer can act on, in the core's own terms (a transport names its own headers
+ * or flags: the HTTP adapter says which header). It names what was sent and what to send
+ * instead, and never repeats a secret or a provider's own error text.
  */
 export const describeError = (e: DomainError): string => {
   switch (e._tag) {
     case "MissingCredentials":
-      return `No credentials were sent. ${ACCEPTED_CREDENTIALS}`
+      return "No credentials were presented. Present a service key (sk-…), a user API key (uc_…), a service JWT or a session."
     case "MalformedAuthorization":
-      return `The Authorization header is malformed (${e.reason}). Expected form: 'Authorization: Bearer <token>'.`
+      return `The credential could not be read (${e.reason}).`
     case "InvalidApiKey":
       return e.state === "unknown"
         ? `The API key '${e.prefix}…' is not recognised. Check the key, or ask an operator for a new one.`
@@ -233,21 +230,21 @@ export const describeError = (e: DomainError): string => {
         ? "The session has expired. Sign in again."
         : "The session cookie is not recognised. Sign in again."
     case "MissingUserContext":
-      return "Service key authentication requires X-User-ID header. Format: X-User-ID: <user-uuid>"
+      return `The service '${e.service}' must name the user to bill on behalf of (a user UUID).`
     case "UserContextForbidden":
       return e.reason === "user_credential"
-        ? "A user credential can only act for its own user: remove the X-User-ID header or send your own user id."
-        : `The service '${e.service ?? ""}' may not act on behalf of users: remove the X-User-ID header.`
+        ? "A user credential can only act for its own user: name no other user to bill on behalf of."
+        : `The service '${e.service ?? ""}' may not act on behalf of users: name no user to bill on behalf of.`
     case "InvalidUserId":
-      return `The X-User-ID header must be a user UUID (Format: X-User-ID: <user-uuid>, e.g. 7a6bfd31-0120-4a30-9e21-0fc3b8006579); received '${e.received}'.`
+      return `The user to bill on behalf of must be a user UUID (e.g. 7a6bfd31-0120-4a30-9e21-0fc3b8006579); received '${e.received}'.`
     case "UnknownUser":
-      return `No user with id '${e.user}' exists. Send the X-User-ID of a registered user.`
+      return `No user with id '${e.user}' exists. Name a registered user to bill on behalf of.`
     case "AccountSuspended":
       return `The account of user '${e.user}' is suspended.`
     case "ConflictingUserContext":
-      return `The X-User-ID header ('${e.header}') differs from the JWT's user_id claim ('${e.claim}'). Send one user, or omit the header.`
+      return `The user to bill on behalf of ('${e.header}') differs from the JWT's user_id claim ('${e.claim}'). Name one user.`
     case "ServiceOrgNotConfigured":
-      return `The service '${e.service}' has no billing organization configured, so it cannot be billed without X-User-ID. An operator must assign it an organization.`
+      return `The service '${e.service}' has no billing organization configured, so it cannot be billed without a user to bill on behalf of. An operator must assign it an organization.`
     case "ScopeDenied":
       return `This credential may not use '${e.scope}'. Its scopes: ${e.granted.join(", ") || "none"}.`
     case "InsufficientCredits":

@@ -1,27 +1,28 @@
-import { Result, Schema, SchemaIssue } from "effect"
+import { Result } from "effect"
 import { InvalidRequest, UnknownModel } from "./Errors.ts"
 import { type ModelSpec, type ResponseFormat } from "./Models.ts"
 
-/** The body of an image-generation request, as OpenAI's API defines it. Unknown keys are ignored. */
-export const GenerationBody = Schema.Struct({
-  prompt: Schema.String,
-  model: Schema.optionalKey(Schema.NullOr(Schema.String)),
-  n: Schema.optionalKey(Schema.NullOr(Schema.Number)),
-  size: Schema.optionalKey(Schema.NullOr(Schema.String)),
-  quality: Schema.optionalKey(Schema.NullOr(Schema.String)),
-  style: Schema.optionalKey(Schema.NullOr(Schema.String)),
-  response_format: Schema.optionalKey(Schema.NullOr(Schema.String)),
-  output_format: Schema.optionalKey(Schema.NullOr(Schema.String)),
-  output_compression: Schema.optionalKey(Schema.NullOr(Schema.Number)),
-  background: Schema.optionalKey(Schema.NullOr(Schema.String)),
-  moderation: Schema.optionalKey(Schema.NullOr(Schema.String)),
-  user: Schema.optionalKey(Schema.NullOr(Schema.String)),
-  seed: Schema.optionalKey(Schema.NullOr(Schema.Number))
-})
-export type GenerationBody = typeof GenerationBody.Type
+/**
+ * An image-generation request as its caller gave it: what OpenAI's Images API accepts, with the
+ * transport taken away (the HTTP adapter decodes it from JSON, a CLI from its flags). Absent
+ * means "the model's default". Checked against the model by `validateGeneration`.
+ */
+export interface GenerationDraft {
+  readonly prompt: string
+  readonly model?: string | undefined
+  readonly n?: number | undefined
+  readonly size?: string | undefined
+  readonly quality?: string | undefined
+  readonly style?: string | undefined
+  readonly responseFormat?: string | undefined
+  readonly outputFormat?: string | undefined
+  readonly background?: string | undefined
+  readonly user?: string | undefined
+  readonly seed?: number | undefined
+}
 
 /** A request checked against its model: every field has its final value. */
-export interface ValidRequest {
+export interface GenerationRequest {
   readonly model: ModelSpec
   readonly prompt: string
   readonly n: number
@@ -37,46 +38,8 @@ export interface ValidRequest {
 
 export const MAX_PROMPT_LENGTH = 4000
 
+/** Parameters are named as OpenAI's Images API names them: they are the product's vocabulary. */
 const invalid = (param: string | null, code: string, detail: string) => new InvalidRequest({ param, code, detail })
-
-const standardFormatter = SchemaIssue.makeFormatterStandardSchemaV1()
-
-const TYPE_NAMES: Record<string, string> = {
-  prompt: "a string",
-  model: "a string",
-  n: "an integer",
-  size: "a string",
-  quality: "a string",
-  style: "a string",
-  response_format: "a string",
-  output_format: "a string",
-  output_compression: "an integer",
-  background: "a string",
-  moderation: "a string",
-  user: "a string",
-  seed: "an integer"
-}
-
-const decodeBody = Schema.decodeUnknownResult(GenerationBody)
-
-/** Decodes a JSON body; a wrong type names the parameter and the type it must have. */
-export const decodeGenerationBody = (body: unknown): Result.Result<GenerationBody, InvalidRequest> => {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    return Result.fail(invalid(null, "invalid_request_body", "The request body must be a JSON object."))
-  }
-  const decoded = decodeBody(body)
-  if (Result.isSuccess(decoded)) return Result.succeed(decoded.success)
-  const issue = standardFormatter(decoded.failure.issue).issues[0]
-  const key = issue?.path?.[0]
-  const param = typeof key === "string" ? key : typeof key === "object" && key !== null ? String(key.key) : null
-  if (param === "prompt" && !("prompt" in body)) {
-    return Result.fail(invalid("prompt", "missing_required_parameter", "Missing required parameter: 'prompt'."))
-  }
-  const expected = param === null ? "of the right type" : (TYPE_NAMES[param] ?? "of the right type")
-  return Result.fail(
-    invalid(param, "invalid_type", `Invalid type for '${param ?? "body"}': expected ${expected}.`)
-  )
-}
 
 const oneOf = (param: string, value: string, allowed: ReadonlyArray<string>, model: string) =>
   invalid(
@@ -87,10 +50,10 @@ const oneOf = (param: string, value: string, allowed: ReadonlyArray<string>, mod
 
 /** Resolves the model and checks every field against what that model accepts. */
 export const validateGeneration = (
-  body: GenerationBody,
+  body: GenerationDraft,
   models: ReadonlyArray<ModelSpec>,
   defaultModel: string
-): Result.Result<ValidRequest, InvalidRequest | UnknownModel> => {
+): Result.Result<GenerationRequest, InvalidRequest | UnknownModel> => {
   const modelId = body.model ?? defaultModel
   const model = models.find((m) => m.id === modelId)
   if (model === undefined) return Result.fail(new UnknownModel({ model: modelId, known: models.map((m) => m.id) }))
@@ -123,7 +86,7 @@ export const validateGeneration = (
   const quality = body.quality ?? model.defaultQuality
   if (!model.qualities.includes(quality)) return Result.fail(oneOf("quality", quality, model.qualities, model.id))
 
-  const style = body.style ?? undefined
+  const style = body.style
   if (style !== undefined && !model.styles.includes(style)) {
     return Result.fail(
       model.styles.length === 0
@@ -132,7 +95,7 @@ export const validateGeneration = (
     )
   }
 
-  const format = body.response_format ?? model.defaultResponseFormat
+  const format = body.responseFormat ?? model.defaultResponseFormat
   if (format !== "url" && format !== "b64_json") {
     return Result.fail(oneOf("response_format", format, ["url", "b64_json"], model.id))
   }
@@ -142,8 +105,8 @@ export const validateGeneration = (
     )
   }
 
-  const outputFormat = body.output_format ?? undefined
-  const background = body.background ?? undefined
+  const outputFormat = body.outputFormat
+  const background = body.background
   if (!model.acceptsOutputOptions && outputFormat !== undefined) {
     return Result.fail(invalid("output_format", "invalid_value", `Invalid parameter 'output_format': only the gpt-image models accept it, not ${model.id}.`))
   }
@@ -156,7 +119,7 @@ export const validateGeneration = (
   if (background !== undefined && !["transparent", "opaque", "auto"].includes(background)) {
     return Result.fail(oneOf("background", background, ["transparent", "opaque", "auto"], model.id))
   }
-  const seed = body.seed ?? undefined
+  const seed = body.seed
   if (seed !== undefined && !Number.isSafeInteger(seed)) {
     return Result.fail(invalid("seed", "invalid_type", "Invalid type for 'seed': expected an integer."))
   }
@@ -171,7 +134,7 @@ export const validateGeneration = (
     responseFormat: format,
     outputFormat,
     background,
-    user: body.user ?? undefined,
+    user: body.user,
     seed
   })
 }

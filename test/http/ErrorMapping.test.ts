@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { errorResponse, fromDomainError, secondsToNextMonth } from "../../src/adapters/http/ErrorMapping.ts"
+import { errorResponse, fromDomainError, secondsToNextMonth, wireMessage } from "../../src/adapters/http/ErrorMapping.ts"
 import * as E from "../../src/domain/Errors.ts"
 
 const NOW = Date.UTC(2026, 10, 25, 12, 0, 0)
@@ -50,7 +50,7 @@ describe("mapping domain errors to OpenAI's error shape", () => {
     ({ e, status, type, code }) => {
       const wire = fromDomainError(e, NOW)
       expect([wire.status, wire.type, wire.code]).toEqual([status, type, code])
-      if (status !== 500 || code === "service_org_not_configured") expect(wire.message).toBe(E.describeError(e))
+      if (status !== 500 || code === "service_org_not_configured") expect(wire.message).toBe(wireMessage(e))
       else expect(wire.message).not.toContain(e._tag)
     }
   )

@@ -7,6 +7,7 @@ import { Effect, Exit, Layer, Scope } from "effect"
 import { createServer, request as httpRequest, type Server } from "node:http"
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
 import { CreditLedger } from "../../src/application/CreditLedger.ts"
+import { GenerationEndpoint } from "../../src/adapters/http/GenerationEndpoint.ts"
 import { FrontLane, GenerationLane, type Lane } from "../../src/adapters/http/GenerationLane.ts"
 import { memoryAdapterSet } from "../../specs/support/AdapterSet.ts"
 import { accounts, makeGateway, seedWorld, WORLD } from "../../specs/support/Harness.ts"
@@ -51,7 +52,10 @@ describe("which requests the generation lane takes", () => {
     scope = Scope.makeUnsafe()
     await Effect.runPromise(
       Layer.buildWithScope(
-        Layer.mergeAll(GenerationLane, Layer.effectDiscard(seedWorld)).pipe(Layer.provide(Layer.merge(gateway.layer, front))),
+        Layer.mergeAll(GenerationLane, Layer.effectDiscard(seedWorld)).pipe(
+          Layer.provide(GenerationEndpoint.layer),
+          Layer.provide(Layer.merge(gateway.layer, front))
+        ),
         scope
       )
     )

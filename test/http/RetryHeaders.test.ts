@@ -31,7 +31,8 @@ import {
   type WireError
 } from "../../src/adapters/http/ErrorMapping.ts"
 import * as E from "../../src/domain/Errors.ts"
-import { decodeGenerationBody, validateGeneration } from "../../src/domain/GenerationRequest.ts"
+import { validateGeneration } from "../../src/domain/GenerationRequest.ts"
+import { decodeCreateImageRequest } from "../../src/adapters/http/ImagesWire.ts"
 import { DEFAULT_MODEL_ID, DEFAULT_MODELS } from "../../src/domain/Models.ts"
 import { serviceJwt, WORLD } from "../../specs/support/Harness.ts"
 import { makeScriptedProvider } from "../../specs/support/ScriptedProvider.ts"
@@ -40,9 +41,9 @@ import { bearerHeader, generate, http, startGateway, type TestGateway, UNICORN }
 const NOW = Date.UTC(2026, 10, 25, 12, 0, 0)
 const wire = (e: E.DomainError) => fromDomainError(e, NOW)
 
-/** The core's own validation of a generation body, then the mapping of its failure. */
+/** The wire decoding and the domain's validation of a generation body, then the mapping of its failure. */
 const coreFailure = (body: unknown): WireError => {
-  const decoded = decodeGenerationBody(body)
+  const decoded = decodeCreateImageRequest(body, DEFAULT_MODELS, DEFAULT_MODEL_ID)
   const failure = Result.isFailure(decoded)
     ? decoded.failure
     : Result.match(validateGeneration(decoded.success, DEFAULT_MODELS, DEFAULT_MODEL_ID), {

@@ -5,6 +5,9 @@ import { CreditLedger } from "../../src/application/CreditLedger.ts"
 import { ImageGeneration } from "../../src/application/ImageGeneration.ts"
 import { ImageProvider } from "../../src/application/ports/ImageProvider.ts"
 import { LedgerStore } from "../../src/application/ports/LedgerStore.ts"
+import { GatewayPolicy } from "../../src/application/GatewayPolicy.ts"
+import { PrincipalResolver } from "../../src/application/PrincipalResolver.ts"
+import { generateAs } from "../../specs/support/Calls.ts"
 import { generateLocally } from "../../src/adapters/local/LocalImageProvider.ts"
 import { ProviderUnavailable } from "../../src/domain/Errors.ts"
 import type { AccountId, HoldId, TransferId } from "../../src/domain/Ids.ts"
@@ -226,18 +229,19 @@ export const ledgerProperties = (adapters: AdapterSet, numRuns: number) =>
                   )
                 )
             }))
-            const runtime = ManagedRuntime.make(makeGateway(adapters, { provider }).layer as Layer.Layer<ImageGeneration | CreditLedger | LedgerStore>)
+            const runtime = ManagedRuntime.make(
+              makeGateway(adapters, { provider }).layer as Layer.Layer<
+                ImageGeneration | PrincipalResolver | GatewayPolicy | CreditLedger | LedgerStore
+              >
+            )
             try {
               await runtime.runPromise(seedWorld as Effect.Effect<void>)
               const carol = accounts.carol
               const start = (await runtime.runPromise(CreditLedger.use((l) => l.balance(carol)))).posted
               const pending = requests.map((r, i) =>
-                runtime.runPromise(Effect.result(ImageGeneration.use((g) =>
-                  g.generate({
-                    credentials: bearer(WORLD.carol.key),
-                    body: { prompt: `${r.fail ? "fail" : "ok"} ${i}`, model: "dall-e-3", quality: r.quality, response_format: "b64_json" },
-                    requestId: `sched-${i}`
-                  })
+                runtime.runPromise(Effect.result(generateAs(
+                  bearer(WORLD.carol.key),
+                  { prompt: `${r.fail ? "fail" : "ok"} ${i}`, model: "dall-e-3", quality: r.quality, response_format: "b64_json" }
                 )))
               )
               let watching = true

@@ -1,7 +1,9 @@
 import { Effect, Layer, ManagedRuntime } from "effect"
 import { CreditLedger } from "../../src/application/CreditLedger.ts"
-import { type GenerationResult, ImageGeneration } from "../../src/application/ImageGeneration.ts"
-import type { Credentials } from "../../src/application/PrincipalResolver.ts"
+import { ImageGeneration } from "../../src/application/ImageGeneration.ts"
+import { GatewayPolicy } from "../../src/application/GatewayPolicy.ts"
+import { PrincipalResolver } from "../../src/application/PrincipalResolver.ts"
+import { type Credentials, generateAs } from "../../specs/support/Calls.ts"
 import { LedgerStore } from "../../src/application/ports/LedgerStore.ts"
 import type { Balance, Transfer } from "../../src/domain/Ledger.ts"
 import type { AdapterSet } from "../../specs/support/AdapterSet.ts"
@@ -45,7 +47,7 @@ export interface Snapshot {
 
 export interface Observation {
   readonly step: Step
-  readonly result: { readonly ok: true; readonly value: GenerationResult } | { readonly ok: false; readonly error: string }
+  readonly result: { readonly ok: true; readonly value: Effect.Success<ReturnType<typeof generateAs>> } | { readonly ok: false; readonly error: string }
   readonly before: Snapshot
   readonly after: Snapshot
   readonly newTransfers: ReadonlyArray<Transfer>
@@ -64,19 +66,14 @@ export const makeWorld = async (adapters: AdapterSet) => {
     tinyImages: true,
     policy: { tiers: { ...defaultTierPolicy, creditExempt: EXEMPT_TIERS } }
   })
-  const runtime = ManagedRuntime.make(gateway.layer as Layer.Layer<ImageGeneration | CreditLedger | LedgerStore>)
+  const runtime = ManagedRuntime.make(
+    gateway.layer as Layer.Layer<ImageGeneration | PrincipalResolver | GatewayPolicy | CreditLedger | LedgerStore>
+  )
   await runtime.runPromise(seedWorld as Effect.Effect<void, never, never>)
-  let counter = 0
   const perform = (step: Step) =>
     runtime.runPromise(Effect.gen(function*() {
-      const generation = yield* ImageGeneration
       const before = yield* snapshot
-      const result = yield* generation.generate({
-        credentials: credentialsOf(step),
-        body: { ...step.body, prompt: promptOf(step) },
-        requestId: `prop-${++counter}`,
-        idempotencyKey: step.idempotencyKey
-      }).pipe(
+      const result = yield* generateAs(credentialsOf(step), { ...step.body, prompt: promptOf(step) }, step.idempotencyKey).pipe(
         Effect.map((value) => ({ ok: true as const, value })),
         Effect.catch((e) => Effect.succeed({ ok: false as const, error: e._tag as string }))
       )

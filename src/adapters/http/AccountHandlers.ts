@@ -13,7 +13,8 @@ import { toCredits } from "../../domain/Money.ts"
 import type { Transfer } from "../../domain/Ledger.ts"
 import { Api } from "./Api.ts"
 import { invalidParameter, resourceNotFound } from "./ErrorMapping.ts"
-import { credentialsOf, HttpFailure, readJsonBody } from "./Requests.ts"
+import { credentialFrom, onBehalfOfFrom } from "./Credentials.ts"
+import { HttpFailure, readJsonBody } from "./Requests.ts"
 import { deprecationHeaders, failureResponse, json } from "./Responses.ts"
 
 type Request = HttpServerRequest.HttpServerRequest
@@ -68,6 +69,11 @@ const objectBody = (body: unknown): Effect.Effect<Record<string, unknown>, HttpF
     ? Effect.succeed(body as Record<string, unknown>)
     : Effect.fail(new HttpFailure({ wire: invalidParameter("body", "The request body must be a JSON object.", "invalid_request_body") }))
 
+/** The caller of `request`, resolved for `scope` exactly as for a generation, X-User-ID included. */
+const callerOf = (resolver: PrincipalResolver["Service"], request: Request, scope: Scope) =>
+  Effect.flatMap(credentialFrom(request.headers), (credential) =>
+    resolver.resolve(credential, onBehalfOfFrom(request.headers), scope))
+
 /**
  * The caller's payer account: its balance and journal (`credits:read`) and its own provider
  * keys (`byok:manage`). The payer is resolved exactly as for a generation, X-User-ID included.
@@ -82,7 +88,7 @@ export const CreditsHandlers = HttpApiBuilder.group(
     return handlers
       .handle("balance", ({ request }) =>
         Effect.gen(function*() {
-          const principal = yield* resolver.resolve(credentialsOf(request), "credits:read")
+          const principal = yield* callerOf(resolver, request, "credits:read")
           const payer = principal.payer
           const balance = yield* ledger.balance(payer.account)
           const spent = yield* ledger.spentThisMonth(payer.account)
@@ -98,7 +104,7 @@ export const CreditsHandlers = HttpApiBuilder.group(
         }).pipe(Effect.catch(failureResponse)))
       .handle("history", ({ query, request }) =>
         Effect.gen(function*() {
-          const principal = yield* resolver.resolve(credentialsOf(request), "credits:read")
+          const principal = yield* callerOf(resolver, request, "credits:read")
           const limit = yield* historyLimit(query.limit)
           const account = principal.payer.account
           const transfers = yield* ledger.history(account, limit)
@@ -121,7 +127,7 @@ export const ByokHandlers = HttpApiBuilder.group(
     const scope: Scope = "byok:manage"
     const caller = (request: Request) =>
       Effect.gen(function*() {
-        const principal = yield* resolver.resolve(credentialsOf(request), scope)
+        const principal = yield* callerOf(resolver, request, scope)
         const headers = deprecationHeaders(principal, yield* Clock.currentTimeMillis)
         return { account: principal.payer.account, headers }
       })

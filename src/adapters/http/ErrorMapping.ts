@@ -38,9 +38,42 @@ export const secondsToNextMonth = (now: number): number => {
 const USER_HEADER = "X-User-ID"
 const DEFAULT_PROVIDER_RETRY_SECONDS = 10
 
+const ACCEPTED_CREDENTIALS =
+  "Send 'Authorization: Bearer <key>' with a service key (sk-…), a user API key (uc_…) or a service JWT, " +
+  "or a 'session_token' cookie."
+
+/**
+ * The message on the wire: the domain's own, except where the fix is a header, which it names
+ * (SPEC §3 quotes some of these verbatim).
+ */
+export const wireMessage = (e: DomainError): string => {
+  switch (e._tag) {
+    case "MissingCredentials":
+      return `No credentials were sent. ${ACCEPTED_CREDENTIALS}`
+    case "MalformedAuthorization":
+      return `The Authorization header is malformed (${e.reason}). Expected form: 'Authorization: Bearer <token>'.`
+    case "MissingUserContext":
+      return `Service key authentication requires ${USER_HEADER} header. Format: ${USER_HEADER}: <user-uuid>`
+    case "UserContextForbidden":
+      return e.reason === "user_credential"
+        ? `A user credential can only act for its own user: remove the ${USER_HEADER} header or send your own user id.`
+        : `The service '${e.service ?? ""}' may not act on behalf of users: remove the ${USER_HEADER} header.`
+    case "InvalidUserId":
+      return `The ${USER_HEADER} header must be a user UUID (Format: ${USER_HEADER}: <user-uuid>, e.g. 7a6bfd31-0120-4a30-9e21-0fc3b8006579); received '${e.received}'.`
+    case "UnknownUser":
+      return `No user with id '${e.user}' exists. Send the ${USER_HEADER} of a registered user.`
+    case "ConflictingUserContext":
+      return `The ${USER_HEADER} header ('${e.header}') differs from the JWT's user_id claim ('${e.claim}'). Send one user, or omit the header.`
+    case "ServiceOrgNotConfigured":
+      return `The service '${e.service}' has no billing organization configured, so it cannot be billed without ${USER_HEADER}. An operator must assign it an organization.`
+    default:
+      return describeError(e)
+  }
+}
+
 /** Every domain error's status, OpenAI type, code, parameter and headers (SPEC §3, §7). */
 export const fromDomainError = (e: DomainError, now: number): WireError => {
-  const message = describeError(e)
+  const message = wireMessage(e)
   const wire = (
     status: number,
     type: ErrorType,

@@ -1,22 +1,12 @@
-import { Cause, Context, Effect, Exit, FiberSet, Layer, type Scope } from "effect"
+import { Context, Effect, Exit, FiberSet, Layer, type Scope } from "effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { type GenerationResult, ImageGeneration } from "../../application/ImageGeneration.ts"
-import type { GenerationError } from "../../domain/Errors.ts"
-import {
-  errorBody,
-  fromDomainError,
-  internalError,
-  payloadTooLarge,
-  shuttingDown,
-  unsupportedMediaType,
-  type WireError
-} from "./ErrorMapping.ts"
+import { payloadTooLarge, shuttingDown, unsupportedMediaType, type WireError } from "./ErrorMapping.ts"
+import { errorAnswer, GenerationEndpoint, type WireAnswer } from "./GenerationEndpoint.ts"
 import { observeResponse } from "../metrics/Metrics.ts"
 import { accessEntry, AccessLog } from "./AccessLog.ts"
 import { GENERATION_PATHS } from "./Api.ts"
 import { lingerThenClose, LingerLimits } from "./Linger.ts"
-import { acceptsContentType, collectNodeJson, credentialsFrom, MaxBodyBytes, requestIdOf } from "./Requests.ts"
-import { generationHeaders } from "./Responses.ts"
+import { acceptsContentType, collectNodeJson, MaxBodyBytes, requestIdOf } from "./Requests.ts"
 
 /**
  * A handler that may take a request before the Effect router sees it: it answers the request
@@ -90,23 +80,24 @@ const pathOf = (url: string): string => {
  * The generation endpoint is the one every caller hits, and the router's generic path (a copy
  * of the service map for each request, the middleware, the response written as headers plus a
  * separate body) cost more than the core itself. This lane takes plain HTTP/1 POSTs to the
- * three generation paths and does the same as the HttpApi handler, with the same helpers: the
- * request id, the 415 / 413 / 400 checks on the body, the core, the success headers, and the
- * error mapping. Whatever it does not take (HTTP/2, `Expect: 100-continue`, upgrades, any
- * other route) goes to the router, whose generation handler stays the reference.
+ * three generation paths and keeps only Node's I/O: the request id, reading the body (415 /
+ * 413 / 400 with the router's helpers), writing the answer, metrics and the access log. What
+ * the request means is `GenerationEndpoint`'s, which the HttpApi handler calls too. Whatever
+ * the lane does not take (HTTP/2, `Expect: 100-continue`, upgrades, any other route) goes to
+ * the router.
  *
  * The core runs in a fiber of this layer's FiberSet: a client that goes away interrupts it (the
  * hold is released); when the server stops, the layer closes after the router has drained, so
  * generations still running then are interrupted, answered 503 `shutting_down`, and their
  * holds released.
  */
-export const GenerationLane: Layer.Layer<never, never, FrontLane | ImageGeneration> = Layer.effectDiscard(
+export const GenerationLane: Layer.Layer<never, never, FrontLane | GenerationEndpoint> = Layer.effectDiscard(
   Effect.gen(function*() {
-    const generation = yield* ImageGeneration
+    const endpoint = yield* GenerationEndpoint
     const front = yield* FrontLane
     const limit = yield* MaxBodyBytes
     const linger = yield* LingerLimits
-    const run = yield* FiberSet.makeRuntime<never, GenerationResult, GenerationError>()
+    const run = yield* FiberSet.makeRuntime<never, WireAnswer, never>()
     const log = yield* FiberSet.makeRuntime<never, void, never>()
 
     // Answers are written together at the end of the event-loop turn that produced them (see
@@ -116,56 +107,40 @@ export const GenerationLane: Layer.Layer<never, never, FrontLane | ImageGenerati
     // With an access log, when each request arrived (epoch and monotonic milliseconds).
     const sink = yield* AccessLog
     const arrivals = new WeakMap<ServerResponse, readonly [number, number]>()
-    const send = (response: ServerResponse, status: number, body: string, headers: Record<string, string>) => {
+    const send = (response: ServerResponse, answer: WireAnswer) => {
       if (response.headersSent || response.destroyed) return
-      observeResponse(status, context)
+      const headers = answer.headers
+      observeResponse(answer.status, context)
       const arrived = sink === undefined ? undefined : arrivals.get(response)
       if (arrived !== undefined) {
         sink!(accessEntry({
           requestId: headers["x-request-id"]!,
           method: response.req.method ?? "POST",
           url: response.req.url ?? "",
-          status,
+          status: answer.status,
           startedMs: arrived[0],
           startedAt: arrived[1],
           creditsCharged: headers["x-credits-charged"]
         }))
       }
       headers["content-type"] = "application/json"
-      headers["content-length"] = String(Buffer.byteLength(body))
-      outbox.post(response, status, headers, body)
+      headers["content-length"] = String(Buffer.byteLength(answer.body))
+      outbox.post(response, answer.status, headers, answer.body)
     }
     const sendError = (response: ServerResponse, requestId: string, wire: WireError) =>
-      send(response, wire.status, errorBody(wire), { ...wire.headers, "x-request-id": requestId })
+      send(response, errorAnswer(wire, requestId))
 
-    const answer = (response: ServerResponse, requestId: string, exit: Exit.Exit<GenerationResult, GenerationError>, clientGone: boolean) => {
-      if (Exit.isSuccess(exit)) {
-        const headers = generationHeaders(exit.value, Date.now())
-        headers["x-request-id"] = requestId
-        return send(response, 200, JSON.stringify(exit.value.body), headers)
-      }
-      const cause = exit.cause
-      const failure = cause.reasons.find(Cause.isFailReason)
-      if (failure !== undefined) return sendError(response, requestId, fromDomainError(failure.error, Date.now()))
-      // Interrupted: a client that went away gets nothing; a request cut short by shutdown a 503 to retry.
-      if (Cause.hasInterruptsOnly(cause)) return clientGone ? undefined : sendError(response, requestId, shuttingDown())
-      // Logged with the request id; the client gets a generic message, never a stack trace.
-      log(Effect.logError("unhandled failure", cause).pipe(Effect.annotateLogs("request_id", requestId)))
-      return sendError(response, requestId, internalError())
+    /** The endpoint's answer; interrupted, a client that went away gets nothing, shutdown a 503 to retry. */
+    const settle = (response: ServerResponse, requestId: string, exit: Exit.Exit<WireAnswer>, clientGone: boolean) => {
+      if (Exit.isSuccess(exit)) return send(response, exit.value)
+      if (!clientGone) sendError(response, requestId, shuttingDown())
     }
 
     const generate = (request: IncomingMessage, response: ServerResponse, requestId: string, body: unknown) => {
-      const headers = request.headers
-      const idempotencyKey = headers["idempotency-key"]
       let clientGone = false
-      const fiber = run(generation.generate({
-        credentials: credentialsFrom(headers),
-        body,
-        requestId,
-        idempotencyKey: typeof idempotencyKey === "string" ? idempotencyKey : undefined
-      }))
+      const fiber = run(endpoint.handle(request.headers, body, requestId))
       const done = fiber.pollUnsafe()
-      if (done !== undefined) return answer(response, requestId, done, false)
+      if (done !== undefined) return settle(response, requestId, done, false)
       const onClose = () => {
         if (!response.writableEnded) {
           clientGone = true
@@ -175,7 +150,7 @@ export const GenerationLane: Layer.Layer<never, never, FrontLane | ImageGenerati
       response.once("close", onClose)
       fiber.addObserver((exit) => {
         response.off("close", onClose)
-        answer(response, requestId, exit, clientGone)
+        settle(response, requestId, exit, clientGone)
       })
     }
 

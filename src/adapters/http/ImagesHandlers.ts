@@ -1,12 +1,11 @@
-import { Clock, Effect, Option } from "effect"
+import { Clock, Effect, Option, Result } from "effect"
 import { type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
-import { ImageGeneration } from "../../application/ImageGeneration.ts"
 import { ImageStore } from "../../application/ports/ImageStore.ts"
 import { Api } from "./Api.ts"
 import { errorResponse, resourceNotFound } from "./ErrorMapping.ts"
-import { credentialsOf, CurrentRequestId, readJsonBody } from "./Requests.ts"
-import { failureResponse, generationHeaders, json } from "./Responses.ts"
+import { errorAnswer, GenerationEndpoint } from "./GenerationEndpoint.ts"
+import { CurrentRequestId, readJsonBody } from "./Requests.ts"
 
 const IMAGE_FILE = /^([0-9a-f]{32})\.png$/
 
@@ -20,21 +19,23 @@ export const ImagesHandlers = HttpApiBuilder.group(
   Api,
   "images",
   Effect.fn(function*(handlers) {
-    const generation = yield* ImageGeneration
+    const endpoint = yield* GenerationEndpoint
     const images = yield* ImageStore
 
-    /** One handler for every path: the core resolves the caller and validates the body. */
+    /** One handler for every path: the body read here, everything else the endpoint's. */
     const generate = ({ request }: { readonly request: HttpServerRequest.HttpServerRequest }) =>
       Effect.gen(function*() {
-        const body = yield* readJsonBody(request)
-        const result = yield* generation.generate({
-          credentials: credentialsOf(request),
-          body,
-          requestId: yield* CurrentRequestId,
-          idempotencyKey: request.headers["idempotency-key"]
+        const requestId = yield* CurrentRequestId
+        const body = yield* Effect.result(readJsonBody(request))
+        const answer = Result.isSuccess(body)
+          ? yield* endpoint.handle(request.headers, body.success, requestId)
+          : errorAnswer(body.failure.wire, requestId)
+        return HttpServerResponse.text(answer.body, {
+          status: answer.status,
+          contentType: "application/json",
+          headers: answer.headers
         })
-        return json(result.body, { headers: generationHeaders(result, yield* Clock.currentTimeMillis) })
-      }).pipe(Effect.catch(failureResponse))
+      })
 
     return handlers
       .handleRaw("generate", generate)

@@ -1,9 +1,8 @@
 import { ByteSize, Context, Data, Effect, Result } from "effect"
-import { Cookies, HttpIncomingMessage, type HttpServerRequest } from "effect/http"
+import { HttpIncomingMessage, type HttpServerRequest } from "effect/http"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { randomUUID } from "node:crypto"
 import { IncomingMessage } from "node:http"
-import type { Credentials } from "../../application/PrincipalResolver.ts"
 import { isRequestId } from "../../domain/Ids.ts"
 import { invalidJson, payloadTooLarge, unsupportedMediaType, type WireError } from "./ErrorMapping.ts"
 import { lingerThenClose, LingerLimits } from "./Linger.ts"
@@ -24,21 +23,6 @@ export const MaxBodyBytes = Context.Reference<number>("image-gateway/http/MaxBod
 /** A valid incoming `X-Request-ID` is kept; otherwise the gateway names the request itself. */
 export const requestIdOf = (incoming: string | undefined): string =>
   incoming !== undefined && isRequestId(incoming) ? incoming : `req_${randomUUID().replaceAll("-", "")}`
-
-/** The raw credentials in a request's headers (lower-case names), handed to the core untrusted. */
-export const credentialsFrom = (headers: Readonly<Record<string, string | ReadonlyArray<string> | undefined>>): Credentials => {
-  const cookie = headers["cookie"]
-  const single = (value: string | ReadonlyArray<string> | undefined) => (typeof value === "string" ? value : value?.[0])
-  return {
-    authorization: single(headers["authorization"]),
-    sessionToken: typeof cookie === "string" ? Cookies.parseHeader(cookie)["session_token"] : undefined,
-    userId: single(headers["x-user-id"])
-  }
-}
-
-/** The raw credentials of a request, handed to the core untrusted. */
-export const credentialsOf = (request: HttpServerRequest.HttpServerRequest): Credentials =>
-  credentialsFrom(request.headers)
 
 const isJsonMediaType = (contentType: string): boolean => {
   const media = contentType.split(";", 1)[0]!.trim().toLowerCase()

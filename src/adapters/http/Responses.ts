@@ -1,8 +1,6 @@
 import { Clock, Effect } from "effect"
 import { HttpServerResponse } from "effect/http"
-import type { GenerationResult } from "../../application/ImageGeneration.ts"
 import type { DomainError } from "../../domain/Errors.ts"
-import { toCredits } from "../../domain/Money.ts"
 import type { Principal } from "../../domain/Principal.ts"
 import { errorResponse, fromDomainError } from "./ErrorMapping.ts"
 import type { HttpFailure } from "./Requests.ts"
@@ -30,17 +28,6 @@ export const deprecationHeaders = (principal: Principal, now: number): Record<st
       sunset: new Date(principal.deprecation.sunset).toUTCString(),
       link: `</docs>; rel="deprecation"; type="text/html"`
     }
-
-/** The headers of a generation's answer: what it charged, what remains, replay and deprecation. */
-export const generationHeaders = (result: GenerationResult, now: number): Record<string, string> => {
-  const headers: Record<string, string> = {
-    "x-credits-charged": String(toCredits(result.chargedMillicredits)),
-    "x-credits-remaining": String(toCredits(result.remainingMillicredits)),
-    ...deprecationHeaders(result.principal, now)
-  }
-  if (result.replayed) headers["idempotent-replayed"] = "true"
-  return headers
-}
 
 /** Any failure of a handler as OpenAI's error response. */
 export const failureResponse = (e: HttpFailure | DomainError) =>

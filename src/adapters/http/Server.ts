@@ -1,4 +1,4 @@
-import { Cause, Context, Effect, Layer, Option, Redacted } from "effect"
+import { Cause, Context, Effect, Layer, Option, Redacted, Result } from "effect"
 import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
@@ -8,6 +8,7 @@ import { createHash, timingSafeEqual } from "node:crypto"
 import { type IncomingMessage, Server, type ServerOptions, type ServerResponse, STATUS_CODES } from "node:http"
 import type { Duplex } from "node:stream"
 import { ByokHandlers, CreditsHandlers } from "./AccountHandlers.ts"
+import { bearerToken } from "./Credentials.ts"
 import { Api } from "./Api.ts"
 import {
   errorBody,
@@ -25,6 +26,7 @@ import {
 } from "./ErrorMapping.ts"
 import { observeResponse } from "../metrics/Metrics.ts"
 import { AccessLog, accessEntry } from "./AccessLog.ts"
+import { GenerationEndpoint } from "./GenerationEndpoint.ts"
 import { FrontLane, type Lane, GenerationLane } from "./GenerationLane.ts"
 import { ImagesHandlers } from "./ImagesHandlers.ts"
 import { CurrentRequestId, requestIdOf } from "./Requests.ts"
@@ -97,8 +99,8 @@ const digestOf = (text: string) => createHash("sha256").update(text).digest()
 
 /** Whether `authorization` is `Bearer <token>`, compared in constant time. */
 const bearerMatches = (authorization: string | undefined, token: Redacted.Redacted<string>): boolean => {
-  const match = authorization === undefined ? null : /^Bearer[ ]+(\S+)\s*$/i.exec(authorization.trim())
-  return match !== null && timingSafeEqual(digestOf(match[1]!), digestOf(Redacted.value(token)))
+  const sent = authorization === undefined ? undefined : bearerToken(authorization)
+  return sent !== undefined && Result.isSuccess(sent) && timingSafeEqual(digestOf(sent.success), digestOf(Redacted.value(token)))
 }
 
 /** `GET /metrics`: effect's Prometheus exposition of the process's metrics, behind METRICS_TOKEN if set. */
@@ -138,7 +140,8 @@ export const HttpApp = Layer.mergeAll(
  * closed after it, so that on shutdown the router drains first.
  */
 export const HttpGatewayServer = HttpRouter.serve(HttpApp, { disableLogger: true, disableListenLog: true }).pipe(
-  Layer.provide(GenerationLane)
+  Layer.provide(GenerationLane),
+  Layer.provide(GenerationEndpoint.layer)
 )
 
 export interface ListenOptions {

@@ -1,6 +1,7 @@
 import { Effect, Layer } from "effect"
 import { type IdempotencyBegin, IdempotencyStore } from "../../application/ports/IdempotencyStore.ts"
 import { IdempotencyConflict } from "../../domain/Errors.ts"
+import type { StoredGeneration } from "../../domain/Generation.ts"
 
 /**
  * What the in-memory store keeps, so that a long `STORAGE=memory` run stays bounded (PostgreSQL
@@ -24,7 +25,7 @@ export const MEMORY_IDEMPOTENCY_LIMITS: MemoryIdempotencyLimits = {
 interface Entry {
   readonly fingerprint: string
   readonly expiresAt: number
-  response: unknown
+  response: StoredGeneration | undefined
   done: boolean
   bytes: number
 }
@@ -98,7 +99,7 @@ export const makeMemoryIdempotencyStore = (limits: MemoryIdempotencyLimits = MEM
             return Effect.fail(new IdempotencyConflict({ id: input.key, reason: "different_content" }))
           }
           return existing.done
-            ? Effect.succeed({ _tag: "Replay", response: existing.response })
+            ? Effect.succeed({ _tag: "Replay", response: existing.response! })
             : Effect.fail(new IdempotencyConflict({ id: input.key, reason: "in_progress" }))
         }
         // A new claim goes to the end, where the newest are.

@@ -3,12 +3,14 @@ import { Effect, Layer } from "effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import { type IdempotencyBegin, IdempotencyStore } from "../../application/ports/IdempotencyStore.ts"
 import { IdempotencyConflict } from "../../domain/Errors.ts"
+import type { StoredGeneration } from "../../domain/Generation.ts"
 import { orDie } from "./PgSql.ts"
 
 interface RecordRow {
   readonly fingerprint: string
   readonly done: boolean
-  readonly response: unknown
+  /** JSONB as the driver parses it: what `complete` stored (the core decodes it with its Schema). */
+  readonly response: StoredGeneration
 }
 
 export const PgIdempotencyStore = Layer.effect(
@@ -36,7 +38,7 @@ export const PgIdempotencyStore = Layer.effect(
           return yield* new IdempotencyConflict({ id: input.key, reason: "different_content" })
         }
         if (!existing.done) return yield* new IdempotencyConflict({ id: input.key, reason: "in_progress" })
-        return { _tag: "Replay", response: existing.response ?? undefined } satisfies IdempotencyBegin
+        return { _tag: "Replay", response: existing.response } satisfies IdempotencyBegin
       }))
 
     return IdempotencyStore.of({
@@ -44,7 +46,7 @@ export const PgIdempotencyStore = Layer.effect(
       complete: (input) =>
         orDie(Effect.asVoid(sql`
           UPDATE idempotency_records
-          SET done = true, response = ${input.response === undefined ? null : PgTypes.json(input.response)}
+          SET done = true, response = ${PgTypes.json(input.response)}
           WHERE scope = ${input.scope} AND key = ${input.key}`)),
       abandon: (input) =>
         orDie(Effect.asVoid(

@@ -1,9 +1,10 @@
 import { Context, type Effect } from "effect"
 import type { IdempotencyConflict } from "../../domain/Errors.ts"
+import type { StoredGeneration } from "../../domain/Generation.ts"
 
 export type IdempotencyBegin =
   | { readonly _tag: "Started" }
-  | { readonly _tag: "Replay"; readonly response: unknown }
+  | { readonly _tag: "Replay"; readonly response: StoredGeneration }
 
 /**
  * Request-level idempotency (`Idempotency-Key`), scoped to the payer. `begin` atomically
@@ -18,7 +19,12 @@ export class IdempotencyStore extends Context.Service<IdempotencyStore, {
     readonly now: number
     readonly expiresAt: number
   }) => Effect.Effect<IdempotencyBegin, IdempotencyConflict>
-  readonly complete: (input: { readonly scope: string; readonly key: string; readonly response: unknown }) => Effect.Effect<void>
+  /** Keeps the generation (Schema-encoded: plain JSON) to answer replays with. */
+  readonly complete: (input: {
+    readonly scope: string
+    readonly key: string
+    readonly response: StoredGeneration
+  }) => Effect.Effect<void>
   /** Forgets a claimed key whose request failed, so the caller may retry it. */
   readonly abandon: (input: { readonly scope: string; readonly key: string }) => Effect.Effect<void>
 }>()("image-gateway/IdempotencyStore") {}

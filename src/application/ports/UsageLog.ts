@@ -3,7 +3,8 @@ import type { AccountId } from "../../domain/Ids.ts"
 import type { ProviderName } from "../../domain/Models.ts"
 import type { AuthMethod } from "../../domain/Principal.ts"
 
-export type BillingMode = "billed" | "byok" | "exempt"
+import type { BillingMode } from "../../domain/Generation.ts"
+export type { BillingMode }
 
 /** One generation attempt that got past authentication. */
 export interface UsageEvent {
@@ -22,7 +23,7 @@ export interface UsageEvent {
   readonly images: number
   readonly costMillicredits: number
   readonly mode: BillingMode
-  /** `success`, or the tag of the error the request ended with. */
+  /** `success`, the tag of the error the request ended with, `interrupted` or `defect`. */
   readonly outcome: string
   readonly latencyMs: number
 }

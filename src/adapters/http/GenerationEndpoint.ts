@@ -1,0 +1,108 @@
+import { Cause, Clock, Context, Effect, Layer, Result } from "effect"
+import { GatewayPolicy } from "../../application/GatewayPolicy.ts"
+import { type GenerationInput, ImageGeneration } from "../../application/ImageGeneration.ts"
+import { PrincipalResolver } from "../../application/PrincipalResolver.ts"
+import { type GenerationError, InvalidRequest } from "../../domain/Errors.ts"
+import { validateGeneration } from "../../domain/GenerationRequest.ts"
+import { credentialFrom, idempotencyKeyFrom, onBehalfOfFrom } from "./Credentials.ts"
+import { errorBody, fromDomainError, internalError, type WireError } from "./ErrorMapping.ts"
+import { decodeCreateImageRequest, generationHeaders, renderImages } from "./ImagesWire.ts"
+
+/** An answer ready for the wire: what both the generation lane and the router write. */
+export interface WireAnswer {
+  readonly status: number
+  readonly headers: Record<string, string>
+  readonly body: string
+}
+
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+type Headers = Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
+
+/** A wire error as an answer (`content-type` and `content-length` are the writer's). */
+export const errorAnswer = (wire: WireError, requestId: string): WireAnswer => ({
+  status: wire.status,
+  headers: { ...wire.headers, "x-request-id": requestId },
+  body: errorBody(wire)
+})
+
+const idempotencyKey = (headers: Headers): Effect.Effect<string | undefined, InvalidRequest> => {
+  const key = idempotencyKeyFrom(headers)
+  return key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)
+    ? Effect.fail(
+      new InvalidRequest({
+        param: "Idempotency-Key",
+        code: "invalid_idempotency_key",
+        detail: `The Idempotency-Key header must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters.`
+      })
+    )
+    : Effect.succeed(key)
+}
+
+/**
+ * What a generation request asks of the core, read from its headers and JSON body, in order:
+ * the credential and the user to bill (`Authorization` / `session_token`, `X-User-ID`), the body
+ * (`CreateImageRequest`, then the model's own rules), the `Idempotency-Key`.
+ */
+export const readGenerationCall = (resolver: PrincipalResolver["Service"], policy: GatewayPolicy["Service"]) =>
+(headers: Headers, body: unknown): Effect.Effect<Omit<GenerationInput, "requestId">, GenerationError> =>
+  Effect.gen(function*() {
+    const credential = yield* credentialFrom(headers)
+    const principal = yield* resolver.resolve(credential, onBehalfOfFrom(headers), "images:generate")
+    const draft = decodeCreateImageRequest(body, policy.models, policy.defaultModel)
+    if (Result.isFailure(draft)) return yield* Effect.fail(draft.failure)
+    const request = validateGeneration(draft.success, policy.models, policy.defaultModel)
+    if (Result.isFailure(request)) return yield* Effect.fail(request.failure)
+    return { principal, request: request.success, idempotencyKey: yield* idempotencyKey(headers) }
+  })
+
+/**
+ * The image-generation endpoint, whatever carried the request: the generation lane (Node's
+ * request event) and the HttpApi handler both read the body their way and hand it here with the
+ * headers. In order: the credential and the user to bill (`Authorization` / `session_token`,
+ * `X-User-ID`), the body (`CreateImageRequest`, then the model's own rules), the
+ * `Idempotency-Key`, the core, and OpenAI's answer. Every domain failure is answered in OpenAI's
+ * error shape; anything unexpected is logged with the request id and answered 500, never with a
+ * stack trace. Only an interruption (the client went away, or shutdown) is left to the caller.
+ */
+export class GenerationEndpoint extends Context.Service<GenerationEndpoint, {
+  readonly handle: (headers: Headers, body: unknown, requestId: string) => Effect.Effect<WireAnswer>
+}>()("image-gateway/http/GenerationEndpoint") {
+  static readonly layer: Layer.Layer<GenerationEndpoint, never, ImageGeneration | PrincipalResolver | GatewayPolicy> =
+    Layer.effect(
+      GenerationEndpoint,
+      Effect.gen(function*() {
+        const generation = yield* ImageGeneration
+        const resolver = yield* PrincipalResolver
+        const policy = yield* GatewayPolicy
+
+        const read = readGenerationCall(resolver, policy)
+        const answer = (headers: Headers, body: unknown, requestId: string): Effect.Effect<WireAnswer, GenerationError> =>
+          Effect.gen(function*() {
+            const call = yield* read(headers, body)
+            const made = yield* generation.generate({ ...call, requestId })
+            const now = yield* Clock.currentTimeMillis
+            const answerHeaders = generationHeaders(made, call.principal, now)
+            answerHeaders["x-request-id"] = requestId
+            return { status: 200, headers: answerHeaders, body: JSON.stringify(renderImages(made)) }
+          })
+
+        const handle = (headers: Headers, body: unknown, requestId: string): Effect.Effect<WireAnswer> =>
+          answer(headers, body, requestId).pipe(
+            Effect.catchCause((cause) => {
+              const failure = cause.reasons.find(Cause.isFailReason)
+              if (failure !== undefined) {
+                return Effect.map(Clock.currentTimeMillis, (now) => errorAnswer(fromDomainError(failure.error, now), requestId))
+              }
+              if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+              return Effect.logError("unhandled failure", cause).pipe(
+                Effect.annotateLogs("request_id", requestId),
+                Effect.as(errorAnswer(internalError(), requestId))
+              )
+            })
+          )
+
+        return GenerationEndpoint.of({ handle })
+      })
+    )
+}
