@@ -38,6 +38,21 @@ export interface GenerationRequest {
 
 export const MAX_PROMPT_LENGTH = 4000
 
+/** The number of Unicode code points in `text` (what a reader calls characters; not UTF-16 units). */
+const codePoints = (text: string): number => {
+  let count = 0
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i)
+    // A high surrogate followed by a low one is one code point.
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1)
+      if (next >= 0xdc00 && next <= 0xdfff) i++
+    }
+    count++
+  }
+  return count
+}
+
 /** Parameters are named as OpenAI's Images API names them: they are the product's vocabulary. */
 const invalid = (param: string | null, code: string, detail: string) => new InvalidRequest({ param, code, detail })
 
@@ -63,9 +78,11 @@ export const validateGeneration = (
   if (prompt.trim().length === 0) {
     return Result.fail(invalid("prompt", "invalid_value", "Invalid value for 'prompt': it must not be empty."))
   }
-  if (prompt.length > maxPrompt) {
+  // Characters are counted as code points (an emoji is one), as JSON Schema's maxLength counts them.
+  const length = codePoints(prompt)
+  if (length > maxPrompt) {
     return Result.fail(
-      invalid("prompt", "string_above_max_length", `Invalid 'prompt': ${prompt.length} characters; ${model.id} accepts at most ${maxPrompt}.`)
+      invalid("prompt", "string_above_max_length", `Invalid 'prompt': ${length} characters; ${model.id} accepts at most ${maxPrompt}.`)
     )
   }
 

@@ -1,11 +1,13 @@
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
+import { CreateImageRequest, ImagesResponse } from "./ImagesWire.ts"
 
 /**
  * The HTTP contract: endpoints and their wire schemas, OpenAI-compatible where OpenAI defines
- * the shape. It drives routing, `/openapi.json` and `/docs`. Handlers read bodies themselves
- * (`handleRaw`) so that the core validates a generation request and every failure, a body
- * that is not JSON included, answers in OpenAI's error shape.
+ * the shape. It drives routing, `/openapi.json` and `/docs`. The generation endpoints read their
+ * bodies themselves (`handleRaw`) and decode them with the very `CreateImageRequest` published
+ * here (`ImagesWire.ts`), so that every failure, a body that is not JSON included, answers in
+ * OpenAI's error shape with the parameter to fix.
  */
 
 /** Marks an operation that needs no credentials (removed from the document by `describeDocument`). */
@@ -62,52 +64,6 @@ const E504 = errorStatus(504)
 const AUTH_ERRORS = [E400, E401, E403, E500] as const
 
 // --- images ------------------------------------------------------------------------------------
-
-const nullableString = Schema.optionalKey(Schema.NullOr(Schema.String))
-
-/** OpenAI's CreateImageRequest, the fields the gateway reads; unknown fields are ignored. */
-export const CreateImageRequest = Schema.Struct({
-  prompt: Schema.String.annotate({ description: "1–4000 characters (dall-e-2: 1000)." }),
-  model: nullableString.annotate({ description: "Default dall-e-3. See GET /v1/models." }),
-  n: Schema.optionalKey(Schema.NullOr(Schema.Int)).annotate({ description: "1–10; dall-e-3 only 1." }),
-  size: nullableString,
-  quality: nullableString,
-  style: nullableString,
-  response_format: Schema.optionalKey(Schema.NullOr(Schema.Literals(["url", "b64_json"]))),
-  output_format: nullableString,
-  output_compression: Schema.optionalKey(Schema.NullOr(Schema.Int)),
-  background: nullableString,
-  moderation: nullableString,
-  user: nullableString
-}).annotate({ identifier: "CreateImageRequest" })
-
-export const Image = Schema.Struct({
-  url: Schema.optionalKey(Schema.String).annotate({ description: "On this gateway's host; expires after 60 minutes." }),
-  b64_json: Schema.optionalKey(Schema.String),
-  revised_prompt: Schema.optionalKey(Schema.String)
-}).annotate({ identifier: "Image" })
-
-export const GenerationMetadata = Schema.Struct({
-  provider_used: Schema.String,
-  cost_incurred: Schema.Number.annotate({ description: "Credits this request moved (up to 3 decimals)." }),
-  credits_remaining: Schema.Number,
-  transaction_id: Schema.NullOr(Schema.String),
-  user_tier: Schema.String,
-  using_byok: Schema.Boolean,
-  byok_provider: Schema.NullOr(Schema.String),
-  images_generated: Schema.Int,
-  billed_to: Schema.String.annotate({ description: "The payer's account: a user UUID or an org_… id." })
-}).annotate({ identifier: "GenerationMetadata" })
-
-export const ImagesResponse = Schema.Struct({
-  created: Schema.Int,
-  data: Schema.Array(Image),
-  _metadata: GenerationMetadata
-}).annotate({
-  identifier: "ImagesResponse",
-  description: "OpenAI's ImagesResponse plus `_metadata`. Headers: X-Request-ID, X-Credits-Charged, X-Credits-Remaining; " +
-    "Idempotent-Replayed: true on a replay; Deprecation and Sunset when the key is deprecated."
-})
 
 /**
  * The generation headers, for the document only. Declaring them on the endpoints would decode
@@ -169,7 +125,10 @@ export class ImagesGroup extends HttpApiGroup.make("images")
       override: { [PUBLIC]: true }
     }))
   )
-  .annotateMerge(OpenApi.annotations({ title: "Images" }))
+  .annotateMerge(OpenApi.annotations({
+    title: "Images",
+    description: "OpenAI's image generation on three paths, billed to the payer the credentials resolve to, and the images kept for response_format 'url'."
+  }))
 {}
 
 // --- models ------------------------------------------------------------------------------------
@@ -204,7 +163,7 @@ export class ModelsGroup extends HttpApiGroup.make("models")
       override: { [PUBLIC]: true }
     }))
   )
-  .annotateMerge(OpenApi.annotations({ title: "Models" }))
+  .annotateMerge(OpenApi.annotations({ title: "Models", description: "The image models, what each accepts and its base prices." }))
 {}
 
 // --- credits -----------------------------------------------------------------------------------
@@ -255,7 +214,7 @@ export class CreditsGroup extends HttpApiGroup.make("credits")
       error: AUTH_ERRORS
     }).annotateMerge(OpenApi.annotations({ summary: "The payer's journal, newest first (scope credits:read)" }))
   )
-  .annotateMerge(OpenApi.annotations({ title: "Credits" }))
+  .annotateMerge(OpenApi.annotations({ title: "Credits", description: "The payer's prepaid credits: balance and journal." }))
 {}
 
 // --- BYOK --------------------------------------------------------------------------------------
@@ -287,23 +246,25 @@ const keyParams = { id: Schema.String }
 
 export class ByokGroup extends HttpApiGroup.make("byok")
   .add(
-    HttpApiEndpoint.get("list", "/api/v1/llm/byok/keys", { success: ByokKeyList, error: AUTH_ERRORS }),
+    HttpApiEndpoint.get("list", "/api/v1/llm/byok/keys", { success: ByokKeyList, error: AUTH_ERRORS }).annotateMerge(
+      OpenApi.annotations({ summary: "The payer's own provider keys (never the keys themselves)" })
+    ),
     HttpApiEndpoint.post("add", "/api/v1/llm/byok/keys", {
       payload: AddByokKey,
       success: ByokKeyView.pipe(HttpApiSchema.status(201)),
       error: [...AUTH_ERRORS, E413, E415]
-    }),
+    }).annotateMerge(OpenApi.annotations({ summary: "Add a provider key, used for calls billed to the payer" })),
     HttpApiEndpoint.patch("update", "/api/v1/llm/byok/keys/:id", {
       params: keyParams,
       payload: UpdateByokKey,
       success: ByokKeyView,
       error: [...AUTH_ERRORS, E404, E413, E415]
-    }),
+    }).annotateMerge(OpenApi.annotations({ summary: "Enable or disable a provider key" })),
     HttpApiEndpoint.delete("remove", "/api/v1/llm/byok/keys/:id", {
       params: keyParams,
       success: Deleted,
       error: [...AUTH_ERRORS, E404]
-    })
+    }).annotateMerge(OpenApi.annotations({ summary: "Remove a provider key" }))
   )
   .annotateMerge(OpenApi.annotations({
     title: "BYOK",
@@ -326,7 +287,7 @@ export class SystemGroup extends HttpApiGroup.make("system")
       override: { [PUBLIC]: true }
     }))
   )
-  .annotateMerge(OpenApi.annotations({ title: "System" }))
+  .annotateMerge(OpenApi.annotations({ title: "System", description: "Liveness and readiness probes." }))
 {}
 
 /**
@@ -335,8 +296,15 @@ export class SystemGroup extends HttpApiGroup.make("system")
  * error status means.
  */
 const describeDocument = (spec: Record<string, any>) => {
+  const schemas: Record<string, Record<string, any>> = spec["components"]?.["schemas"] ?? {}
   for (const operations of Object.values<Record<string, any>>(spec["paths"] ?? {})) {
     for (const operation of Object.values<Record<string, any>>(operations)) {
+      // Request bodies ignore fields they do not know (SPEC §7); the generator forbids them.
+      for (const media of Object.values<Record<string, any>>(operation["requestBody"]?.["content"] ?? {})) {
+        const ref: unknown = media["schema"]?.["$ref"]
+        const name = typeof ref === "string" ? ref.split("/").at(-1)! : undefined
+        if (name !== undefined && schemas[name]?.["additionalProperties"] === false) delete schemas[name]["additionalProperties"]
+      }
       if (operation[GENERATION] === true) {
         operation["parameters"] = [...(operation["parameters"] ?? []), ...GENERATION_HEADERS]
       }
@@ -352,6 +320,9 @@ const describeDocument = (spec: Record<string, any>) => {
   }
   return {
     ...spec,
+    info: { ...spec["info"], license: { name: "Proprietary (private package)" } },
+    // Relative: the document is served by the gateway it describes, under its own origin.
+    servers: [{ url: "/", description: "This gateway" }],
     components: {
       ...spec["components"],
       securitySchemes: {

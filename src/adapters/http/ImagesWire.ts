@@ -26,7 +26,7 @@ const nullable = <S extends Schema.Top>(schema: S) => Schema.optionalKey(Schema.
  */
 export const CreateImageRequest = Schema.Struct({
   prompt: Schema.String.check(
-    Schema.isPattern(/\S/, { expected: "a prompt that is not blank" }),
+    Schema.isPattern(/\S/u, { expected: "a prompt that is not blank" }),
     Schema.isMaxCodePoints(MAX_PROMPT_LENGTH)
   ).annotate({ description: "1–4000 characters, not blank (dall-e-2: at most 1000)." }),
   model: nullable(Schema.String).annotate({ description: "Default dall-e-3. See GET /v1/models." }),
@@ -40,7 +40,7 @@ export const CreateImageRequest = Schema.Struct({
     description: "Default url (gpt-image models: always b64_json)."
   }),
   output_format: nullable(Schema.Literals(["png", "jpeg", "webp"])).annotate({ description: "gpt-image models only." }),
-  output_compression: nullable(Schema.Number).annotate({ description: "Accepted and ignored." }),
+  output_compression: nullable(Schema.Finite).annotate({ description: "Accepted and ignored." }),
   background: nullable(Schema.Literals(["transparent", "opaque", "auto"])).annotate({ description: "gpt-image models only." }),
   moderation: nullable(Schema.String).annotate({ description: "Accepted and ignored." }),
   user: nullable(Schema.String).annotate({ description: "An end-user id, recorded with the usage." }),
