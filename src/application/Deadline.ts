@@ -1,13 +1,14 @@
 import { Effect, Fiber } from "effect"
 
 /**
- * `self`, or `onTimeout()`'s failure if it has not finished within `ms`; `self` is then
- * interrupted (and its finalizers run) before the failure is returned.
+ * `self`, or `onTimeout()`'s failure if it has not finished within `ms` (by the Clock service, so
+ * a test drives it with TestClock); `self` is then interrupted (and its finalizers run) before
+ * the failure is returned. Interrupting the caller interrupts `self`.
  *
- * What `Effect.timeoutOrElse` does, at a fraction of the cost on the request path: that races
- * `self` against a sleeping fiber (two forks and a timer per call). Here `self` is forked once
- * and starts at once; if it has already finished (the embedded provider answers synchronously),
- * its exit is returned with no timer at all. Interrupting the caller interrupts `self`.
+ * What `Effect.timeoutOrElse` does, without its cost on the request path when the work is
+ * already done: `self` is forked once and starts at once, and if it has finished (the embedded
+ * provider answers synchronously) its exit is returned with no race and no timer. Only work
+ * still running is raced against the deadline (`Effect.timeoutOrElse`).
  */
 export const withDeadline = <A, E, R, E2>(
   self: Effect.Effect<A, E, R>,
@@ -17,19 +18,11 @@ export const withDeadline = <A, E, R, E2>(
   Effect.flatMap(Effect.forkChild(self, { startImmediately: true }), (fiber) => {
     const done = fiber.pollUnsafe()
     if (done !== undefined) return done
-    return Effect.callback<A, E | E2>((resume) => {
-      const timer = setTimeout(() => {
-        removeObserver()
-        resume(Effect.andThen(Fiber.interrupt(fiber), Effect.fail(onTimeout())))
-      }, ms)
-      const removeObserver = fiber.addObserver((exit) => {
-        clearTimeout(timer)
-        resume(exit)
-      })
-      return Effect.suspend(() => {
-        clearTimeout(timer)
-        removeObserver()
-        return Fiber.interrupt(fiber)
-      })
-    })
+    return Fiber.join(fiber).pipe(
+      Effect.timeoutOrElse({
+        duration: ms,
+        orElse: () => Effect.andThen(Fiber.interrupt(fiber), Effect.fail(onTimeout()))
+      }),
+      Effect.onInterrupt(() => Fiber.interrupt(fiber))
+    )
   })

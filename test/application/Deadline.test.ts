@@ -1,70 +1,57 @@
-import { Effect, Exit, Fiber } from "effect"
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest"
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Fiber } from "effect"
+import { TestClock } from "effect/testing"
 import { withDeadline } from "../../src/application/Deadline.ts"
 
 class TooSlow {
   readonly _tag = "TooSlow"
 }
 
-describe("withDeadline", () => {
-  beforeEach(() => {
-    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] })
-  })
-  afterEach(() => {
-    vi.useRealTimers()
-  })
+describe("withDeadline (driven by TestClock)", () => {
+  it.effect("returns what finishes synchronously as it is, whatever the clock", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* Effect.exit(withDeadline(Effect.succeed(7), 1_000, () => new TooSlow())), Exit.succeed(7))
+      assert.deepStrictEqual(yield* Effect.exit(withDeadline(Effect.fail("boom"), 1_000, () => new TooSlow())), Exit.fail("boom"))
+    }))
 
-  it("returns what finishes synchronously without arming a timer", async () => {
-    const armed = vi.spyOn(globalThis, "setTimeout")
-    const exit = await Effect.runPromiseExit(withDeadline(Effect.succeed(7), 1_000, () => new TooSlow()))
-    expect(exit).toEqual(Exit.succeed(7))
-    expect(armed).not.toHaveBeenCalled()
-  })
+  it.effect("returns what finishes before the deadline", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.forkChild(withDeadline(Effect.as(Effect.sleep(999), 3), 1_000, () => new TooSlow()))
+      yield* TestClock.adjust(998)
+      assert.isUndefined(fiber.pollUnsafe())
+      yield* TestClock.adjust(1)
+      assert.strictEqual(yield* Fiber.join(fiber), 3)
+    }))
 
-  it("returns a synchronous failure as it is", async () => {
-    const exit = await Effect.runPromiseExit(withDeadline(Effect.fail("boom"), 1_000, () => new TooSlow()))
-    expect(exit).toEqual(Exit.fail("boom"))
-  })
-
-  it("returns what finishes before the deadline and clears the timer", async () => {
-    let resume: ((value: Effect.Effect<number>) => void) | undefined
-    const slow = Effect.callback<number>((r) => {
-      resume = r
-    })
-    const fiber = Effect.runFork(withDeadline(slow, 1_000, () => new TooSlow()))
-    await vi.advanceTimersByTimeAsync(999)
-    expect(fiber.pollUnsafe()).toBeUndefined()
-    resume!(Effect.succeed(3))
-    expect(await Effect.runPromise(Fiber.join(fiber))).toBe(3)
-    expect(vi.getTimerCount()).toBe(0)
-  })
-
-  it("fails with the timeout error at the deadline, after interrupting the work", async () => {
-    let finalized = false
-    let finalizedWhenFailed: boolean | undefined
-    const never = Effect.never.pipe(Effect.ensuring(Effect.sync(() => void (finalized = true))))
-    const fiber = Effect.runFork(
-      withDeadline(never, 1_000, () => new TooSlow()).pipe(
-        // The caller sees the failure only once the work's finalizers have run.
-        Effect.tapError(() => Effect.sync(() => void (finalizedWhenFailed = finalized)))
+  it.effect("fails with the timeout error at the deadline, only after the work is interrupted and finalized", () =>
+    Effect.gen(function*() {
+      let finalized = false
+      let finalizedWhenFailed: boolean | undefined
+      const never = Effect.never.pipe(Effect.ensuring(Effect.sync(() => void (finalized = true))))
+      const fiber = yield* Effect.forkChild(
+        withDeadline(never, 1_000, () => new TooSlow()).pipe(
+          Effect.tapError(() => Effect.sync(() => void (finalizedWhenFailed = finalized)))
+        )
       )
-    )
-    await vi.advanceTimersByTimeAsync(999)
-    expect(fiber.pollUnsafe()).toBeUndefined()
-    expect(finalized).toBe(false)
-    await vi.advanceTimersByTimeAsync(1)
-    const exit = await Effect.runPromise(Fiber.await(fiber))
-    expect(exit).toEqual(Exit.fail(new TooSlow()))
-    expect(finalizedWhenFailed).toBe(true)
-  })
+      yield* TestClock.adjust(999)
+      assert.isUndefined(fiber.pollUnsafe())
+      assert.isFalse(finalized)
+      yield* TestClock.adjust(1)
+      assert.deepStrictEqual(yield* Fiber.await(fiber), Exit.fail(new TooSlow()))
+      assert.isTrue(finalizedWhenFailed)
+    }))
 
-  it("interrupts the work and clears the timer when the caller is interrupted", async () => {
-    let finalized = false
-    const never = Effect.never.pipe(Effect.ensuring(Effect.sync(() => void (finalized = true))))
-    const fiber = Effect.runFork(withDeadline(never, 1_000, () => new TooSlow()))
-    await vi.advanceTimersByTimeAsync(10)
-    await Effect.runPromise(Fiber.interrupt(fiber))
-    expect(finalized).toBe(true)
-    expect(vi.getTimerCount()).toBe(0)
-  })
+  it.effect("interrupts the work when the caller is interrupted", () =>
+    Effect.gen(function*() {
+      let finalized = false
+      const never = Effect.never.pipe(Effect.ensuring(Effect.sync(() => void (finalized = true))))
+      const fiber = yield* Effect.forkChild(withDeadline(never, 1_000, () => new TooSlow()))
+      yield* TestClock.adjust(10)
+      yield* Fiber.interrupt(fiber)
+      assert.isTrue(finalized)
+      // Nothing is left waiting for the deadline: moving the clock past it changes nothing.
+      yield* TestClock.adjust(5_000)
+      const exit = yield* Fiber.await(fiber)
+      assert.isTrue(Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause))
+    }))
 })
