@@ -1,23 +1,18 @@
 import { Clock, Effect, Redacted } from "effect"
-import type { HttpServerRequest } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { randomBytes } from "node:crypto"
 import { CreditLedger } from "../../application/CreditLedger.ts"
 import { ByokStore } from "../../application/ports/ByokStore.ts"
-import { PrincipalResolver } from "../../application/PrincipalResolver.ts"
 import { Provisioning } from "../../application/Provisioning.ts"
-import type { ByokKey, Scope } from "../../domain/Entities.ts"
+import type { ByokKey } from "../../domain/Entities.ts"
 import type { AccountId } from "../../domain/Ids.ts"
 import type { ProviderName } from "../../domain/Models.ts"
 import { toCredits } from "../../domain/Money.ts"
 import type { Transfer } from "../../domain/Ledger.ts"
-import { Api } from "./Api.ts"
+import { Api, CurrentPrincipal } from "./Api.ts"
 import { invalidParameter, resourceNotFound } from "./ErrorMapping.ts"
-import { credentialFrom, onBehalfOfFrom } from "./Credentials.ts"
 import { HttpFailure, readJsonBody } from "./Requests.ts"
 import { deprecationHeaders, failureResponse, json } from "./Responses.ts"
-
-type Request = HttpServerRequest.HttpServerRequest
 
 const DEFAULT_HISTORY = 50
 const MAX_HISTORY = 500
@@ -69,26 +64,29 @@ const objectBody = (body: unknown): Effect.Effect<Record<string, unknown>, HttpF
     ? Effect.succeed(body as Record<string, unknown>)
     : Effect.fail(new HttpFailure({ wire: invalidParameter("body", "The request body must be a JSON object.", "invalid_request_body") }))
 
-/** The caller of `request`, resolved for `scope` exactly as for a generation, X-User-ID included. */
-const callerOf = (resolver: PrincipalResolver["Service"], request: Request, scope: Scope) =>
-  Effect.flatMap(credentialFrom(request.headers), (credential) =>
-    resolver.resolve(credential, onBehalfOfFrom(request.headers), scope))
+/** The caller, resolved by `Authenticated`, with the deprecation headers its credential earns. */
+const caller = Effect.gen(function*() {
+  const principal = yield* CurrentPrincipal
+  return { principal, headers: deprecationHeaders(principal, yield* Clock.currentTimeMillis) }
+})
 
 /**
  * The caller's payer account: its balance and journal (`credits:read`) and its own provider
- * keys (`byok:manage`). The payer is resolved exactly as for a generation, X-User-ID included.
+ * keys (`byok:manage`). `Authenticated` resolves the payer first, exactly as for a generation,
+ * X-User-ID included. Adding and updating a key read their bodies themselves (`handleRaw`), so
+ * that a body too large, not JSON or not an object is answered 413 / 415 / 400 as for a
+ * generation, and each field's refusal names the field.
  */
 export const CreditsHandlers = HttpApiBuilder.group(
   Api,
   "credits",
   Effect.fn(function*(handlers) {
-    const resolver = yield* PrincipalResolver
     const ledger = yield* CreditLedger
 
     return handlers
-      .handle("balance", ({ request }) =>
+      .handle("balance", () =>
         Effect.gen(function*() {
-          const principal = yield* callerOf(resolver, request, "credits:read")
+          const { principal, headers } = yield* caller
           const payer = principal.payer
           const balance = yield* ledger.balance(payer.account)
           const spent = yield* ledger.spentThisMonth(payer.account)
@@ -100,18 +98,15 @@ export const CreditsHandlers = HttpApiBuilder.group(
             monthly_cap: payer.monthlyCap === undefined ? null : toCredits(payer.monthlyCap),
             monthly_spent: toCredits(spent),
             account_type: payer.kind
-          }, { headers: deprecationHeaders(principal, yield* Clock.currentTimeMillis) })
+          }, { headers })
         }).pipe(Effect.catch(failureResponse)))
-      .handle("history", ({ query, request }) =>
+      .handle("history", ({ query }) =>
         Effect.gen(function*() {
-          const principal = yield* callerOf(resolver, request, "credits:read")
+          const { principal, headers } = yield* caller
           const limit = yield* historyLimit(query.limit)
           const account = principal.payer.account
           const transfers = yield* ledger.history(account, limit)
-          return json(
-            { object: "list", user_id: account, data: transfers.map(entryOf(account)) },
-            { headers: deprecationHeaders(principal, yield* Clock.currentTimeMillis) }
-          )
+          return json({ object: "list", user_id: account, data: transfers.map(entryOf(account)) }, { headers })
         }).pipe(Effect.catch(failureResponse)))
   })
 )
@@ -120,17 +115,9 @@ export const ByokHandlers = HttpApiBuilder.group(
   Api,
   "byok",
   Effect.fn(function*(handlers) {
-    const resolver = yield* PrincipalResolver
     const byok = yield* ByokStore
     const provisioning = yield* Provisioning
-
-    const scope: Scope = "byok:manage"
-    const caller = (request: Request) =>
-      Effect.gen(function*() {
-        const principal = yield* callerOf(resolver, request, scope)
-        const headers = deprecationHeaders(principal, yield* Clock.currentTimeMillis)
-        return { account: principal.payer.account, headers }
-      })
+    const payer = Effect.map(caller, ({ headers, principal }) => ({ account: principal.payer.account, headers }))
 
     const view = (account: AccountId, id: string) =>
       Effect.flatMap(byok.list(account), (keys) => {
@@ -139,15 +126,15 @@ export const ByokHandlers = HttpApiBuilder.group(
       })
 
     return handlers
-      .handle("list", ({ request }) =>
+      .handle("list", () =>
         Effect.gen(function*() {
-          const { account, headers } = yield* caller(request)
+          const { account, headers } = yield* payer
           const keys = yield* byok.list(account)
           return json({ object: "list", data: keys.map(keyView) }, { headers })
         }).pipe(Effect.catch(failureResponse)))
       .handleRaw("add", ({ request }) =>
         Effect.gen(function*() {
-          const { account, headers } = yield* caller(request)
+          const { account, headers } = yield* payer
           const body = yield* Effect.flatMap(readJsonBody(request), objectBody)
           const provider = body["provider"]
           if (typeof provider !== "string" || !BYOK_PROVIDERS.includes(provider as ProviderName)) {
@@ -170,16 +157,16 @@ export const ByokHandlers = HttpApiBuilder.group(
         }).pipe(Effect.catch(failureResponse)))
       .handleRaw("update", ({ params, request }) =>
         Effect.gen(function*() {
-          const { account, headers } = yield* caller(request)
+          const { account, headers } = yield* payer
           const body = yield* Effect.flatMap(readJsonBody(request), objectBody)
           const enabled = body["enabled"]
           if (typeof enabled !== "boolean") return yield* invalid("enabled", "Invalid type for 'enabled': expected a boolean.")
           if (!(yield* byok.setEnabled(account, params.id, enabled))) return yield* keyNotFound(params.id)
           return json(yield* view(account, params.id), { headers })
         }).pipe(Effect.catch(failureResponse)))
-      .handle("remove", ({ params, request }) =>
+      .handle("remove", ({ params }) =>
         Effect.gen(function*() {
-          const { account, headers } = yield* caller(request)
+          const { account, headers } = yield* payer
           if (!(yield* byok.remove(account, params.id))) return yield* keyNotFound(params.id)
           return json({ id: params.id, object: "byok_key", deleted: true }, { headers })
         }).pipe(Effect.catch(failureResponse)))

@@ -1,5 +1,6 @@
-import { Schema } from "effect"
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
+import { Context, Schema } from "effect"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "effect/http-api"
+import type { Principal } from "../../domain/Principal.ts"
 import { CreateImageRequest, ImagesResponse } from "./ImagesWire.ts"
 
 /**
@@ -62,6 +63,21 @@ const E503 = errorStatus(503)
 const E504 = errorStatus(504)
 
 const AUTH_ERRORS = [E400, E401, E403, E500] as const
+
+// --- who is calling -----------------------------------------------------------------------------
+
+/** The caller of an account endpoint, resolved by `Authenticated` before the handler runs. */
+export class CurrentPrincipal extends Context.Service<CurrentPrincipal, Principal>()("image-gateway/http/CurrentPrincipal") {}
+
+/**
+ * Resolves the caller of the account endpoints (credits, BYOK) exactly as for a generation — the
+ * bearer token or the session cookie, and X-User-ID — for the scope the group needs, before the
+ * body is read; a refusal is answered in OpenAI's error shape (`AuthMiddleware.ts`).
+ */
+export class Authenticated extends HttpApiMiddleware.Service<Authenticated, { provides: CurrentPrincipal }>()(
+  "image-gateway/http/Authenticated",
+  { security: { bearer: HttpApiSecurity.bearer } }
+) {}
 
 // --- images ------------------------------------------------------------------------------------
 
@@ -214,6 +230,7 @@ export class CreditsGroup extends HttpApiGroup.make("credits")
       error: AUTH_ERRORS
     }).annotateMerge(OpenApi.annotations({ summary: "The payer's journal, newest first (scope credits:read)" }))
   )
+  .middleware(Authenticated)
   .annotateMerge(OpenApi.annotations({ title: "Credits", description: "The payer's prepaid credits: balance and journal." }))
 {}
 
@@ -266,6 +283,7 @@ export class ByokGroup extends HttpApiGroup.make("byok")
       error: [...AUTH_ERRORS, E404]
     }).annotateMerge(OpenApi.annotations({ summary: "Remove a provider key" }))
   )
+  .middleware(Authenticated)
   .annotateMerge(OpenApi.annotations({
     title: "BYOK",
     description: "The payer's own provider keys (scope byok:manage). A call billed to an account with an enabled key for the model's provider uses that key and moves no credits."

@@ -8,6 +8,7 @@ import { createHash, timingSafeEqual } from "node:crypto"
 import { type IncomingMessage, Server, type ServerOptions, type ServerResponse, STATUS_CODES } from "node:http"
 import type { Duplex } from "node:stream"
 import { ByokHandlers, CreditsHandlers } from "./AccountHandlers.ts"
+import { AuthenticatedLayer } from "./AuthMiddleware.ts"
 import { bearerToken } from "./Credentials.ts"
 import { Api } from "./Api.ts"
 import {
@@ -87,7 +88,9 @@ export const GatewayMiddleware = HttpRouter.middleware(
   { global: true }
 )
 
-export const ApiHandlers = Layer.mergeAll(ImagesHandlers, ModelsHandlers, CreditsHandlers, ByokHandlers, SystemHandlers)
+export const ApiHandlers = Layer.mergeAll(ImagesHandlers, ModelsHandlers, CreditsHandlers, ByokHandlers, SystemHandlers).pipe(
+  Layer.provide(AuthenticatedLayer)
+)
 
 /** The bearer token `GET /metrics` asks for (METRICS_TOKEN); with none, the metrics are open. */
 export const MetricsToken = Context.Reference<Option.Option<Redacted.Redacted<string>>>(
