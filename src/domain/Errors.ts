@@ -220,7 +220,7 @@ export const describeError = (e: DomainError): string => {
     case "InvalidApiKey":
       return e.state === "unknown"
         ? `The API key '${e.prefix}…' is not recognised. Check the key, or ask an operator for a new one.`
-        : `The API key '${e.prefix}…' has been ${e.state === "revoked" ? "revoked" : "expired"}. Use a current key.`
+        : `The API key '${e.prefix}…' ${e.state === "revoked" ? "has been revoked" : "has expired"}. Use a current key.`
     case "InvalidToken":
       return `The bearer token is not a valid service JWT (${e.reason}). Sign an HS256 JWT with your service's secret, with claims 'service', 'exp' and 'iat'.`
     case "TokenExpired":
@@ -278,7 +278,7 @@ export const describeError = (e: DomainError): string => {
         case "credential":
           return e.byok
             ? `Your own ${e.provider} key was rejected by the provider. Update or disable it.`
-            : `The gateway's ${e.provider} credential was rejected. Operators have been told; try again later.`
+            : `The gateway's ${e.provider} credential was rejected by the provider; an operator must replace it, and a retry fails until then.`
         case "invalid_request":
           return `The image provider (${e.provider}) rejected the request as invalid for this model.`
       }
