@@ -223,25 +223,23 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
             ))
       }
 
-      const describe = (principal: Principal, req: GenerationRequest, p: Plan, made: Made) =>
-        Effect.gen(function*() {
-          const now = yield* Clock.currentTimeMillis
-          const kept = yield* keep(req, made.result, now)
-          const balance = yield* ledger.balance(principal.payer.account)
-          return {
-            createdAt: now,
-            images: kept,
-            costMillicredits: made.cost,
-            chargedMillicredits: made.cost,
-            remainingMillicredits: balance.available,
-            ...(made.hold === undefined ? {} : { hold: made.hold }),
-            billing: p.mode,
-            providerUsed: made.result.providerUsed,
-            ...(p.mode === "byok" ? { byokProvider: req.model.provider } : {}),
-            payer: { account: principal.payer.account, kind: principal.payer.kind, tier: principal.payer.tier },
-            replayed: false
-          } satisfies Generation
-        })
+      const describe = (principal: Principal, req: GenerationRequest, p: Plan, made: Made): Effect.Effect<Generation> =>
+        // Plain combinators rather than a generator: this runs on every request.
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.flatMap(keep(req, made.result, now), (kept) =>
+            Effect.map(ledger.balance(principal.payer.account), (balance): Generation => ({
+              createdAt: now,
+              images: kept,
+              costMillicredits: made.cost,
+              chargedMillicredits: made.cost,
+              remainingMillicredits: balance.available,
+              ...(made.hold === undefined ? {} : { hold: made.hold }),
+              billing: p.mode,
+              providerUsed: made.result.providerUsed,
+              ...(p.mode === "byok" ? { byokProvider: req.model.provider } : {}),
+              payer: { account: principal.payer.account, kind: principal.payer.kind, tier: principal.payer.tier },
+              replayed: false
+            }))))
 
       /** One attempt, recorded in the usage log however it ends. */
       const attempt = (input: GenerationInput, p: Plan, started: number): Effect.Effect<Generation, GenerationError> => {

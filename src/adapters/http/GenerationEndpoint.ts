@@ -46,15 +46,15 @@ const idempotencyKey = (headers: Headers): Effect.Effect<string | undefined, Inv
  */
 export const readGenerationCall = (resolver: PrincipalResolver["Service"], policy: GatewayPolicy["Service"]) =>
 (headers: Headers, body: unknown): Effect.Effect<Omit<GenerationInput, "requestId">, GenerationError> =>
-  Effect.gen(function*() {
-    const credential = yield* credentialFrom(headers)
-    const principal = yield* resolver.resolve(credential, onBehalfOfFrom(headers), "images:generate")
-    const draft = decodeCreateImageRequest(body, policy.models, policy.defaultModel)
-    if (Result.isFailure(draft)) return yield* Effect.fail(draft.failure)
-    const request = validateGeneration(draft.success, policy.models, policy.defaultModel)
-    if (Result.isFailure(request)) return yield* Effect.fail(request.failure)
-    return { principal, request: request.success, idempotencyKey: yield* idempotencyKey(headers) }
-  })
+  // Plain combinators rather than a generator: this runs on every request.
+  Effect.flatMap(credentialFrom(headers), (credential) =>
+    Effect.flatMap(resolver.resolve(credential, onBehalfOfFrom(headers), "images:generate"), (principal) => {
+      const draft = decodeCreateImageRequest(body, policy.models, policy.defaultModel)
+      if (Result.isFailure(draft)) return Effect.fail(draft.failure)
+      const request = validateGeneration(draft.success, policy.models, policy.defaultModel)
+      if (Result.isFailure(request)) return Effect.fail(request.failure)
+      return Effect.map(idempotencyKey(headers), (key) => ({ principal, request: request.success, idempotencyKey: key }))
+    }))
 
 /**
  * The image-generation endpoint, whatever carried the request: the generation lane (Node's
@@ -78,14 +78,13 @@ export class GenerationEndpoint extends Context.Service<GenerationEndpoint, {
 
         const read = readGenerationCall(resolver, policy)
         const answer = (headers: Headers, body: unknown, requestId: string): Effect.Effect<WireAnswer, GenerationError> =>
-          Effect.gen(function*() {
-            const call = yield* read(headers, body)
-            const made = yield* generation.generate({ ...call, requestId })
-            const now = yield* Clock.currentTimeMillis
-            const answerHeaders = generationHeaders(made, call.principal, now)
-            answerHeaders["x-request-id"] = requestId
-            return { status: 200, headers: answerHeaders, body: JSON.stringify(renderImages(made)) }
-          })
+          Effect.flatMap(read(headers, body), (call) =>
+            Effect.map(generation.generate({ ...call, requestId }), (made): WireAnswer => {
+              // The wall clock only dates a deprecation header.
+              const answerHeaders = generationHeaders(made, call.principal, Date.now())
+              answerHeaders["x-request-id"] = requestId
+              return { status: 200, headers: answerHeaders, body: JSON.stringify(renderImages(made)) }
+            }))
 
         const handle = (headers: Headers, body: unknown, requestId: string): Effect.Effect<WireAnswer> =>
           answer(headers, body, requestId).pipe(
