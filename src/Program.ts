@@ -1,5 +1,6 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Config, Console, Effect, Exit, Layer, References, Runtime } from "effect"
+import type { HttpServerError } from "effect/http"
 import { AccessLog, makeStdoutAccessLog } from "./adapters/http/AccessLog.ts"
 import { HttpGatewayServer, MetricsToken, NodeServer } from "./adapters/http/Server.ts"
 import { Gateway, GatewayConfig } from "./Layers.ts"
@@ -11,6 +12,22 @@ const describeConfigError = (e: Config.ConfigError): string => {
   const variable = /at \["([^"]+)"\]/.exec(text)?.[1]
   const problem = text.replace(/\s*at \[.*\]\s*$/s, "").trim()
   return variable === undefined ? problem : `${variable}: ${problem}`
+}
+
+/** Why the server could not listen, naming HOST and PORT: one line, no stack trace. */
+const describeListenError = (e: HttpServerError.ServeError, host: string, port: number): string => {
+  const code = (e.cause as NodeJS.ErrnoException | undefined)?.code
+  const where = `HOST ${host}, PORT ${port}`
+  switch (code) {
+    case "EADDRINUSE":
+      return `${where}: the address is already in use (another gateway or program listens there); stop it or set another PORT`
+    case "EACCES":
+      return `${where}: permission denied (ports below 1024 need privileges); set a PORT of 1024 or more`
+    case "EADDRNOTAVAIL":
+      return `${where}: HOST is not an address of this machine; use 127.0.0.1, 0.0.0.0 or one of its addresses`
+    default:
+      return `${where}: cannot listen (${code ?? String(e.cause)})`
+  }
 }
 
 /** Start-up stops with one line naming what to fix, and the exit code for a configuration error. */
@@ -33,7 +50,8 @@ const main = Effect.gen(function*() {
   )
   return yield* Layer.launch(server).pipe(
     Effect.provideService(MetricsToken, config.metricsToken),
-    Effect.provideService(AccessLog, config.accessLog ? makeStdoutAccessLog() : undefined)
+    Effect.provideService(AccessLog, config.accessLog ? makeStdoutAccessLog() : undefined),
+    Effect.catchTag("ServeError", (e) => stop(describeListenError(e, config.host, config.port)))
   )
 }).pipe(
   // No tracer is exported, so spans would only cost time on every request.

@@ -1,4 +1,5 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -80,6 +81,22 @@ describe("start-up configuration", () => {
     expect(failure?.code).toBe(78)
     expect(failure?.stderr).toMatch(new RegExp(`^Invalid configuration: ${variable}: `))
     expect(failure?.stderr).not.toContain("    at ")
+  })
+
+  it("stops with one line naming HOST and PORT when the port is taken, never a stack trace", async () => {
+    const taken = createServer()
+    await new Promise<void>((listening) => taken.listen(0, "127.0.0.1", listening))
+    const port = (taken.address() as { port: number }).port
+    const failure = await exec(process.execPath, ["src/main.ts"], {
+      cwd: ROOT,
+      env: { ...process.env, STORAGE: "memory", HOST: "127.0.0.1", PORT: String(port) },
+      timeout: 30_000
+    }).then(() => undefined, (e: { code: number; stderr: string }) => e)
+    await new Promise((closed) => taken.close(closed))
+    expect(failure?.code).toBe(78)
+    expect(failure?.stderr.trim()).toBe(
+      `HOST 127.0.0.1, PORT ${port}: the address is already in use (another gateway or program listens there); stop it or set another PORT`
+    )
   })
 
   it("stops with a message naming DATA_DIR when images cannot be kept there", async () => {

@@ -170,13 +170,27 @@ export const binaries = async (user: ServerUser | undefined): Promise<Binaries> 
 
 // --- processes ------------------------------------------------------------------------------------
 
-/** Whether a process with this pid exists (one of another user's counts). */
+/**
+ * Whether a process with this pid is running (one of another user's counts). A zombie — killed,
+ * not yet reaped by its parent, as happens to orphans in a container whose init does not reap —
+ * is not: it will never answer or hold anything again.
+ */
 export const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
-    return true
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
+    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false
+  }
+  return !["Z", "X", "x"].includes(processState(pid) ?? "")
+}
+
+/** The one-letter state of a process (Linux: R, S, D, Z, …), or undefined where /proc cannot tell. */
+const processState = (pid: number): string | undefined => {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return text.slice(text.lastIndexOf(")") + 2).split(" ")[0]
+  } catch {
+    return undefined
   }
 }
 
