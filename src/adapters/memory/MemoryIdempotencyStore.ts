@@ -19,7 +19,7 @@ export interface MemoryIdempotencyLimits {
 
 export const MEMORY_IDEMPOTENCY_LIMITS: MemoryIdempotencyLimits = {
   records: 10_000,
-  bytes: 32 * 1024 * 1024
+  bytes: 16 * 1024 * 1024
 }
 
 interface Entry {

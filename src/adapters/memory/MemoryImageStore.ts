@@ -8,7 +8,7 @@ const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padSt
  * How many bytes of images the in-memory store keeps: past it, the oldest images go before their
  * expiry (their URLs then answer 404), so that a long `STORAGE=memory` run stays bounded.
  */
-export const MEMORY_IMAGE_BYTES = 64 * 1024 * 1024
+export const MEMORY_IMAGE_BYTES = 32 * 1024 * 1024
 
 /** Images in memory under 128-bit random ids; `baseUrl` is where the HTTP adapter serves them. */
 export const makeMemoryImageStore = (baseUrl: string, maxBytes: number = MEMORY_IMAGE_BYTES) =>
