@@ -15,6 +15,20 @@ import { freePort } from "../src/adapters/net/FreePort.ts"
 import { binaries, serverUser, startServer } from "../src/adapters/postgres/PostgresServer.ts"
 
 const ROOT = new URL("../", import.meta.url).pathname
+
+/** `npm start` as package.json spells it, `[VAR=value …] node [flags …] src/main.ts`, as env and args. */
+const startCommand = () => {
+  const script = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start
+  const words = script.trim().split(/\s+/)
+  const env: Record<string, string> = {}
+  while (words.length > 0 && /^[A-Z_]+=/.test(words[0]!)) {
+    const [name, ...value] = words.shift()!.split("=")
+    env[name!] = value.join("=")
+  }
+  if (words.shift() !== "node") throw new Error(`bench:startup expects the start script to run node: ${script}`)
+  return { script, env, args: words }
+}
+const start = startCommand()
 const rounds = Number(process.env["BENCH_ROUNDS"] ?? 5)
 
 const sleep = (ms: number) => new Promise((wake) => setTimeout(wake, ms))
@@ -84,16 +98,16 @@ const row = async (name: string, run: () => Promise<{ ms: number; rss?: number }
 
 const dataDir = mkdtempSync(join(tmpdir(), "bench-startup-"))
 try {
-  console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}; ${rounds} rounds per row\n`)
+  console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}; ${rounds} rounds per row; gateway: \`${start.script}\`\n`)
   console.log("| to the first ready answer | median | best | RSS then |")
   console.log("|---|---:|---:|---:|")
   const bare = `require("node:http").createServer((q, s) => s.end("ok")).listen(Number(process.env.PORT), "127.0.0.1")`
   await row("bare node:http server", async () => timeToReady(["-e", bare], {}, await freePort(), "/"))
   const gateway = (env: Record<string, string>) => async () =>
-    timeToReady(["src/main.ts"], { HOST: "127.0.0.1", DATA_DIR: dataDir, STORAGE: "", DATABASE_URL: "", ...env }, await freePort(), "/readyz")
+    timeToReady(start.args, { ...start.env, HOST: "127.0.0.1", DATA_DIR: dataDir, STORAGE: "", DATABASE_URL: "", ...env }, await freePort(), "/readyz")
   const memory = await row("gateway, STORAGE=memory", gateway({ STORAGE: "memory" }))
   // The first start creates the cluster, migrates and seeds; later ones find it all there.
-  const cold = await timeToReady(["src/main.ts"], { HOST: "127.0.0.1", DATA_DIR: dataDir, STORAGE: "", DATABASE_URL: "" }, await freePort(), "/readyz")
+  const cold = await timeToReady(start.args, { ...start.env, HOST: "127.0.0.1", DATA_DIR: dataDir, STORAGE: "", DATABASE_URL: "" }, await freePort(), "/readyz")
   const warm = await row("gateway, embedded PostgreSQL, warm DATA_DIR", gateway({}))
   console.log(`| gateway, embedded PostgreSQL, first start (creates the cluster) | ${Math.round(cold.ms)} ms | | ${cold.rss} MB |`)
 

@@ -2,7 +2,7 @@ import { ByteSize, Context, Data, Effect, Result } from "effect"
 import { HttpIncomingMessage, type HttpServerRequest } from "effect/http"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { randomUUID } from "node:crypto"
-import { IncomingMessage } from "node:http"
+import type { IncomingMessage } from "node:http"
 import { isRequestId } from "../../domain/Ids.ts"
 import { invalidJson, payloadTooLarge, unsupportedMediaType, type WireError } from "./ErrorMapping.ts"
 import { lingerThenClose, LingerLimits } from "./Linger.ts"
@@ -125,10 +125,13 @@ const readPlatformJson = (
 export const acceptsContentType = (contentType: string | undefined): boolean =>
   contentType === undefined || isJsonMediaType(contentType)
 
+/** node:http's class, without an ESM import of node:http (which would make Node load undici as well). */
+const NodeIncomingMessage = process.getBuiltinModule("node:http").IncomingMessage
+
 /** The HTTP/1 IncomingMessage under a request, if there is one (not HTTP/2, not a test without Node). */
 const http1MessageOf = (request: HttpServerRequest.HttpServerRequest): IncomingMessage | undefined => {
   const source: unknown = NodeHttpServerRequest.toIncomingMessage(request)
-  return source instanceof IncomingMessage && source.httpVersionMajor === 1 ? source : undefined
+  return source instanceof NodeIncomingMessage && source.httpVersionMajor === 1 ? source : undefined
 }
 
 /**

@@ -1,11 +1,11 @@
-import { Cause, Context, Effect, Layer, Option, Redacted, Result } from "effect"
+import { Cause, Context, Effect, Layer, Option, Redacted, Result, Scope } from "effect"
 import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
 import { HttpApiSchemaError } from "effect/http-api/HttpApiError"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { createHash, timingSafeEqual } from "node:crypto"
-import { type IncomingMessage, Server, type ServerOptions, type ServerResponse, STATUS_CODES } from "node:http"
+import type { IncomingMessage, ServerOptions, ServerResponse } from "node:http"
 import type { Duplex } from "node:stream"
 import { ByokHandlers, CreditsHandlers } from "./AccountHandlers.ts"
 import { AuthenticatedLayer } from "./AuthMiddleware.ts"
@@ -126,12 +126,28 @@ const MetricsRoute = Layer.effectDiscard(Effect.gen(function*() {
 }))
 
 /**
+ * `GET /docs`: effect's Scalar page with its script inline (no CDN). The script is 3 MB of
+ * source and the page twice that as one string, so both are made on the first request for the
+ * page, not at start-up: an idle gateway whose docs nobody reads does not hold them.
+ */
+const DocsRoute = Layer.effectDiscard(Effect.gen(function*() {
+  const router = yield* HttpRouter.HttpRouter
+  const scope = yield* Effect.scope
+  const page = yield* Effect.cached(
+    HttpRouter.toHttpEffect(HttpApiScalar.layer(Api, { path: "/docs", scalar: { withDefaultFonts: false } })).pipe(
+      Scope.provide(scope)
+    )
+  )
+  yield* router.add("GET", "/docs", Effect.flatten(page))
+}))
+
+/**
  * Every route: the API, its OpenAPI document, the docs page (Scalar, served inline, no CDN), and
  * the Prometheus metrics.
  */
 export const HttpApp = Layer.mergeAll(
   HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(ApiHandlers)),
-  HttpApiScalar.layer(Api, { path: "/docs", scalar: { withDefaultFonts: false } }),
+  DocsRoute,
   MetricsRoute,
   GatewayMiddleware
 )
@@ -187,6 +203,12 @@ export const NodeServer = (options: ListenOptions) => {
     Layer.succeed(FrontLane, front)
   )
 }
+
+/**
+ * node:http through `getBuiltinModule`: an ESM import of it makes Node load undici too (for the
+ * WebSocket exports), a few MB the gateway never uses.
+ */
+const { Server, STATUS_CODES } = process.getBuiltinModule("node:http")
 
 /**
  * What Node answers by itself, before there is a request to hand on (a timeout while receiving
