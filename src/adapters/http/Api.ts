@@ -84,7 +84,8 @@ export class Authenticated extends HttpApiMiddleware.Service<Authenticated, { pr
 /**
  * The generation headers, for the document only. Declaring them on the endpoints would decode
  * them with Schema on every request for nothing: they are optional strings, which every header
- * value is, and the core validates them. `describeDocument` adds them to the three operations.
+ * value is, and `GenerationEndpoint` (Credentials.ts) reads and checks them. `describeDocument`
+ * adds them to the three operations.
  */
 const GENERATION_HEADERS = [
   {

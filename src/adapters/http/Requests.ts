@@ -137,7 +137,8 @@ const http1MessageOf = (request: HttpServerRequest.HttpServerRequest): IncomingM
 /**
  * Reads a JSON body: 415 for a content type that is not JSON (an absent one is read as JSON),
  * 413 above the size limit, 400 for anything that does not parse. The value is not validated
- * here: the core decodes a generation request and names the parameter that is wrong.
+ * here: the endpoint decodes it (`CreateImageRequest`, for a generation) and names the
+ * parameter that is wrong.
  *
  * A 415 or 413 answered before the body has all arrived closes the connection (`Connection:
  * close`) after a bounded discard of the rest (`lingerThenClose`), so that a client still sending
