@@ -1,4 +1,4 @@
-import { Clock, Effect, Redacted } from "effect"
+import { Clock, Effect, Redacted, Result, Schema, SchemaIssue } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { randomBytes } from "node:crypto"
 import { CreditLedger } from "../../application/CreditLedger.ts"
@@ -6,17 +6,15 @@ import { ByokStore } from "../../application/ports/ByokStore.ts"
 import { Provisioning } from "../../application/Provisioning.ts"
 import type { ByokKey } from "../../domain/Entities.ts"
 import type { AccountId } from "../../domain/Ids.ts"
-import type { ProviderName } from "../../domain/Models.ts"
 import { toCredits } from "../../domain/Money.ts"
 import type { Transfer } from "../../domain/Ledger.ts"
-import { Api, CurrentPrincipal } from "./Api.ts"
+import { AddByokKey, Api, CurrentPrincipal, UpdateByokKey } from "./Api.ts"
 import { invalidParameter, resourceNotFound } from "./ErrorMapping.ts"
 import { HttpFailure, readJsonBody } from "./Requests.ts"
 import { deprecationHeaders, failureResponse, json } from "./Responses.ts"
 
 const DEFAULT_HISTORY = 50
 const MAX_HISTORY = 500
-const BYOK_PROVIDERS: ReadonlyArray<ProviderName> = ["openai", "openrouter"]
 const MIN_KEY_LENGTH = 8
 const MAX_KEY_LENGTH = 512
 
@@ -59,10 +57,32 @@ const keyNotFound = (id: string) =>
     wire: resourceNotFound("byok_key_not_found", `No key '${id.slice(0, 64)}' among your own provider keys. GET /api/v1/llm/byok/keys lists them.`)
   })
 
-const objectBody = (body: unknown): Effect.Effect<Record<string, unknown>, HttpFailure> =>
-  typeof body === "object" && body !== null && !Array.isArray(body)
-    ? Effect.succeed(body as Record<string, unknown>)
-    : Effect.fail(new HttpFailure({ wire: invalidParameter("body", "The request body must be a JSON object.", "invalid_request_body") }))
+const standardIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/**
+ * A JSON body decoded with the payload schema the API publishes for the endpoint (so the
+ * document and the server agree); a refusal names the first field that is wrong, in the words
+ * of `messages`.
+ */
+const decodePayload = <S extends Schema.Codec<any, any>>(schema: S, messages: Record<string, string>) => {
+  const decode = Schema.decodeUnknownResult(schema)
+  return (body: unknown): Effect.Effect<S["Type"], HttpFailure> => {
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      return Effect.fail(new HttpFailure({ wire: invalidParameter("body", "The request body must be a JSON object.", "invalid_request_body") }))
+    }
+    const decoded = decode(body)
+    if (Result.isSuccess(decoded)) return Effect.succeed(decoded.success)
+    const key = standardIssues(decoded.failure.issue).issues[0]?.path?.[0]
+    const param = typeof key === "object" && key !== null ? String(key.key) : String(key ?? "body")
+    return Effect.fail(invalid(param, messages[param] ?? `Invalid value for '${param}'.`))
+  }
+}
+
+const readAddKey = decodePayload(AddByokKey, {
+  provider: `Invalid value for 'provider': use one of ${AddByokKey.fields.provider.literals.map((p) => `'${p}'`).join(", ")}.`,
+  api_key: "Missing required parameter: 'api_key' (a string)."
+})
+const readUpdateKey = decodePayload(UpdateByokKey, { enabled: "Invalid type for 'enabled': expected a boolean." })
 
 /** The caller, resolved by `Authenticated`, with the deprecation headers its credential earns. */
 const caller = Effect.gen(function*() {
@@ -75,7 +95,8 @@ const caller = Effect.gen(function*() {
  * keys (`byok:manage`). `Authenticated` resolves the payer first, exactly as for a generation,
  * X-User-ID included. Adding and updating a key read their bodies themselves (`handleRaw`), so
  * that a body too large, not JSON or not an object is answered 413 / 415 / 400 as for a
- * generation, and each field's refusal names the field.
+ * generation (the body limit and the lingering close are the gateway's own), then decode them
+ * with the payload schema the API publishes; each field's refusal names the field.
  */
 export const CreditsHandlers = HttpApiBuilder.group(
   Api,
@@ -135,13 +156,7 @@ export const ByokHandlers = HttpApiBuilder.group(
       .handleRaw("add", ({ request }) =>
         Effect.gen(function*() {
           const { account, headers } = yield* payer
-          const body = yield* Effect.flatMap(readJsonBody(request), objectBody)
-          const provider = body["provider"]
-          if (typeof provider !== "string" || !BYOK_PROVIDERS.includes(provider as ProviderName)) {
-            return yield* invalid("provider", `Invalid value for 'provider': use one of ${BYOK_PROVIDERS.map((p) => `'${p}'`).join(", ")}.`)
-          }
-          const key = body["api_key"]
-          if (typeof key !== "string") return yield* invalid("api_key", "Missing required parameter: 'api_key' (a string).")
+          const { provider, api_key: key } = yield* Effect.flatMap(readJsonBody(request), readAddKey)
           const trimmed = key.trim()
           if (trimmed.length < MIN_KEY_LENGTH || trimmed.length > MAX_KEY_LENGTH) {
             return yield* invalid("api_key", `Invalid 'api_key': it must be ${MIN_KEY_LENGTH} to ${MAX_KEY_LENGTH} characters.`)
@@ -149,7 +164,7 @@ export const ByokHandlers = HttpApiBuilder.group(
           // A random id: adding the same key twice gives two entries, each removable on its own.
           const id = yield* provisioning.addOwnKey(
             account,
-            provider as ProviderName,
+            provider,
             Redacted.make(trimmed),
             `byok_${randomBytes(8).toString("hex")}`
           )
@@ -158,9 +173,7 @@ export const ByokHandlers = HttpApiBuilder.group(
       .handleRaw("update", ({ params, request }) =>
         Effect.gen(function*() {
           const { account, headers } = yield* payer
-          const body = yield* Effect.flatMap(readJsonBody(request), objectBody)
-          const enabled = body["enabled"]
-          if (typeof enabled !== "boolean") return yield* invalid("enabled", "Invalid type for 'enabled': expected a boolean.")
+          const { enabled } = yield* Effect.flatMap(readJsonBody(request), readUpdateKey)
           if (!(yield* byok.setEnabled(account, params.id, enabled))) return yield* keyNotFound(params.id)
           return json(yield* view(account, params.id), { headers })
         }).pipe(Effect.catch(failureResponse)))
