@@ -6,10 +6,11 @@
  * BENCH_ROWS=0,1 runs only those rows.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
-import { cpus, loadavg, tmpdir } from "node:os"
+import { cpus, loadavg } from "node:os"
 import { join } from "node:path"
+import { scratchDir } from "./ScratchDir.ts"
 
 interface Histogram {
   readonly average: number
@@ -57,7 +58,7 @@ const start = (env: Record<string, string>) =>
   })
 
 // The PostgreSQL row's data directory: a fresh embedded cluster, removed at the end.
-const dataDir = mkdtempSync(join(tmpdir(), "bench-http-"))
+const dataDir = scratchDir("bench-http-")
 
 const GENERATION = {
   method: "POST",
@@ -150,7 +151,6 @@ const servers = [
   ...(await measure(rows.filter((row) => !isHeadline(ROWS.indexOf(row)) && row.env["BENCH_STORAGE"] === undefined))),
   ...(await measure(rows.filter((row) => row.env["BENCH_STORAGE"] !== undefined)))
 ]
-rmSync(dataDir, { recursive: true, force: true })
 
 const results = servers.map((s) => ({
   name: s.row.name,

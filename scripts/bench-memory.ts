@@ -20,10 +20,11 @@
  * `BENCH_ROOT=/tmp/old BENCH_START="node src/main.ts" npm run bench:memory`.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
-import { cpus, tmpdir } from "node:os"
+import { cpus } from "node:os"
 import { join } from "node:path"
+import { scratchDir } from "./ScratchDir.ts"
 
 interface Result {
   readonly requests: { readonly total: number }
@@ -111,9 +112,7 @@ const bareIdle = rss(bare.child.pid!)
 await stop(bare.child)
 
 const command = startCommand()
-// Readable by the unprivileged user embedded PostgreSQL runs as when this runs as root.
-const dataDir = mkdtempSync(join(tmpdir(), "bench-memory-"))
-chmodSync(dataDir, 0o755)
+const dataDir = scratchDir("bench-memory-")
 const startGateway = (storage: Record<string, string> = { STORAGE: "memory" }) =>
   launch(
     command.args,
@@ -168,7 +167,6 @@ await sleep(IDLE_MS)
 embedded.alive()
 const embeddedIdle = rss(embedded.child.pid!)
 await stop(embedded.child)
-rmSync(dataDir, { recursive: true, force: true })
 
 const statuses = Object.entries(result.statusCodeStats).map(([status, s]) => `${s.count.toLocaleString("en-US")} × ${status}`)
 const extra = process.env["BENCH_NODE_ARGS"] ? ` (+ ${process.env["BENCH_NODE_ARGS"]})` : ""

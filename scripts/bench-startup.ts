@@ -7,10 +7,11 @@
  * 503 `starting`).
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import { request } from "node:http"
-import { loadavg, tmpdir } from "node:os"
+import { loadavg } from "node:os"
 import { join } from "node:path"
+import { scratchDir } from "./ScratchDir.ts"
 import { freePort } from "../src/adapters/net/FreePort.ts"
 import { binaries, serverUser, startServer } from "../src/adapters/postgres/PostgresServer.ts"
 
@@ -96,61 +97,58 @@ const row = async (name: string, run: () => Promise<{ ms: number; rss?: number }
   return t.median
 }
 
-const dataDir = mkdtempSync(join(tmpdir(), "bench-startup-"))
-try {
-  console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}; ${rounds} rounds per row; gateway: \`${start.script}\`\n`)
-  console.log("| to the first ready answer | median | best | RSS then |")
-  console.log("|---|---:|---:|---:|")
-  const bare = `require("node:http").createServer((q, s) => s.end("ok")).listen(Number(process.env.PORT), "127.0.0.1")`
-  await row("bare node:http server", async () => timeToReady(["-e", bare], {}, await freePort(), "/"))
-  const gateway = (env: Record<string, string>) => async () =>
-    timeToReady(start.args, { ...start.env, HOST: "127.0.0.1", DATA_DIR: dataDir, STORAGE: "", DATABASE_URL: "", ...env }, await freePort(), "/readyz")
-  const memory = await row("gateway, STORAGE=memory", gateway({ STORAGE: "memory" }))
-  // The first start creates the cluster, migrates and seeds; later ones find it all there.
-  const cold = await timeToReady(start.args, { ...start.env, HOST: "127.0.0.1", DATA_DIR: dataDir, STORAGE: "", DATABASE_URL: "" }, await freePort(), "/readyz")
-  const warm = await row("gateway, embedded PostgreSQL, warm DATA_DIR", gateway({}))
-  console.log(`| gateway, embedded PostgreSQL, first start (creates the cluster) | ${Math.round(cold.ms)} ms | | ${cold.rss} MB |`)
+// Removed when the process ends, however it ends.
+const dataDir = scratchDir("bench-startup-")
+console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}; ${rounds} rounds per row; gateway: \`${start.script}\`\n`)
+console.log("| to the first ready answer | median | best | RSS then |")
+console.log("|---|---:|---:|---:|")
+const bare = `require("node:http").createServer((q, s) => s.end("ok")).listen(Number(process.env.PORT), "127.0.0.1")`
+await row("bare node:http server", async () => timeToReady(["-e", bare], {}, await freePort(), "/"))
+const gateway = (env: Record<string, string>) => async () =>
+  timeToReady(start.args, { ...start.env, HOST: "127.0.0.1", DATA_DIR: dataDir, STORAGE: "", DATABASE_URL: "", ...env }, await freePort(), "/readyz")
+const memory = await row("gateway, STORAGE=memory", gateway({ STORAGE: "memory" }))
+// The first start creates the cluster, migrates and seeds; later ones find it all there.
+const cold = await timeToReady(start.args, { ...start.env, HOST: "127.0.0.1", DATA_DIR: dataDir, STORAGE: "", DATABASE_URL: "" }, await freePort(), "/readyz")
+const warm = await row("gateway, embedded PostgreSQL, warm DATA_DIR", gateway({}))
+console.log(`| gateway, embedded PostgreSQL, first start (creates the cluster) | ${Math.round(cold.ms)} ms | | ${cold.rss} MB |`)
 
-  // Where a warm start goes: loading the modules (as npm start does, through the compile cache),
-  // starting PostgreSQL on the same cluster, and the rest (migration check, seeding check, listen).
-  const loadMs: Array<number> = []
-  for (let i = 0; i < rounds; i++) {
-    const started = performance.now()
-    await new Promise<void>((done, fail) => {
-      const child = spawn(process.execPath, [
-        "--input-type=module",
-        "-e",
-        `import { enableCompileCache } from "node:module"
-         enableCompileCache(new URL("./node_modules/.cache/image-gateway/compile", "file://${ROOT}").pathname)
-         await import("./src/Layers.ts"); await import("./src/Startup.ts"); await import("./src/adapters/http/Server.ts")`
-      ], { cwd: ROOT, stdio: "inherit" })
-      child.once("exit", (code) => (code === 0 ? done() : fail(new Error(`module loading exited with ${code}`))))
-    })
-    loadMs.push(performance.now() - started)
-  }
-  const user = await serverUser()
-  const bins = await binaries(user)
-  const password = (JSON.parse(readFileSync(join(dataDir, "secrets.json"), "utf8")) as { postgresPassword: string }).postgresPassword
-  let cluster = join(dataDir, "postgres")
-  try {
-    // As root with a DATA_DIR the postgres user cannot enter, the cluster lives elsewhere.
-    cluster = readFileSync(join(dataDir, "postgres-location"), "utf8").split("\n")[0]!
-  } catch {
-    // It is under DATA_DIR.
-  }
-  const pgMs: Array<number> = []
-  for (let i = 0; i < rounds; i++) {
-    const started = performance.now()
-    const server = await startServer({ cluster, password, user, binaries: bins, port: await freePort(), settings: [] })
-    pgMs.push(performance.now() - started)
-    await server.stop()
-  }
-  const load = summary(loadMs).median
-  const pg = summary(pgMs).median
-  console.log(`\nWarm start on the embedded default, median ${Math.round(warm)} ms (STORAGE=memory ${Math.round(memory)} ms):`)
-  console.log(`  loading the modules (a process that only imports them)   ${Math.round(load)} ms`)
-  console.log(`  starting PostgreSQL on the warm cluster                   ${Math.round(pg)} ms`)
-  console.log(`  the rest (pool, migration and seeding checks, listen)     ${Math.round(warm - load - pg)} ms`)
-} finally {
-  rmSync(dataDir, { recursive: true, force: true })
+// Where a warm start goes: loading the modules (as npm start does, through the compile cache),
+// starting PostgreSQL on the same cluster, and the rest (migration check, seeding check, listen).
+const loadMs: Array<number> = []
+for (let i = 0; i < rounds; i++) {
+  const started = performance.now()
+  await new Promise<void>((done, fail) => {
+    const child = spawn(process.execPath, [
+      "--input-type=module",
+      "-e",
+      `import { enableCompileCache } from "node:module"
+       enableCompileCache(new URL("./node_modules/.cache/image-gateway/compile", "file://${ROOT}").pathname)
+       await import("./src/Layers.ts"); await import("./src/Startup.ts"); await import("./src/adapters/http/Server.ts")`
+    ], { cwd: ROOT, stdio: "inherit" })
+    child.once("exit", (code) => (code === 0 ? done() : fail(new Error(`module loading exited with ${code}`))))
+  })
+  loadMs.push(performance.now() - started)
 }
+const user = await serverUser()
+const bins = await binaries(user)
+const password = (JSON.parse(readFileSync(join(dataDir, "secrets.json"), "utf8")) as { postgresPassword: string }).postgresPassword
+let cluster = join(dataDir, "postgres")
+try {
+  // As root with a DATA_DIR the postgres user cannot enter, the cluster lives elsewhere.
+  cluster = readFileSync(join(dataDir, "postgres-location"), "utf8").split("\n")[0]!
+} catch {
+  // It is under DATA_DIR.
+}
+const pgMs: Array<number> = []
+for (let i = 0; i < rounds; i++) {
+  const started = performance.now()
+  const server = await startServer({ cluster, password, user, binaries: bins, port: await freePort(), settings: [] })
+  pgMs.push(performance.now() - started)
+  await server.stop()
+}
+const load = summary(loadMs).median
+const pg = summary(pgMs).median
+console.log(`\nWarm start on the embedded default, median ${Math.round(warm)} ms (STORAGE=memory ${Math.round(memory)} ms):`)
+console.log(`  loading the modules (a process that only imports them)   ${Math.round(load)} ms`)
+console.log(`  starting PostgreSQL on the warm cluster                   ${Math.round(pg)} ms`)
+console.log(`  the rest (pool, migration and seeding checks, listen)     ${Math.round(warm - load - pg)} ms`)
