@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest"
 import { makeMemoryLedgerStore, type MemoryLedgerLimits } from "../../src/adapters/memory/MemoryLedgerStore.ts"
 import type { AccountId, HoldId, TransferId } from "../../src/domain/Ids.ts"
 import { settleTransferId } from "../../src/domain/Ledger.ts"
+import { expectBalancesAsModelled } from "../properties/LedgerChecks.ts"
 
 const ACCOUNTS = ["org_p", "org_q", "5b1e9c2a-3d4f-4a5b-8c6d-7e8f9a0b1c2d"] as ReadonlyArray<string> as ReadonlyArray<AccountId>
 const T0 = Date.UTC(2030, 0, 1)
@@ -235,15 +236,7 @@ describe("MemoryLedgerStore bounds", () => {
             expect(actual, `${op._tag} ${JSON.stringify(op)}`).toBe(expected)
 
             // Balances are running totals: exact, never below zero for customers, summing to zero.
-            const balances = Effect.runSync(store.balances)
-            let sum = 0
-            for (const b of balances) {
-              sum += b.posted
-              expect(b.posted).toBe(model.posted.get(b.account) ?? 0)
-              expect(b.pending).toBe(model.pending.get(b.account) ?? 0)
-              if (!b.account.startsWith("system:")) expect(b.available).toBeGreaterThanOrEqual(0)
-            }
-            expect(sum).toBe(0)
+            expectBalancesAsModelled(Effect.runSync(store.balances), model)
 
             // The journal is the newest `journal` entries, newest first.
             const journal = Effect.runSync(store.transfers({}))

@@ -12,6 +12,7 @@ import { generateLocally } from "../../src/adapters/local/LocalImageProvider.ts"
 import { ProviderUnavailable } from "../../src/domain/Errors.ts"
 import type { AccountId, HoldId, TransferId } from "../../src/domain/Ids.ts"
 import { settleTransferId } from "../../src/domain/Ledger.ts"
+import { expectBalancesAsModelled } from "./LedgerChecks.ts"
 import type { AdapterSet } from "../../specs/support/AdapterSet.ts"
 import { accounts, bearer, makeGateway, seedWorld, WORLD } from "../../specs/support/Harness.ts"
 
@@ -197,15 +198,7 @@ export const ledgerProperties = (adapters: AdapterSet, numRuns: number) =>
               const exit = await runtime.runPromiseExit(perform(op))
               const actual = Exit.isSuccess(exit) ? undefined : (exit.cause.reasons[0] as { error?: { _tag?: string } })?.error?._tag
               expect(actual).toBe(expected)
-              const balances = await runtime.runPromise(LedgerStore.use((s) => s.balances))
-              let sum = 0
-              for (const b of balances) {
-                sum += b.posted
-                expect(b.posted).toBe(model.posted.get(b.account) ?? 0)
-                expect(b.pending).toBe(model.pending.get(b.account) ?? 0)
-                if (!b.account.startsWith("system:")) expect(b.available).toBeGreaterThanOrEqual(0)
-              }
-              expect(sum).toBe(0)
+              expectBalancesAsModelled(await runtime.runPromise(LedgerStore.use((s) => s.balances)), model)
             }
           } finally {
             await runtime.dispose()
