@@ -1,10 +1,10 @@
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect } from "@effect/vitest"
 import { Effect, Option, Redacted } from "effect"
 import { ByokStore } from "../../src/application/ports/ByokStore.ts"
 import type { ByokKey } from "../../src/domain/Entities.ts"
 import type { AccountId } from "../../src/domain/Ids.ts"
 import type { ProviderName } from "../../src/domain/Models.ts"
-import type { PortAdapter } from "./PortAdapter.ts"
+import { type PortAdapter, portTest } from "./PortAdapter.ts"
 
 const alice = "7a6bfd31-0120-4a30-9e21-0fc3b8006579" as AccountId
 const bob = "2f1c6a53-5d8e-4b7a-9a51-3c9e8f0b1d24" as AccountId
@@ -30,8 +30,7 @@ const secretOf = (found: Option.Option<Redacted.Redacted<string>>) => Option.map
 /** The ByokStore port's contract: accounts' own provider keys, each account seeing only its own. */
 export const byokStoreSuite = (adapter: PortAdapter<ByokStore>) =>
   describe(`ByokStore [${adapter.name}]`, () => {
-    const test = <E>(name: string, body: (byok: ByokStore["Service"]) => Effect.Effect<void, E>) =>
-      it.effect(name, () => Effect.provide(ByokStore.use(body), adapter.fresh()))
+    const test = portTest(ByokStore, adapter)
 
     test("has no key for an account that added none", (byok) =>
       Effect.gen(function*() {

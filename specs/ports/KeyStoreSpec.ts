@@ -4,7 +4,7 @@ import { createHash } from "node:crypto"
 import { KeyStore } from "../../src/application/ports/KeyStore.ts"
 import type { ApiKeyRecord, KeyOwner } from "../../src/domain/Entities.ts"
 import type { KeyId, ServiceName, UserId } from "../../src/domain/Ids.ts"
-import type { PortAdapter } from "./PortAdapter.ts"
+import { type PortAdapter, portTest } from "./PortAdapter.ts"
 
 const sha256 = (secret: string) => createHash("sha256").update(secret, "utf8").digest("hex")
 
@@ -54,8 +54,7 @@ const keyOf = (id: string, owner: KeyOwner, secret: string): ApiKeyRecord => ({
 /** The KeyStore port's contract: keys by the SHA-256 of their secret, status and expiry kept. */
 export const keyStoreSuite = (adapter: PortAdapter<KeyStore>) =>
   describe(`KeyStore [${adapter.name}]`, () => {
-    const test = <E>(name: string, body: (keys: KeyStore["Service"]) => Effect.Effect<void, E>) =>
-      it.effect(name, () => Effect.provide(KeyStore.use(body), adapter.fresh()))
+    const test = portTest(KeyStore, adapter)
 
     test("finds nothing for a hash it never stored", (keys) =>
       Effect.gen(function*() {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect } from "@effect/vitest"
 import { Effect, Option, Redacted } from "effect"
 import {
   OrganizationRepository,
@@ -9,7 +9,7 @@ import {
 import type { Organization, Service, Session, User } from "../../src/domain/Entities.ts"
 import type { OrgId, ServiceName, UserId } from "../../src/domain/Ids.ts"
 import type { Tier } from "../../src/domain/Tier.ts"
-import type { PortAdapter } from "./PortAdapter.ts"
+import { type PortAdapter, portTest } from "./PortAdapter.ts"
 
 /** Epoch ms in 2100: beyond 32 bits, and still ahead of any clock an adapter might read (TestClock or real). */
 const T0 = 4_102_444_800_000
@@ -23,8 +23,7 @@ export const repositoriesSuite = (
   adapter: PortAdapter<UserRepository | OrganizationRepository | ServiceRegistry | SessionStore>
 ) => {
   describe(`UserRepository [${adapter.name}]`, () => {
-    const test = <E>(name: string, body: (users: UserRepository["Service"]) => Effect.Effect<void, E>) =>
-      it.effect(name, () => Effect.provide(UserRepository.use(body), adapter.fresh()))
+    const test = portTest(UserRepository, adapter)
 
     const alice: User = { id: aliceId, status: "active", tier: tier("professional") }
     const member: User = {
@@ -65,8 +64,7 @@ export const repositoriesSuite = (
   })
 
   describe(`OrganizationRepository [${adapter.name}]`, () => {
-    const test = <E>(name: string, body: (orgs: OrganizationRepository["Service"]) => Effect.Effect<void, E>) =>
-      it.effect(name, () => Effect.provide(OrganizationRepository.use(body), adapter.fresh()))
+    const test = portTest(OrganizationRepository, adapter)
 
     const acme: Organization = { id: acmeId, name: "Acme Corp", tier: tier("enterprise"), billsMembers: true, monthlyCap: 5_000_000_000 }
     const presenton: Organization = {
@@ -100,8 +98,7 @@ export const repositoriesSuite = (
   })
 
   describe(`ServiceRegistry [${adapter.name}]`, () => {
-    const test = <E>(name: string, body: (services: ServiceRegistry["Service"]) => Effect.Effect<void, E>) =>
-      it.effect(name, () => Effect.provide(ServiceRegistry.use(body), adapter.fresh()))
+    const test = portTest(ServiceRegistry, adapter)
 
     const presenton: Service = {
       name: "presenton-service" as ServiceName,
@@ -179,8 +176,7 @@ export const repositoriesSuite = (
   })
 
   describe(`SessionStore [${adapter.name}]`, () => {
-    const test = <E>(name: string, body: (sessions: SessionStore["Service"]) => Effect.Effect<void, E>) =>
-      it.effect(name, () => Effect.provide(SessionStore.use(body), adapter.fresh()))
+    const test = portTest(SessionStore, adapter)
 
     const hashA = "a".repeat(64)
     const hashB = "b".repeat(64)

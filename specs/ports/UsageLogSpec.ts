@@ -1,8 +1,8 @@
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect } from "@effect/vitest"
 import { Effect } from "effect"
 import { type UsageEvent, UsageLog } from "../../src/application/ports/UsageLog.ts"
 import type { AccountId } from "../../src/domain/Ids.ts"
-import type { PortAdapter } from "./PortAdapter.ts"
+import { type PortAdapter, portTest } from "./PortAdapter.ts"
 
 /** Epoch ms in 2100: beyond 32 bits, and still ahead of any clock an adapter might read (TestClock or real). */
 const T0 = 4_102_444_800_000
@@ -60,8 +60,7 @@ const ids = (events: ReadonlyArray<UsageEvent>) => events.map((e) => e.requestId
 /** The UsageLog port's contract: every recorded generation attempt, newest first, by payer, service and time. */
 export const usageLogSuite = (adapter: PortAdapter<UsageLog>) =>
   describe(`UsageLog [${adapter.name}]`, () => {
-    const test = <E>(name: string, body: (log: UsageLog["Service"]) => Effect.Effect<void, E>) =>
-      it.effect(name, () => Effect.provide(UsageLog.use(body), adapter.fresh()))
+    const test = portTest(UsageLog, adapter)
 
     test("lists nothing before anything is recorded", (log) =>
       Effect.gen(function*() {
