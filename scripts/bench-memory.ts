@@ -24,6 +24,7 @@ import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { cpus } from "node:os"
 import { join } from "node:path"
+import { npmStart } from "./NpmStart.ts"
 import { scratchDir } from "./ScratchDir.ts"
 
 interface Result {
@@ -54,19 +55,11 @@ const rss = (pid: number): Rss => {
 }
 const show = (m: Rss) => `${m.rss} MB | ${m.anon} MB | ${m.file} MB`
 
-/** `npm start` as package.json spells it: `[VAR=value …] node [flags …] src/main.ts`. */
+/** `npm start`'s command, or BENCH_START's; BENCH_NODE_ARGS adds node flags in front. */
 const startCommand = () => {
-  const script: string = process.env["BENCH_START"] ??
-    JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scripts.start
-  const words = script.trim().split(/\s+/)
-  const env: Record<string, string> = {}
-  while (words.length > 0 && /^[A-Z_]+=/.test(words[0]!)) {
-    const [name, ...value] = words.shift()!.split("=")
-    env[name!] = value.join("=").replace(/^["']|["']$/g, "")
-  }
-  if (words.shift() !== "node") throw new Error(`bench:memory expects the start script to run node: ${script}`)
+  const start = npmStart(ROOT, process.env["BENCH_START"])
   const extra = process.env["BENCH_NODE_ARGS"]?.split(/\s+/).filter((w) => w.length > 0) ?? []
-  return { script, env, args: [...extra, ...words] }
+  return { ...start, args: [...extra, ...start.args] }
 }
 
 interface Launched {

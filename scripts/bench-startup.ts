@@ -11,25 +11,14 @@ import { readFileSync } from "node:fs"
 import { request } from "node:http"
 import { loadavg } from "node:os"
 import { join } from "node:path"
+import { npmStart } from "./NpmStart.ts"
 import { scratchDir } from "./ScratchDir.ts"
 import { freePort } from "../src/adapters/net/FreePort.ts"
 import { binaries, serverUser, startServer } from "../src/adapters/postgres/PostgresServer.ts"
 
 const ROOT = new URL("../", import.meta.url).pathname
 
-/** `npm start` as package.json spells it, `[VAR=value …] node [flags …] src/main.ts`, as env and args. */
-const startCommand = () => {
-  const script = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start
-  const words = script.trim().split(/\s+/)
-  const env: Record<string, string> = {}
-  while (words.length > 0 && /^[A-Z_]+=/.test(words[0]!)) {
-    const [name, ...value] = words.shift()!.split("=")
-    env[name!] = value.join("=")
-  }
-  if (words.shift() !== "node") throw new Error(`bench:startup expects the start script to run node: ${script}`)
-  return { script, env, args: words }
-}
-const start = startCommand()
+const start = npmStart(ROOT)
 const rounds = Number(process.env["BENCH_ROUNDS"] ?? 5)
 
 const sleep = (ms: number) => new Promise((wake) => setTimeout(wake, ms))
