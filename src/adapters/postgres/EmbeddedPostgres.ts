@@ -81,9 +81,11 @@ interface Owner {
   readonly start?: string | undefined
 }
 
-const ownerIsAlive = (owner: Owner) =>
-  owner.pid !== process.pid && isAlive(owner.pid) &&
-  (owner.start === undefined || processStart(owner.pid) === undefined || processStart(owner.pid) === owner.start)
+const ownerIsAlive = (owner: Owner) => {
+  if (owner.pid === process.pid || !isAlive(owner.pid)) return false
+  const started = processStart(owner.pid)
+  return owner.start === undefined || started === undefined || started === owner.start
+}
 
 /**
  * Claims DATA_DIR for this process (`DATA_DIR/gateway.lock`: pid and process start time). A lock

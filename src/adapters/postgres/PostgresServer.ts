@@ -181,29 +181,25 @@ export const isAlive = (pid: number): boolean => {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EPERM") return false
   }
-  return !["Z", "X", "x"].includes(processState(pid) ?? "")
+  return !["Z", "X", "x"].includes(procStat(pid)?.[0] ?? "")
 }
 
-/** The one-letter state of a process (Linux: R, S, D, Z, …), or undefined where /proc cannot tell. */
-const processState = (pid: number): string | undefined => {
+/**
+ * The fields of `/proc/<pid>/stat` after the command name (Linux), or undefined where there is
+ * no such file. The name (field 2) may hold spaces and parentheses: fields are counted from the
+ * last ')'. Index 0 is the state (field 3), index 19 the start time (field 22).
+ */
+const procStat = (pid: number): ReadonlyArray<string> | undefined => {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, "utf8")
-    return text.slice(text.lastIndexOf(")") + 2).split(" ")[0]
+    return text.slice(text.lastIndexOf(")") + 2).split(" ")
   } catch {
     return undefined
   }
 }
 
 /** When the process started, in clock ticks since boot (Linux), to tell a pid reused by another process. */
-export const processStart = (pid: number): string | undefined => {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, "utf8")
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    return text.slice(text.lastIndexOf(")") + 2).split(" ")[19]
-  } catch {
-    return undefined
-  }
-}
+export const processStart = (pid: number): string | undefined => procStat(pid)?.[19]
 
 const sleep = (ms: number) => new Promise((wake) => setTimeout(wake, ms))
 
