@@ -48,22 +48,8 @@ export const CreateImageRequest = Schema.Struct({
 }).annotate({ identifier: "CreateImageRequest" })
 export type CreateImageRequest = typeof CreateImageRequest.Type
 
-/** The JSON type each field must have, in the order the fields are checked. */
-const FIELD_TYPES: ReadonlyArray<readonly [field: string, type: "string" | "number", name: string]> = [
-  ["prompt", "string", "a string"],
-  ["model", "string", "a string"],
-  ["n", "number", "an integer"],
-  ["size", "string", "a string"],
-  ["quality", "string", "a string"],
-  ["style", "string", "a string"],
-  ["response_format", "string", "a string"],
-  ["output_format", "string", "a string"],
-  ["output_compression", "number", "an integer"],
-  ["background", "string", "a string"],
-  ["moderation", "string", "a string"],
-  ["user", "string", "a string"],
-  ["seed", "number", "an integer"]
-]
+/** The fields that are JSON numbers (integers, in OpenAI's words); every other one is a string. */
+const NUMBER_FIELDS: ReadonlySet<string> = new Set(["n", "output_compression", "seed"])
 
 const decodeRequest = Schema.decodeUnknownResult(CreateImageRequest)
 
@@ -106,11 +92,13 @@ export const decodeCreateImageRequest = (
   if (!("prompt" in fields)) {
     return Result.fail(invalid("prompt", "missing_required_parameter", "Missing required parameter: 'prompt'."))
   }
-  for (const [field, type, name] of FIELD_TYPES) {
+  // The schema's fields in its order: the first one of the wrong JSON type is reported.
+  for (const field of Object.keys(CreateImageRequest.fields)) {
     const value = fields[field]
     const absent = field !== "prompt" && (value === undefined || value === null)
-    if (!absent && typeof value !== type) {
-      return Result.fail(invalid(field, "invalid_type", `Invalid type for '${field}': expected ${name}.`))
+    const number = NUMBER_FIELDS.has(field)
+    if (!absent && typeof value !== (number ? "number" : "string")) {
+      return Result.fail(invalid(field, "invalid_type", `Invalid type for '${field}': expected ${number ? "an integer" : "a string"}.`))
     }
   }
   // Every field has its JSON type: a value the schema refuses is refused by the domain too.
