@@ -64,7 +64,9 @@ export class CreditLedger extends Context.Service<CreditLedger, {
   /** Releases holds past their expiry; safe to run anywhere, any number of times. */
   readonly sweep: Effect.Effect<number>
   readonly balance: (account: AccountId) => Effect.Effect<Balance>
-  readonly history: (account: AccountId, limit?: number) => Effect.Effect<ReadonlyArray<Transfer>>
+  /** Newest first; `beforeSeq` continues after the previous page's last entry. */
+  readonly history: (account: AccountId, limit?: number, beforeSeq?: number) => Effect.Effect<ReadonlyArray<Transfer>>
+  readonly transfer: (id: TransferId) => Effect.Effect<Option.Option<Transfer>>
   readonly spentThisMonth: (account: AccountId) => Effect.Effect<number>
 }>()("image-gateway/CreditLedger") {
   static readonly layer: Layer.Layer<CreditLedger, never, LedgerStore> = Layer.effect(
@@ -90,7 +92,8 @@ export class CreditLedger extends Context.Service<CreditLedger, {
         refund: (input) => ifValid(isPositive(input.amount), input.amount, (at) => store.refund({ ...input, at })),
         sweep: Effect.flatMap(Clock.currentTimeMillis, store.expireHolds),
         balance: store.balance,
-        history: (account, limit) => store.transfers({ account, limit }),
+        history: (account, limit, beforeSeq) => store.transfers({ account, limit, beforeSeq }),
+        transfer: store.transfer,
         spentThisMonth: (account) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => store.spentSince(account, monthStart(now)))
       })

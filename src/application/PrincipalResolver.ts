@@ -5,6 +5,7 @@ import type { ApiKeyRecord, Scope, Service, User } from "../domain/Entities.ts"
 import { SCOPES } from "../domain/Entities.ts"
 import {
   AccountSuspended,
+  AdminRequired,
   type AuthError,
   ConflictingUserContext,
   InvalidApiKey,
@@ -20,7 +21,7 @@ import {
   UserContextForbidden
 } from "../domain/Errors.ts"
 import { accountOfOrg, accountOfUser, isServiceName, type KeyId, parseUserId, type UserId } from "../domain/Ids.ts"
-import type { AuthMethod, Payer, Principal } from "../domain/Principal.ts"
+import type { AdminPrincipal, AuthMethod, Payer, Principal } from "../domain/Principal.ts"
 import type { Credential } from "../domain/Credential.ts"
 import { KeyStore } from "./ports/KeyStore.ts"
 import { OrganizationRepository, ServiceRegistry, SessionStore, UserRepository } from "./ports/Repositories.ts"
@@ -52,6 +53,11 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
     onBehalfOf: string | undefined,
     scope: Scope
   ) => Effect.Effect<Principal, AuthError>
+  /**
+   * The operator behind an admin key. Any other credential is refused: unknown keys with
+   * `InvalidApiKey`, valid service, user and session credentials with `AdminRequired`.
+   */
+  readonly resolveAdmin: (credential: Credential | undefined) => Effect.Effect<AdminPrincipal, AuthError>
 }>()("image-gateway/PrincipalResolver") {
   static readonly layer: Layer.Layer<
     PrincipalResolver,
@@ -187,9 +193,38 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
             return verifyJwt(Redacted.value(credential.token))
           case "Session":
             return session(Redacted.value(credential.token))
+          case "AdminKey":
+            // An admin key works on the admin API only; say so if it is one.
+            return Effect.flatMap(adminKey(Redacted.value(credential.secret)), (key) =>
+              Effect.fail(new InvalidApiKey({ state: "admin_only", prefix: key.prefix })))
           case "UnknownToken":
             return Effect.fail(new InvalidApiKey({ state: "unknown", prefix: publicPrefix(Redacted.value(credential.secret)) }))
         }
+      }
+
+      const adminKey = (token: string): Effect.Effect<ApiKeyRecord, InvalidApiKey> =>
+        Effect.flatMap(keyRecord(token), (key) =>
+          key.owner._tag === "Admin"
+            ? Effect.succeed(key)
+            : Effect.fail(new InvalidApiKey({ state: "unknown", prefix: publicPrefix(token) })))
+
+      const PRESENTED: Record<AuthMethod, string> = {
+        service_key: "service key",
+        service_jwt: "service JWT",
+        user_key: "user API key",
+        session: "session"
+      }
+
+      const resolveAdmin = (credential: Credential | undefined): Effect.Effect<AdminPrincipal, AuthError> => {
+        if (credential === undefined) return Effect.fail(new MissingCredentials())
+        if (credential._tag === "AdminKey" || credential._tag === "UnknownToken") {
+          // Legacy literals imported as admin keys may have any form.
+          return Effect.map(adminKey(Redacted.value(credential.secret)), (key) => ({
+            admin: key.owner._tag === "Admin" ? key.owner.admin : "",
+            keyId: key.id
+          }))
+        }
+        return Effect.flatMap(authenticate(credential), (who) => Effect.fail(new AdminRequired({ presented: PRESENTED[who.method] })))
       }
 
       /** A user pays for themselves, unless their organization bills its members. */
@@ -275,7 +310,7 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
         return { ...base, payer } satisfies Principal
       })
 
-      return PrincipalResolver.of({ resolve })
+      return PrincipalResolver.of({ resolve, resolveAdmin })
     })
   )
 }

@@ -11,6 +11,9 @@ import { KeyStore } from "./ports/KeyStore.ts"
 import { OrganizationRepository, ServiceRegistry, SessionStore, UserRepository } from "./ports/Repositories.ts"
 import { hashSecret, publicPrefix, randomSecret } from "./Secrets.ts"
 
+/** Each kind of key has its own form, so that a token's kind is known before it is looked up. */
+const KEY_PREFIX: Record<KeyOwner["_tag"], string> = { Service: "sk-", User: "uc_", Admin: "adm_" }
+
 export interface IssuedKey {
   /** Shown once; only its hash is stored. */
   readonly secret: Redacted.Redacted<string>
@@ -98,7 +101,7 @@ export class Provisioning extends Context.Service<Provisioning, {
         readonly expiresAt?: number | undefined
       } = {}) =>
         Effect.gen(function*() {
-          const secret = yield* withCrypto(randomSecret(owner._tag === "Service" ? "sk-" : "uc_"))
+          const secret = yield* withCrypto(randomSecret(KEY_PREFIX[owner._tag]))
           const record = yield* storeKey(owner, secret, false, options)
           return { secret: Redacted.make(secret), record }
         })

@@ -12,6 +12,8 @@ export type Credential =
   | { readonly _tag: "UserKey"; readonly secret: Redacted.Redacted<string> }
   /** Three dot-separated parts: a service's signed JWT. */
   | { readonly _tag: "ServiceJwt"; readonly token: Redacted.Redacted<string> }
+  /** `adm_…` (or a legacy `admin_…` literal): an operator's key, for the admin API only. */
+  | { readonly _tag: "AdminKey"; readonly secret: Redacted.Redacted<string> }
   /** A browser session's token. */
   | { readonly _tag: "Session"; readonly token: Redacted.Redacted<string> }
   /** A bearer token of no known form: it matches no key. */
@@ -22,6 +24,7 @@ export const credentialOfToken = (token: string): Credential => {
   const secret = Redacted.make(token)
   if (token.startsWith("sk-")) return { _tag: "ServiceKey", secret }
   if (token.startsWith("uc_")) return { _tag: "UserKey", secret }
+  if (token.startsWith("adm_") || token.startsWith("admin_")) return { _tag: "AdminKey", secret }
   if (token.split(".").length === 3) return { _tag: "ServiceJwt", token: secret }
   return { _tag: "UnknownToken", secret }
 }

@@ -42,9 +42,18 @@ export type Scope = (typeof SCOPES)[number]
 
 export type KeyStatus = "active" | "revoked" | "expired"
 
+/** Who a key belongs to: a service, a user, or an operator (admin keys work only on the admin API). */
 export type KeyOwner =
   | { readonly _tag: "Service"; readonly service: ServiceName }
   | { readonly _tag: "User"; readonly user: UserId }
+  | { readonly _tag: "Admin"; readonly admin: string }
+
+export const sameOwner = (a: KeyOwner, b: KeyOwner): boolean =>
+  a._tag === "Service"
+    ? b._tag === "Service" && a.service === b.service
+    : a._tag === "User"
+    ? b._tag === "User" && a.user === b.user
+    : b._tag === "Admin" && a.admin === b.admin
 
 export interface ApiKeyRecord {
   readonly id: KeyId
@@ -61,6 +70,8 @@ export interface ApiKeyRecord {
   /** Marked for retirement: responses then carry Deprecation/Sunset headers. */
   readonly deprecated?: { readonly sunset: number } | undefined
   readonly legacy: boolean
+  /** When the key last authenticated a request (recorded in batches, so up to a few seconds late). */
+  readonly lastUsedAt?: number | undefined
 }
 
 export interface Session {

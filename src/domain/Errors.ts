@@ -9,9 +9,12 @@ export class MalformedAuthorization extends Schema.TaggedError<MalformedAuthoriz
   reason: Schema.String
 }) {}
 
-/** An API key that is unknown, revoked or expired. */
+/**
+ * An API key that is unknown, revoked or expired — or an admin key presented where only image,
+ * user and service credentials work (`admin_only`).
+ */
 export class InvalidApiKey extends Schema.TaggedError<InvalidApiKey>()("InvalidApiKey", {
-  state: Schema.Literals(["unknown", "revoked", "expired"]),
+  state: Schema.Literals(["unknown", "revoked", "expired", "admin_only"]),
   prefix: Schema.String
 }) {}
 
@@ -23,6 +26,11 @@ export class TokenExpired extends Schema.TaggedError<TokenExpired>()("TokenExpir
 
 export class InvalidSession extends Schema.TaggedError<InvalidSession>()("InvalidSession", {
   state: Schema.Literals(["unknown", "expired"])
+}) {}
+
+/** A valid service, user or session credential presented to the admin API. */
+export class AdminRequired extends Schema.TaggedError<AdminRequired>()("AdminRequired", {
+  presented: Schema.String
 }) {}
 
 // --- user context --------------------------------------------------------------------------
@@ -125,6 +133,21 @@ export class UnknownModel extends Schema.TaggedError<UnknownModel>()("UnknownMod
   known: Schema.Array(Schema.String)
 }) {}
 
+// --- administration ------------------------------------------------------------------------
+
+export const AdminResource = Schema.Literals(["service", "user", "organization", "key", "account", "transfer"])
+export type AdminResource = typeof AdminResource.Type
+
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
+  resource: AdminResource,
+  id: Schema.String
+}) {}
+
+export class AlreadyExists extends Schema.TaggedError<AlreadyExists>()("AlreadyExists", {
+  resource: AdminResource,
+  id: Schema.String
+}) {}
+
 // --- providers -----------------------------------------------------------------------------
 
 const provider = { provider: Schema.String }
@@ -181,6 +204,7 @@ export type AuthError =
   | ConflictingUserContext
   | ServiceOrgNotConfigured
   | ScopeDenied
+  | AdminRequired
 
 export type LedgerError =
   | InsufficientCredits
@@ -202,7 +226,9 @@ export type GenerationError =
   | IdempotencyConflict
   | ProviderError
 
-export type DomainError = AuthError | LedgerError | InvalidRequest | UnknownModel | ProviderError
+export type AdminError = NotFound | AlreadyExists
+
+export type DomainError = AuthError | LedgerError | InvalidRequest | UnknownModel | ProviderError | AdminError
 
 const creditsText = (m: number) => `${toCredits(m)} credits`
 
@@ -218,7 +244,9 @@ export const describeError = (e: DomainError): string => {
     case "MalformedAuthorization":
       return `The credential could not be read (${e.reason}).`
     case "InvalidApiKey":
-      return e.state === "unknown"
+      return e.state === "admin_only"
+        ? `The key '${e.prefix}…' is an admin key: it works only on the admin API (/api/v1/admin/…). Use a service key, a user API key or a service JWT here.`
+        : e.state === "unknown"
         ? `The API key '${e.prefix}…' is not recognised. Check the key, or ask an operator for a new one.`
         : `The API key '${e.prefix}…' ${e.state === "revoked" ? "has been revoked" : "has expired"}. Use a current key.`
     case "InvalidToken":
@@ -247,6 +275,12 @@ export const describeError = (e: DomainError): string => {
       return `The service '${e.service}' has no billing organization configured, so it cannot be billed without a user to bill on behalf of. An operator must assign it an organization.`
     case "ScopeDenied":
       return `This credential may not use '${e.scope}'. Its scopes: ${e.granted.join(", ") || "none"}.`
+    case "AdminRequired":
+      return `This operation needs an admin key (adm_…); a ${e.presented} does not work on the admin API.`
+    case "NotFound":
+      return `No ${e.resource} '${e.id.slice(0, 128)}' exists.`
+    case "AlreadyExists":
+      return `A ${e.resource} '${e.id.slice(0, 128)}' already exists.`
     case "InsufficientCredits":
       return `Insufficient credits: the account '${e.account}' has ${creditsText(e.available)} available and this request costs ${creditsText(e.required)}. Top up the account or lower n, size or quality.`
     case "MonthlyCapExceeded":

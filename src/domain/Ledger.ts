@@ -27,6 +27,8 @@ export interface Transfer {
   readonly reason: string
   readonly hold?: HoldId | undefined
   readonly refundOf?: TransferId | undefined
+  /** The journal's order (set by the store); pages of history are cut at it. */
+  readonly seq?: number | undefined
 }
 
 /** `posted` is credits minus debits; `available = posted − pending`. */

@@ -33,3 +33,9 @@ export interface Principal {
 
 export const actorService = (p: Principal): ServiceName | undefined =>
   p.actor._tag === "Service" ? p.actor.service : undefined
+
+/** An operator, proven by an admin key: may use the admin API, and nothing else. */
+export interface AdminPrincipal {
+  readonly admin: string
+  readonly keyId: KeyId
+}

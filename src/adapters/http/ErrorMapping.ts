@@ -114,6 +114,20 @@ export const fromDomainError = (e: DomainError, now: number): WireError => {
       return wire(403, "permission_error", "account_suspended")
     case "ScopeDenied":
       return wire(403, "permission_error", "scope_denied")
+    case "AdminRequired":
+      return wire(403, "permission_error", "admin_required", "Authorization")
+
+    // The admin API's resources.
+    case "NotFound":
+      return wire(404, "invalid_request_error", `${e.resource}_not_found`)
+    case "AlreadyExists":
+      return wire(409, "invalid_request_error", `${e.resource}_exists`, null, NO_RETRY)
+    case "TransferNotFound":
+      return wire(404, "invalid_request_error", "transfer_not_found")
+    case "RefundExceedsTransfer":
+      return wire(400, "invalid_request_error", "refund_exceeds_transfer", "credits")
+    case "InvalidAmount":
+      return wire(400, "invalid_request_error", "invalid_amount", "credits")
 
     // 500: an operator must fix the configuration; a retry cannot.
     case "ServiceOrgNotConfigured":
@@ -168,9 +182,6 @@ export const fromDomainError = (e: DomainError, now: number): WireError => {
     case "HoldNotFound":
     case "HoldAlreadyResolved":
     case "SettleExceedsHold":
-    case "TransferNotFound":
-    case "RefundExceedsTransfer":
-    case "InvalidAmount":
       return internalError()
   }
 }

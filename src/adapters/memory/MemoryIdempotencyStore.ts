@@ -1,7 +1,7 @@
 import { Effect, Layer } from "effect"
 import { type IdempotencyBegin, IdempotencyStore } from "../../application/ports/IdempotencyStore.ts"
 import { IdempotencyConflict } from "../../domain/Errors.ts"
-import type { StoredGeneration } from "../../domain/Generation.ts"
+import type { StoredResponse } from "../../application/ports/IdempotencyStore.ts"
 
 /**
  * What the in-memory store keeps, so that a long `STORAGE=memory` run stays bounded (PostgreSQL
@@ -25,7 +25,7 @@ export const MEMORY_IDEMPOTENCY_LIMITS: MemoryIdempotencyLimits = {
 interface Entry {
   readonly fingerprint: string
   readonly expiresAt: number
-  response: StoredGeneration | undefined
+  response: StoredResponse | undefined
   done: boolean
   bytes: number
 }

@@ -175,6 +175,42 @@ export const migrations = {
       expires_at bigint NOT NULL
     )`,
     `CREATE INDEX images_expiry ON images (expires_at)`
+  ),
+
+  "0004_administration": statements(
+    // Operators' keys live beside the others, hashed the same way.
+    `ALTER TABLE api_keys DROP CONSTRAINT api_keys_owner_kind_check`,
+    `ALTER TABLE api_keys ADD CONSTRAINT api_keys_owner_kind_check CHECK (owner_kind IN ('service', 'user', 'admin'))`,
+    `ALTER TABLE api_keys ADD COLUMN last_used_at bigint`,
+    `CREATE INDEX usage_events_at ON usage_events (at)`,
+    `CREATE TABLE audit_log (
+      seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      at bigint NOT NULL,
+      kind text NOT NULL CHECK (kind IN ('admin', 'credential')),
+      actor text NOT NULL,
+      action text NOT NULL,
+      target text NOT NULL,
+      request_id text,
+      key_id text,
+      payer text,
+      outcome text NOT NULL,
+      before jsonb,
+      after jsonb
+    )`,
+    `CREATE INDEX audit_log_kind ON audit_log (kind, seq)`,
+    `CREATE INDEX audit_log_actor ON audit_log (actor, seq)`,
+    `CREATE INDEX audit_log_target ON audit_log (target, seq)`,
+    `CREATE INDEX audit_log_action ON audit_log (action, seq)`,
+    `CREATE INDEX audit_log_at ON audit_log (at)`,
+    `CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+      FOR EACH ROW EXECUTE FUNCTION journal_is_append_only()`,
+    // One row: the price table, tier multipliers, exemptions and the billing switch, versioned.
+    `CREATE TABLE pricing (
+      id boolean PRIMARY KEY DEFAULT true CHECK (id),
+      version bigint NOT NULL,
+      data jsonb NOT NULL,
+      updated_at bigint NOT NULL
+    )`
   )
 }
 
@@ -192,7 +228,9 @@ export const TABLES = [
   "sessions",
   "byok_keys",
   "usage_events",
-  "images"
+  "images",
+  "audit_log",
+  "pricing"
 ] as const
 
 /**

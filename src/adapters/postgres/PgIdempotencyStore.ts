@@ -3,14 +3,14 @@ import { Effect, Layer } from "effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import { type IdempotencyBegin, IdempotencyStore } from "../../application/ports/IdempotencyStore.ts"
 import { IdempotencyConflict } from "../../domain/Errors.ts"
-import type { StoredGeneration } from "../../domain/Generation.ts"
+import type { StoredResponse } from "../../application/ports/IdempotencyStore.ts"
 import { orDie } from "./PgSql.ts"
 
 interface RecordRow {
   readonly fingerprint: string
   readonly done: boolean
   /** JSONB as the driver parses it: what `complete` stored (the core decodes it with its Schema). */
-  readonly response: StoredGeneration
+  readonly response: StoredResponse
 }
 
 export const PgIdempotencyStore = Layer.effect(

@@ -1,10 +1,12 @@
 import { Context, type Effect } from "effect"
 import type { IdempotencyConflict } from "../../domain/Errors.ts"
-import type { StoredGeneration } from "../../domain/Generation.ts"
+
+/** A stored response: plain JSON (a Schema-encoded generation, an admin API result). */
+export type StoredResponse = unknown
 
 export type IdempotencyBegin =
   | { readonly _tag: "Started" }
-  | { readonly _tag: "Replay"; readonly response: StoredGeneration }
+  | { readonly _tag: "Replay"; readonly response: StoredResponse }
 
 /**
  * Request-level idempotency (`Idempotency-Key`), scoped to the payer. `begin` atomically
@@ -19,11 +21,11 @@ export class IdempotencyStore extends Context.Service<IdempotencyStore, {
     readonly now: number
     readonly expiresAt: number
   }) => Effect.Effect<IdempotencyBegin, IdempotencyConflict>
-  /** Keeps the generation (Schema-encoded: plain JSON) to answer replays with. */
+  /** Keeps the response (plain JSON) to answer replays with. */
   readonly complete: (input: {
     readonly scope: string
     readonly key: string
-    readonly response: StoredGeneration
+    readonly response: StoredResponse
   }) => Effect.Effect<void>
   /** Forgets a claimed key whose request failed, so the caller may retry it. */
   readonly abandon: (input: { readonly scope: string; readonly key: string }) => Effect.Effect<void>

@@ -11,4 +11,9 @@ export class KeyStore extends Context.Service<KeyStore, {
   readonly setExpiry: (id: KeyId, expiresAt: number) => Effect.Effect<Option.Option<ApiKeyRecord>>
   readonly setDeprecated: (id: KeyId, sunset: number | undefined) => Effect.Effect<Option.Option<ApiKeyRecord>>
   readonly listByOwner: (owner: KeyOwner) => Effect.Effect<ReadonlyArray<ApiKeyRecord>>
+  readonly find: (id: KeyId) => Effect.Effect<Option.Option<ApiKeyRecord>>
+  /** Every key, or every key of one kind of owner, oldest first. */
+  readonly list: (filter: { readonly ownerKind?: KeyOwner["_tag"] | undefined }) => Effect.Effect<ReadonlyArray<ApiKeyRecord>>
+  /** Records when keys were last used (a batch; a later time never goes back to an earlier one). */
+  readonly touch: (uses: ReadonlyArray<{ readonly id: KeyId; readonly at: number }>) => Effect.Effect<void>
 }>()("image-gateway/KeyStore") {}

@@ -58,11 +58,13 @@ export class LedgerStore extends Context.Service<LedgerStore, {
   readonly balance: (account: AccountId) => Effect.Effect<Balance>
   readonly balances: Effect.Effect<ReadonlyArray<Balance>>
   readonly hold: (id: HoldId) => Effect.Effect<Option.Option<Hold>>
-  /** Newest first. */
+  /** Newest first; each carries its `seq`, the cursor for the next page (`beforeSeq`). */
   readonly transfers: (filter: {
     readonly account?: AccountId | undefined
     readonly limit?: number | undefined
+    readonly beforeSeq?: number | undefined
   }) => Effect.Effect<ReadonlyArray<Transfer>>
   /** What the account has spent (settled, net of refunds) since `since`, plus its pending holds. */
+  readonly transfer: (id: TransferId) => Effect.Effect<Option.Option<Transfer>>
   readonly spentSince: (account: AccountId, since: number) => Effect.Effect<number>
 }>()("image-gateway/LedgerStore") {}

@@ -5,11 +5,17 @@ import type { OrgId, ServiceName, UserId } from "../../domain/Ids.ts"
 export class UserRepository extends Context.Service<UserRepository, {
   readonly find: (id: UserId) => Effect.Effect<Option.Option<User>>
   readonly save: (user: User) => Effect.Effect<void>
+  /** Ordered by id; `after` is the previous page's last id. */
+  readonly list: (page: { readonly after?: string | undefined; readonly limit: number }) => Effect.Effect<ReadonlyArray<User>>
 }>()("image-gateway/UserRepository") {}
 
 export class OrganizationRepository extends Context.Service<OrganizationRepository, {
   readonly find: (id: OrgId) => Effect.Effect<Option.Option<Organization>>
   readonly save: (org: Organization) => Effect.Effect<void>
+  /** Ordered by id; `after` is the previous page's last id. */
+  readonly list: (page: { readonly after?: string | undefined; readonly limit: number }) => Effect.Effect<
+    ReadonlyArray<Organization>
+  >
 }>()("image-gateway/OrganizationRepository") {}
 
 export class ServiceRegistry extends Context.Service<ServiceRegistry, {

@@ -28,6 +28,32 @@ export interface UsageEvent {
   readonly latencyMs: number
 }
 
+/** One group of a usage report. */
+export interface UsageGroup {
+  /** The service name, payer account, model, credential kind or billing mode; `-` for none. */
+  readonly key: string
+  readonly requests: number
+  readonly succeeded: number
+  readonly images: number
+  readonly costMillicredits: number
+}
+
+/**
+ * Usage between `since` (inclusive) and `until` (exclusive). `byCredential` keys: `service_key`,
+ * `service_key_on_behalf`, `service_jwt`, `service_jwt_on_behalf`, `user_key`, `session`;
+ * `byMode`: `billed`, `byok`, `exempt`. Groups are ordered by cost, then requests, descending.
+ */
+export interface UsageReport {
+  readonly since: number
+  readonly until: number
+  readonly total: UsageGroup
+  readonly byService: ReadonlyArray<UsageGroup>
+  readonly byPayer: ReadonlyArray<UsageGroup>
+  readonly byModel: ReadonlyArray<UsageGroup>
+  readonly byCredential: ReadonlyArray<UsageGroup>
+  readonly byMode: ReadonlyArray<UsageGroup>
+}
+
 export class UsageLog extends Context.Service<UsageLog, {
   readonly record: (event: UsageEvent) => Effect.Effect<void>
   /** Newest first. */
@@ -37,4 +63,6 @@ export class UsageLog extends Context.Service<UsageLog, {
     readonly since?: number | undefined
     readonly limit?: number | undefined
   }) => Effect.Effect<ReadonlyArray<UsageEvent>>
+  /** Aggregates; each group list holds at most `top` groups (the largest). */
+  readonly report: (range: { readonly since: number; readonly until: number; readonly top: number }) => Effect.Effect<UsageReport>
 }>()("image-gateway/UsageLog") {}
