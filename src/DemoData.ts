@@ -45,6 +45,7 @@ export const seedDemo = Effect.gen(function*() {
       yield* provisioning.grant(accountOfUser(user.id), credits(user.credits), "demo allocation", `demo:${user.id}` as TransferId)
     }
   }
+  yield* provisioning.importKey({ _tag: "Admin", admin: "demo" }, Redacted.make(DEMO.adminKey))
   const bobAccount = accountOfUser(DEMO.bob.id)
   const bobKeys = yield* byok.list(bobAccount)
   if (!bobKeys.some((k) => k.provider === "openai")) {

@@ -36,6 +36,11 @@ export const GatewayConfig = Config.all({
   migrate: Config.Boolean("MIGRATE").pipe(Config.withDefault(false)),
   // When set, GET /metrics asks for it as a bearer token.
   metricsToken: Config.Redacted("METRICS_TOKEN").pipe(Config.option),
+  // An operator's first admin key (adm_…, at least 32 characters), imported at start-up.
+  adminApiKey: Config.schema(
+    Schema.RedactedFromValue(Schema.String.check(Schema.isPattern(/^adm_[A-Za-z0-9_-]{28,}$/))),
+    "ADMIN_API_KEY"
+  ).pipe(Config.option),
   // One JSON line per answered request on stdout.
   accessLog: Config.Boolean("ACCESS_LOG").pipe(Config.withDefault(false))
 })

@@ -1,5 +1,6 @@
 import { Clock, Console, Effect, Layer, Option, Schedule } from "effect"
 import { CreditLedger } from "./application/CreditLedger.ts"
+import { Provisioning } from "./application/Provisioning.ts"
 import { ImageStore } from "./application/ports/ImageStore.ts"
 import { DEMO, DEMO_SERVICES, demoLegacyKeyOf, demoOrgOf, seedDemo } from "./DemoData.ts"
 import { accountOfOrg, accountOfUser } from "./domain/Ids.ts"
@@ -50,6 +51,17 @@ export const incidentCommands = (origin: string) => {
   ].join("\n")
 }
 
+/**
+ * ADMIN_API_KEY: an operator's first admin key, imported (hashed, like every key) at every start;
+ * importing it again changes nothing. It must look like an admin key, so that it is never
+ * mistaken for an image credential.
+ */
+const importAdminKey = (config: GatewayConfig) =>
+  Option.match(config.adminApiKey, {
+    onNone: () => Effect.void,
+    onSome: (key) => Effect.asVoid(Provisioning.use((p) => p.importKey({ _tag: "Admin", admin: "ADMIN_API_KEY" }, key)))
+  })
+
 /** Seeds the demo data (idempotent) when the configuration asks for it, then prints what runs where. */
 export const Announce = (config: GatewayConfig) =>
   Layer.effectDiscard(Effect.gen(function*() {
@@ -57,6 +69,7 @@ export const Announce = (config: GatewayConfig) =>
     const mode = storageMode(config)
     const demo = seedsDemo(config)
     if (demo) yield* seedDemo
+    yield* importAdminKey(config)
     const ledger = yield* CreditLedger
     const balance = (account: string) => Effect.map(ledger.balance(account as never), (b) => credits(b.available))
 
@@ -97,7 +110,7 @@ export const Announce = (config: GatewayConfig) =>
         "  users:",
         `    Alice ${DEMO.alice.id}  tier ${DEMO.alice.tier}  key ${DEMO.alice.key}  ${yield* balance(accountOfUser(DEMO.alice.id))} credits`,
         `    Bob   ${DEMO.bob.id}  tier ${DEMO.bob.tier}  key ${DEMO.bob.key}  ${yield* balance(accountOfUser(DEMO.bob.id))} credits, own keys (BYOK) for openai and openrouter`,
-        `  admin credential: ${DEMO.adminKey} (the admin API is not built yet)`,
+        `  admin key: ${DEMO.adminKey} (admin API under ${origin}/api/v1/admin/…, see /docs; or npm run admin -- --help)`,
         "",
         "Try it — the incident report's commands:",
         incidentCommands(origin)

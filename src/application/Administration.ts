@@ -1,21 +1,50 @@
-import { Context, type Effect, type Redacted } from "effect"
-import type { KeyOwner, KeyStatus, Organization, Scope, UserIdPolicy, UserStatus } from "../domain/Entities.ts"
-import type {
+import { Cause, Clock, Context, Effect, Exit, Layer, Option, Redacted, Schema } from "effect"
+import { Digest, SecureRandom } from "effect/crypto"
+import {
+  type ApiKeyRecord,
+  type KeyOwner,
+  type KeyStatus,
+  type Organization,
+  type Scope,
+  SCOPES,
+  type Service,
+  type User,
+  type UserIdPolicy,
+  type UserStatus
+} from "../domain/Entities.ts"
+import {
   AlreadyExists,
-  IdempotencyConflict,
+  type IdempotencyConflict,
   InvalidAmount,
   InvalidRequest,
   NotFound,
-  RefundExceedsTransfer,
-  TransferNotFound
+  type RefundExceedsTransfer,
+  type TransferNotFound
 } from "../domain/Errors.ts"
-import type { AccountId, KeyId, OrgId, ServiceName, TransferId, UserId } from "../domain/Ids.ts"
+import {
+  type AccountId,
+  accountOfOrg,
+  accountOfUser,
+  type KeyId,
+  type OrgId,
+  parseOrgId,
+  parseUserId,
+  type ServiceName,
+  type TransferId,
+  type UserId
+} from "../domain/Ids.ts"
 import type { Balance, Transfer } from "../domain/Ledger.ts"
-import type { Tier } from "../domain/Tier.ts"
-import type { AuditFilter, StoredAuditEntry } from "./ports/AuditLog.ts"
+import { SERVICE_ORG_DEFAULT_TIER, Tier } from "../domain/Tier.ts"
+import { CreditLedger } from "./CreditLedger.ts"
+import { AuditLog, type AuditFilter, type StoredAuditEntry } from "./ports/AuditLog.ts"
+import { IdempotencyStore } from "./ports/IdempotencyStore.ts"
+import { KeyStore } from "./ports/KeyStore.ts"
 import type { VersionedPricing } from "./ports/PricingStore.ts"
-import type { UsageReport } from "./ports/UsageLog.ts"
-import type { PricingChange } from "./PricingCatalog.ts"
+import { OrganizationRepository, ServiceRegistry, UserRepository } from "./ports/Repositories.ts"
+import { type UsageReport, UsageLog } from "./ports/UsageLog.ts"
+import { type PricingChange, PricingCatalog } from "./PricingCatalog.ts"
+import { Provisioning } from "./Provisioning.ts"
+import { hashWith } from "./Secrets.ts"
 
 /**
  * Who asks for an administrative operation, whatever the transport: the admin API passes the
@@ -278,4 +307,625 @@ export class Administration extends Context.Service<Administration, {
     UsageReport,
     InvalidRequest
   >
-}>()("image-gateway/Administration") {}
+}>()("image-gateway/Administration") {
+  static readonly layer: Layer.Layer<
+    Administration,
+    never,
+    | Provisioning
+    | CreditLedger
+    | PricingCatalog
+    | KeyStore
+    | UserRepository
+    | OrganizationRepository
+    | ServiceRegistry
+    | AuditLog
+    | UsageLog
+    | IdempotencyStore
+    | Digest.Digest
+    | SecureRandom.SecureRandom
+  > = Layer.effect(Administration, Effect.suspend(() => make))
+}
+
+// --- the implementation ----------------------------------------------------------------------------
+
+/** Admin replays are kept as long as generation replays: 24 hours. */
+const IDEMPOTENCY_TTL_MS = 24 * 60 * 60_000
+const MAX_OVERLAP_MS = 30 * 24 * 60 * 60_000
+const MAX_REPORT_RANGE_MS = 366 * 24 * 60 * 60_000
+const MIN_JWT_SECRET = 16
+const MIN_LEGACY_KEY = 8
+const MAX_LEGACY_KEY = 512
+const MAX_REASON = 500
+const ADMIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/
+
+const invalid = (param: string, code: string, detail: string) => new InvalidRequest({ param, code, detail })
+
+const isTier = Schema.is(Tier)
+
+const checkTier = (tier: string | undefined, param = "tier") =>
+  tier === undefined || isTier(tier)
+    ? Effect.succeed(tier as Tier | undefined)
+    : Effect.fail(invalid(param, "invalid_tier", `Invalid tier '${tier.slice(0, 64)}': lowercase letters, digits and '_', starting with a letter (e.g. managed, professional).`))
+
+const checkScopes = (scopes: ReadonlyArray<string> | null | undefined, param = "scopes") => {
+  if (scopes === undefined || scopes === null) return Effect.succeed(scopes as ReadonlyArray<Scope> | null | undefined)
+  const unknown = scopes.find((s) => !(SCOPES as ReadonlyArray<string>).includes(s))
+  return unknown === undefined
+    ? Effect.succeed(scopes as ReadonlyArray<Scope>)
+    : Effect.fail(invalid(param, "invalid_scope", `Unknown scope '${unknown.slice(0, 64)}'. Scopes: ${SCOPES.join(", ")}.`))
+}
+
+const checkAmount = (amount: number) =>
+  Number.isSafeInteger(amount) && amount > 0 ? Effect.succeed(amount) : Effect.fail(new InvalidAmount({ amount }))
+
+const checkCap = (cap: number | null | undefined, param: string) =>
+  cap === undefined || cap === null || (Number.isSafeInteger(cap) && cap > 0)
+    ? Effect.succeed(cap)
+    : Effect.fail(invalid(param, "invalid_monthly_cap", "A monthly cap is a positive number of credits (up to 3 decimals), or null for none."))
+
+const checkReason = (reason: string) => {
+  const trimmed = reason.trim()
+  return trimmed.length > 0 && trimmed.length <= MAX_REASON
+    ? Effect.succeed(trimmed)
+    : Effect.fail(invalid("reason", "invalid_reason", `A reason is required: 1 to ${MAX_REASON} characters saying why (e.g. "invoice 2026-117").`))
+}
+
+const failureTag = (cause: Cause.Cause<unknown>): string => {
+  const failure = cause.reasons.find(Cause.isFailReason)
+  if (failure !== undefined) {
+    const tag = (failure.error as { readonly _tag?: unknown } | undefined)?._tag
+    return typeof tag === "string" ? tag : "error"
+  }
+  return Cause.hasInterruptsOnly(cause) ? "interrupted" : "defect"
+}
+
+const ownerTarget = (owner: KeyOwner) =>
+  owner._tag === "Service" ? `service:${owner.service}` : owner._tag === "User" ? `user:${owner.user}` : `admin:${owner.admin}`
+
+/** A result as stored for replays: plain JSON, never a secret. */
+const withoutSecret = <A extends { readonly secret?: unknown }>(a: A) => ({ ...a, secret: undefined })
+
+const make = Effect.gen(function*() {
+  const provisioning = yield* Provisioning
+  const ledger = yield* CreditLedger
+  const catalog = yield* PricingCatalog
+  const keys = yield* KeyStore
+  const users = yield* UserRepository
+  const orgs = yield* OrganizationRepository
+  const services = yield* ServiceRegistry
+  const auditLog = yield* AuditLog
+  const usage = yield* UsageLog
+  const idempotency = yield* IdempotencyStore
+  const hash = hashWith(yield* Digest.Digest)
+  const random = yield* SecureRandom.SecureRandom
+
+  // --- views -------------------------------------------------------------------------------------
+
+  const keyView = (k: ApiKeyRecord, now: number): KeyView => ({
+    id: k.id,
+    prefix: k.prefix,
+    owner: k.owner,
+    // A key past its expiry is expired, whatever its stored status.
+    status: k.status === "active" && k.expiresAt !== undefined && k.expiresAt <= now ? "expired" : k.status,
+    createdAt: k.createdAt,
+    expiresAt: k.expiresAt,
+    scopes: k.scopes,
+    deprecatedSunset: k.deprecated?.sunset,
+    legacy: k.legacy,
+    lastUsedAt: k.lastUsedAt
+  })
+
+  const keyViews = (records: ReadonlyArray<ApiKeyRecord>) =>
+    Effect.map(Clock.currentTimeMillis, (now) => records.map((k) => keyView(k, now)))
+
+  const accountView = (account: AccountId, kind: "user" | "org", tier: Tier, monthlyCap: number | undefined) =>
+    Effect.map(
+      Effect.all([ledger.balance(account), ledger.spentThisMonth(account)]),
+      ([balance, spentThisMonth]): AccountView => ({ account, kind, tier, monthlyCap, balance, spentThisMonth })
+    )
+
+  const userView = (u: User) =>
+    Effect.map(accountView(accountOfUser(u.id), "user", u.tier, u.monthlyCap), (account): UserView => ({
+      id: u.id,
+      status: u.status,
+      tier: u.tier,
+      billingOrg: u.billingOrg,
+      monthlyCap: u.monthlyCap,
+      account
+    }))
+
+  const orgView = (o: Organization) =>
+    Effect.map(accountView(accountOfOrg(o.id), "org", o.tier, o.monthlyCap), (account): OrganizationView => ({ ...o, account }))
+
+  const serviceDetail = (s: Service) =>
+    Effect.gen(function*() {
+      const org = s.org === undefined ? Option.none<Organization>() : yield* orgs.find(s.org)
+      const account = Option.isSome(org) ? yield* Effect.map(orgView(org.value), (o) => o.account) : undefined
+      const own = yield* keyViews(yield* keys.listByOwner({ _tag: "Service", service: s.name }))
+      const used = own.flatMap((k) => (k.lastUsedAt === undefined ? [] : [k.lastUsedAt]))
+      return {
+        name: s.name,
+        org: s.org,
+        userIdPolicy: s.userIdPolicy,
+        scopes: s.scopes,
+        jwt: s.jwtSecret !== undefined,
+        active: s.active,
+        account,
+        lastUsedAt: used.length === 0 ? undefined : Math.max(...used),
+        keys: own
+      } satisfies ServiceDetail
+    })
+
+  // --- look-ups ----------------------------------------------------------------------------------
+
+  const found = <A>(resource: NotFound["resource"], id: string) => (option: Option.Option<A>) =>
+    Option.isSome(option) ? Effect.succeed(option.value) : Effect.fail(new NotFound({ resource, id }))
+
+  const service = (name: ServiceName) => Effect.flatMap(services.find(name), found<Service>("service", name))
+  const user = (id: UserId) => Effect.flatMap(users.find(id), found<User>("user", id))
+  const org = (id: OrgId) => Effect.flatMap(orgs.find(id), found<Organization>("organization", id))
+  const key = (id: KeyId) => Effect.flatMap(keys.find(id), found<ApiKeyRecord>("key", id))
+
+  /** A customer account named by a user UUID or an `org_…` id, which must exist. */
+  const customer = (raw: string) =>
+    Effect.gen(function*() {
+      const text = raw.trim()
+      const userId = parseUserId(text.toLowerCase())
+      if (userId !== undefined) {
+        const u = yield* Effect.mapError(user(userId), () => new NotFound({ resource: "account", id: text }))
+        return { account: accountOfUser(u.id), kind: "user" as const, tier: u.tier, monthlyCap: u.monthlyCap }
+      }
+      const orgId = parseOrgId(text)
+      if (orgId !== undefined) {
+        const o = yield* Effect.mapError(org(orgId), () => new NotFound({ resource: "account", id: text }))
+        return { account: accountOfOrg(o.id), kind: "org" as const, tier: o.tier, monthlyCap: o.monthlyCap }
+      }
+      return yield* invalid(
+        "account_id",
+        "invalid_account_id",
+        `An account id is a user UUID (e.g. 7a6bfd31-0120-4a30-9e21-0fc3b8006579) or an organization id (org_<slug>); received '${text.slice(0, 64)}'.`
+      )
+    })
+
+  const ownerExists = (owner: KeyOwner) => {
+    switch (owner._tag) {
+      case "Service":
+        return Effect.asVoid(service(owner.service))
+      case "User":
+        return Effect.asVoid(user(owner.user))
+      case "Admin":
+        return ADMIN_NAME.test(owner.admin)
+          ? Effect.void
+          : Effect.fail(invalid("name", "invalid_admin_name", "An admin key's name is 1 to 64 letters, digits, '_', '.', '@' or '-' (e.g. ops, jane@example.com)."))
+    }
+  }
+
+  // --- audit and idempotency ---------------------------------------------------------------------
+
+  /**
+   * Runs an operation and writes what happened to the audit log, whether it succeeded or not.
+   * `before` is read first; `after` is what the operation made of it.
+   */
+  const audited = <A, E, R>(
+    call: AdminCall,
+    action: string,
+    target: string,
+    run: Effect.Effect<A, E, R>,
+    describe: { readonly before?: unknown; readonly after?: (a: A) => unknown } = {}
+  ): Effect.Effect<A, E, R> =>
+    Effect.flatMap(Effect.exit(run), (exit) =>
+      Effect.flatMap(Clock.currentTimeMillis, (at) => {
+        const success = Exit.isSuccess(exit)
+        return Effect.andThen(
+          auditLog.append([{
+            at,
+            kind: "admin",
+            actor: call.actor,
+            action,
+            target,
+            requestId: call.requestId,
+            outcome: success ? "ok" : failureTag(exit.cause),
+            before: describe.before,
+            after: success && describe.after !== undefined ? describe.after(exit.value) : undefined
+          }]),
+          success ? Effect.succeed(exit.value) : Effect.failCause(exit.cause)
+        )
+      }))
+
+  /**
+   * With an idempotency key, the first call's result is kept (without its secret) and answered
+   * again to the same call; the same key with other input is a conflict. `input` must hold no
+   * secret in the clear (hash it first).
+   */
+  const idempotent = <A, E>(
+    call: AdminCall,
+    operation: string,
+    input: unknown,
+    run: Effect.Effect<A, E>,
+    stored: (a: A) => unknown = (a) => a
+  ): Effect.Effect<A & Replayable, E | IdempotencyConflict> => {
+    const idemKey = call.idempotencyKey
+    if (idemKey === undefined) return run as Effect.Effect<A & Replayable, E>
+    return Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const fingerprint = yield* hash(JSON.stringify([operation, input]))
+      const begun = yield* idempotency.begin({ scope: "admin", key: idemKey, fingerprint, now, expiresAt: now + IDEMPOTENCY_TTL_MS })
+      if (begun._tag === "Replay") return { ...(begun.response as A), replayed: true } as A & Replayable
+      const exit = yield* Effect.exit(run)
+      if (Exit.isSuccess(exit)) {
+        yield* idempotency.complete({ scope: "admin", key: idemKey, response: JSON.parse(JSON.stringify(stored(exit.value))) })
+        return exit.value as A & Replayable
+      }
+      yield* idempotency.abandon({ scope: "admin", key: idemKey })
+      return yield* Effect.failCause(exit.cause)
+    })
+  }
+
+  /** A ledger id for an operation: derived from the idempotency key (the ledger then dedupes too), or fresh. */
+  const operationId = (call: AdminCall, kind: string) =>
+    call.idempotencyKey === undefined
+      ? Effect.map(random.uuidV4(), (id) => `${kind}:${id}` as TransferId)
+      : Effect.map(hash(call.idempotencyKey), (h) => `${kind}:${h.slice(0, 40)}` as TransferId)
+
+  const secretFingerprint = (secret: Redacted.Redacted<string> | null | undefined) =>
+    secret === undefined || secret === null ? Effect.succeed(secret) : Effect.map(hash(Redacted.value(secret)), (h) => `sha256:${h}`)
+
+  // --- credits -----------------------------------------------------------------------------------
+
+  const grantTo = (call: AdminCall, account: AccountId, amount: number, reason: string) =>
+    Effect.gen(function*() {
+      const id = yield* operationId(call, "grant")
+      const transfer = yield* ledger.grant({ id, account, amount, reason })
+      return { transfer, balance: yield* ledger.balance(account) } satisfies TransferView
+    })
+
+  // --- services ----------------------------------------------------------------------------------
+
+  const createService = (call: AdminCall, input: NewServiceInput) =>
+    Effect.gen(function*() {
+      yield* checkScopes(input.scopes)
+      yield* checkTier(input.org?.tier, "organization.tier")
+      if (input.jwtSecret !== undefined && Redacted.value(input.jwtSecret).length < MIN_JWT_SECRET) {
+        return yield* invalid("jwt_secret", "invalid_jwt_secret", `A JWT secret has at least ${MIN_JWT_SECRET} characters (32 random bytes are best).`)
+      }
+      if (input.initialCredits !== undefined) {
+        if (input.org === undefined) {
+          return yield* invalid("initial_credits", "organization_required", "Initial credits go to the service's organization: name one.")
+        }
+        yield* checkAmount(input.initialCredits)
+      }
+      const fingerprintInput = { ...input, jwtSecret: yield* secretFingerprint(input.jwtSecret) }
+      const work = Effect.gen(function*() {
+        if (Option.isSome(yield* services.find(input.name))) return yield* new AlreadyExists({ resource: "service", id: input.name })
+        const created = yield* provisioning.createService({
+          name: input.name,
+          org: input.org === undefined ? undefined : {
+            id: input.org.id,
+            name: input.org.name ?? input.name,
+            tier: input.org.tier ?? SERVICE_ORG_DEFAULT_TIER
+          },
+          userIdPolicy: input.userIdPolicy,
+          scopes: input.scopes,
+          jwtSecret: input.jwtSecret
+        })
+        if (input.org !== undefined && input.initialCredits !== undefined) {
+          yield* grantTo(call, accountOfOrg(input.org.id), input.initialCredits, `initial allocation for ${input.name}`)
+        }
+        const issued = yield* provisioning.issueKey({ _tag: "Service", service: created.name })
+        const now = yield* Clock.currentTimeMillis
+        return {
+          service: yield* serviceDetail(created),
+          key: { key: keyView(issued.record, now), secret: issued.secret }
+        } satisfies CreatedService
+      })
+      return yield* idempotent(call, "service.create", fingerprintInput, work, (r) => ({ ...r, key: withoutSecret(r.key) }))
+    })
+
+  const updateService = (call: AdminCall, name: ServiceName, patch: ServicePatch) =>
+    Effect.gen(function*() {
+      const current = yield* service(name)
+      yield* checkScopes(patch.scopes)
+      if (patch.jwtSecret !== undefined && patch.jwtSecret !== null && Redacted.value(patch.jwtSecret).length < MIN_JWT_SECRET) {
+        return yield* invalid("jwt_secret", "invalid_jwt_secret", `A JWT secret has at least ${MIN_JWT_SECRET} characters (32 random bytes are best).`)
+      }
+      if (patch.org !== undefined) yield* org(patch.org)
+      const before = yield* serviceDetail(current)
+      const next: Service = {
+        ...current,
+        userIdPolicy: patch.userIdPolicy ?? current.userIdPolicy,
+        scopes: patch.scopes === undefined ? current.scopes : patch.scopes ?? undefined,
+        jwtSecret: patch.jwtSecret === undefined ? current.jwtSecret : patch.jwtSecret ?? undefined,
+        org: patch.org ?? current.org,
+        active: patch.active ?? current.active
+      }
+      yield* services.save(next)
+      return { before, after: yield* serviceDetail(next) }
+    })
+
+  const changeService = (call: AdminCall, action: string, name: ServiceName, patch: ServicePatch) =>
+    audited(
+      call,
+      action,
+      `service:${name}`,
+      Effect.map(updateService(call, name, patch), (r) => r),
+      { after: (r) => ({ before: withoutKeys(r.before), after: withoutKeys(r.after) }) }
+    ).pipe(Effect.map((r) => r.after))
+
+  // --- keys --------------------------------------------------------------------------------------
+
+  const issueKey = (call: AdminCall, owner: KeyOwner, options: KeyOptions) =>
+    Effect.gen(function*() {
+      yield* ownerExists(owner)
+      yield* checkScopes(options.scopes)
+      const now = yield* Clock.currentTimeMillis
+      if (options.expiresAt !== undefined && (!Number.isSafeInteger(options.expiresAt) || options.expiresAt <= now)) {
+        return yield* invalid("expires_at", "invalid_expiry", "A key's expiry must be in the future.")
+      }
+      const work = Effect.map(provisioning.issueKey(owner, options), (issued): IssuedKeyView => ({
+        key: keyView(issued.record, now),
+        secret: issued.secret
+      }))
+      return yield* idempotent(call, "key.issue", { owner, options }, work, withoutSecret)
+    })
+
+  const rotateServiceKeys = (call: AdminCall, name: ServiceName, overlapMs: number) =>
+    Effect.gen(function*() {
+      yield* service(name)
+      if (!Number.isSafeInteger(overlapMs) || overlapMs < 0 || overlapMs > MAX_OVERLAP_MS) {
+        return yield* invalid("overlap_seconds", "invalid_overlap", "The overlap window is 0 to 30 days: how long the current keys keep working beside the new one.")
+      }
+      const work = Effect.gen(function*() {
+        const issued = yield* provisioning.rotateServiceKey(name, overlapMs)
+        const now = yield* Clock.currentTimeMillis
+        const all = yield* keys.listByOwner({ _tag: "Service", service: name })
+        const retiring = all
+          .filter((k) => k.id !== issued.record.id && k.status === "active" && k.deprecated !== undefined && (k.expiresAt ?? Infinity) > now)
+          .map((k) => keyView(k, now))
+        return { key: keyView(issued.record, now), secret: issued.secret, retiring }
+      })
+      return yield* idempotent(call, "key.rotate", { name, overlapMs }, work, withoutSecret)
+    })
+
+  const importKey = (call: AdminCall, owner: KeyOwner, literal: Redacted.Redacted<string>, options: KeyOptions) =>
+    Effect.gen(function*() {
+      yield* ownerExists(owner)
+      yield* checkScopes(options.scopes)
+      const text = Redacted.value(literal)
+      if (text.length < MIN_LEGACY_KEY || text.length > MAX_LEGACY_KEY || /\s/.test(text)) {
+        return yield* invalid("key", "invalid_key", `A key to import is ${MIN_LEGACY_KEY} to ${MAX_LEGACY_KEY} characters with no spaces.`)
+      }
+      const stored = yield* provisioning.importKey(owner, literal, options)
+      const now = yield* Clock.currentTimeMillis
+      // The literal is known already, for another owner: importing it again must not move it.
+      if (ownerTarget(stored.owner) !== ownerTarget(owner)) return yield* new AlreadyExists({ resource: "key", id: stored.id })
+      return keyView(stored, now)
+    })
+
+  const setKey = (call: AdminCall, action: string, id: KeyId, change: (id: KeyId) => Effect.Effect<Option.Option<ApiKeyRecord>>) =>
+    Effect.gen(function*() {
+      const before = yield* key(id)
+      const now = yield* Clock.currentTimeMillis
+      const after = yield* Effect.flatMap(change(id), found<ApiKeyRecord>("key", id))
+      return { before: keyView(before, now), after: keyView(after, now) }
+    }).pipe(
+      (work) => audited(call, action, `key:${id}`, work, { after: (r) => r }),
+      Effect.map((r) => r.after)
+    )
+
+  // --- users and organizations --------------------------------------------------------------------
+
+  const createUser = (call: AdminCall, input: NewUserInput) =>
+    Effect.gen(function*() {
+      yield* checkTier(input.tier)
+      yield* checkCap(input.monthlyCap, "monthly_cap")
+      if (input.initialCredits !== undefined) yield* checkAmount(input.initialCredits)
+      if (input.billingOrg !== undefined) yield* org(input.billingOrg)
+      const id = input.id ?? (yield* random.uuidV4()) as UserId
+      const work = Effect.gen(function*() {
+        if (Option.isSome(yield* users.find(id))) return yield* new AlreadyExists({ resource: "user", id })
+        const created: User = {
+          id,
+          status: "active",
+          tier: input.tier ?? ("free" as Tier),
+          billingOrg: input.billingOrg,
+          monthlyCap: input.monthlyCap
+        }
+        yield* users.save(created)
+        if (input.initialCredits !== undefined) {
+          yield* grantTo(call, accountOfUser(id), input.initialCredits, "initial allocation")
+        }
+        return yield* userView(created)
+      })
+      return yield* idempotent(call, "user.create", { ...input, id }, work)
+    })
+
+  const updateUser = (id: UserId, patch: UserPatch) =>
+    Effect.gen(function*() {
+      const current = yield* user(id)
+      yield* checkTier(patch.tier)
+      yield* checkCap(patch.monthlyCap, "monthly_cap")
+      if (patch.billingOrg !== undefined && patch.billingOrg !== null) yield* org(patch.billingOrg)
+      const next: User = {
+        ...current,
+        status: patch.status ?? current.status,
+        tier: patch.tier ?? current.tier,
+        monthlyCap: patch.monthlyCap === undefined ? current.monthlyCap : patch.monthlyCap ?? undefined,
+        billingOrg: patch.billingOrg === undefined ? current.billingOrg : patch.billingOrg ?? undefined
+      }
+      yield* users.save(next)
+      return { before: yield* userView(current), after: yield* userView(next) }
+    })
+
+  const createOrganization = (call: AdminCall, input: NewOrganizationInput) =>
+    Effect.gen(function*() {
+      yield* checkTier(input.tier)
+      yield* checkCap(input.monthlyCap, "monthly_cap")
+      if (input.initialCredits !== undefined) yield* checkAmount(input.initialCredits)
+      const name = input.name.trim()
+      if (name.length === 0 || name.length > 200) {
+        return yield* invalid("name", "invalid_name", "An organization's name is 1 to 200 characters.")
+      }
+      const work = Effect.gen(function*() {
+        if (Option.isSome(yield* orgs.find(input.id))) return yield* new AlreadyExists({ resource: "organization", id: input.id })
+        const created: Organization = {
+          id: input.id,
+          name,
+          tier: input.tier ?? SERVICE_ORG_DEFAULT_TIER,
+          billsMembers: input.billsMembers ?? false,
+          monthlyCap: input.monthlyCap
+        }
+        yield* orgs.save(created)
+        if (input.initialCredits !== undefined) {
+          yield* grantTo(call, accountOfOrg(created.id), input.initialCredits, "initial allocation")
+        }
+        return yield* orgView(created)
+      })
+      return yield* idempotent(call, "organization.create", input, work)
+    })
+
+  const updateOrganization = (id: OrgId, patch: OrganizationPatch) =>
+    Effect.gen(function*() {
+      const current = yield* org(id)
+      yield* checkTier(patch.tier)
+      yield* checkCap(patch.monthlyCap, "monthly_cap")
+      const name = patch.name?.trim()
+      if (name !== undefined && (name.length === 0 || name.length > 200)) {
+        return yield* invalid("name", "invalid_name", "An organization's name is 1 to 200 characters.")
+      }
+      const next: Organization = {
+        ...current,
+        name: name ?? current.name,
+        tier: patch.tier ?? current.tier,
+        billsMembers: patch.billsMembers ?? current.billsMembers,
+        monthlyCap: patch.monthlyCap === undefined ? current.monthlyCap : patch.monthlyCap ?? undefined
+      }
+      yield* orgs.save(next)
+      return { before: yield* orgView(current), after: yield* orgView(next) }
+    })
+
+  // --- refunds -----------------------------------------------------------------------------------
+
+  const refund = (call: AdminCall, id: TransferId, input: { readonly millicredits?: number | undefined; readonly reason: string }) =>
+    Effect.gen(function*() {
+      const reason = yield* checkReason(input.reason)
+      if (input.millicredits !== undefined) yield* checkAmount(input.millicredits)
+      const original = yield* Effect.flatMap(ledger.transfer(id), found<Transfer>("transfer", id))
+      if (original.kind !== "settle") {
+        return yield* invalid(
+          "transfer_id",
+          "not_refundable",
+          `Only a settled charge (kind 'settle') can be refunded; '${id.slice(0, 64)}' is a ${original.kind}.`
+        )
+      }
+      const work = Effect.gen(function*() {
+        const refundId = yield* operationId(call, "refund")
+        const attempt = (amount: number) => ledger.refund({ id: refundId, transfer: id, amount, reason })
+        const transfer = yield* (input.millicredits !== undefined
+          ? attempt(input.millicredits)
+          // All that is left: the whole charge, or, after earlier partial refunds, what remains.
+          : attempt(original.amount).pipe(Effect.catchTag("RefundExceedsTransfer", (e) =>
+            e.refundable > 0 ? attempt(e.refundable) : Effect.fail(e)
+          )))
+        return { transfer, balance: yield* ledger.balance(original.debit) } satisfies TransferView
+      })
+      return yield* idempotent(call, "credits.refund", { id, millicredits: input.millicredits, reason }, work)
+    })
+
+  return Administration.of({
+    createService: (call, input) =>
+      audited(call, "service.create", `service:${input.name}`, createService(call, input), {
+        after: (r) => ({ service: withoutKeys(r.service), key: r.key.key })
+      }),
+    listServices: Effect.flatMap(services.list, (all) =>
+      Effect.forEach(all, (s) => Effect.map(serviceDetail(s), withoutKeys))),
+    showService: (name) => Effect.flatMap(service(name), serviceDetail),
+    updateService: (call, name, patch) => changeService(call, "service.update", name, patch),
+    deactivateService: (call, name) => changeService(call, "service.deactivate", name, { active: false }),
+
+    issueKey: (call, owner, options) =>
+      audited(call, "key.issue", ownerTarget(owner), issueKey(call, owner, options), { after: (r) => r.key }),
+    rotateServiceKeys: (call, name, overlapMs) =>
+      audited(call, "key.rotate", `service:${name}`, rotateServiceKeys(call, name, overlapMs), {
+        after: (r) => ({ key: r.key, retiring: r.retiring.map((k) => k.id) })
+      }),
+    revokeKey: (call, id) => setKey(call, "key.revoke", id, (k) => keys.setStatus(k, "revoked")),
+    importKey: (call, owner, literal, options) =>
+      audited(call, "key.import", ownerTarget(owner), importKey(call, owner, literal, options), { after: (k) => k }),
+    deprecateKey: (call, id, sunset) =>
+      Number.isSafeInteger(sunset) && sunset > 0
+        ? setKey(call, "key.deprecate", id, (k) => keys.setDeprecated(k, sunset))
+        : audited(call, "key.deprecate", `key:${id}`, Effect.fail(invalid("sunset", "invalid_sunset", "A sunset is a date (ISO 8601) or unix time."))),
+    listKeys: (filter) =>
+      Effect.flatMap(filter.owner !== undefined ? keys.listByOwner(filter.owner) : keys.list({ ownerKind: filter.ownerKind }), keyViews),
+
+    createUser: (call, input) =>
+      audited(call, "user.create", `user:${input.id ?? "new"}`, createUser(call, input), { after: (u) => u }),
+    showUser: (id) => Effect.flatMap(user(id), userView),
+    updateUser: (call, id, patch) =>
+      audited(call, patch.status === "suspended" ? "user.suspend" : "user.update", `user:${id}`, updateUser(id, patch), {
+        after: (r) => r
+      }).pipe(Effect.map((r) => r.after)),
+    listUsers: (page) => Effect.flatMap(users.list(page), (all) => Effect.forEach(all, userView)),
+    createOrganization: (call, input) =>
+      audited(call, "organization.create", `organization:${input.id}`, createOrganization(call, input), { after: (o) => o }),
+    showOrganization: (id) => Effect.flatMap(org(id), orgView),
+    updateOrganization: (call, id, patch) =>
+      audited(call, "organization.update", `organization:${id}`, updateOrganization(id, patch), { after: (r) => r }).pipe(
+        Effect.map((r) => r.after)
+      ),
+    listOrganizations: (page) => Effect.flatMap(orgs.list(page), (all) => Effect.forEach(all, orgView)),
+
+    grant: (call, raw, amount, reason) =>
+      audited(
+        call,
+        "credits.grant",
+        `account:${raw.trim().slice(0, 128)}`,
+        Effect.gen(function*() {
+          const target = yield* customer(raw)
+          yield* checkAmount(amount)
+          const why = yield* checkReason(reason)
+          return yield* idempotent(call, "credits.grant", { account: target.account, amount, why }, grantTo(call, target.account, amount, why))
+        }),
+        { after: (r) => r }
+      ),
+    refund: (call, id, input) => audited(call, "credits.refund", `transfer:${id}`, refund(call, id, input), { after: (r) => r }),
+    account: (raw) =>
+      Effect.flatMap(customer(raw), (c) => accountView(c.account, c.kind, c.tier, c.monthlyCap)),
+    history: (raw, page) =>
+      Effect.gen(function*() {
+        const c = yield* customer(raw)
+        const limit = Math.max(1, Math.min(500, Math.floor(page.limit)))
+        const data = yield* ledger.history(c.account, limit, page.beforeSeq)
+        const last = data.at(-1)
+        return { data, nextCursor: data.length === limit ? last?.seq : undefined } satisfies Page<Transfer>
+      }),
+
+    pricing: catalog.current,
+    updatePricing: (call, change) =>
+      Effect.gen(function*() {
+        const before = yield* catalog.current
+        return yield* audited(call, "pricing.update", "pricing", catalog.update(change), {
+          before: { version: before.version, data: before.data },
+          after: (p) => ({ version: p.version, data: p.data, change })
+        })
+      }),
+
+    audit: (filter) =>
+      Effect.map(auditLog.list(filter), (data) => ({
+        data,
+        nextCursor: data.length === filter.limit ? data.at(-1)?.seq : undefined
+      })),
+    usageReport: (range) =>
+      range.since >= range.until || range.until - range.since > MAX_REPORT_RANGE_MS
+        ? Effect.fail(invalid("since", "invalid_range", "A report covers a range of up to 366 days: 'since' before 'until'."))
+        : !Number.isSafeInteger(range.top) || range.top < 1 || range.top > 1000
+        ? Effect.fail(invalid("top", "invalid_top", "'top' is 1 to 1000 groups per list."))
+        : usage.report(range)
+  })
+})
+
+/** A service as the audit log keeps it: its keys are audited on their own. */
+const withoutKeys = (s: ServiceDetail): ServiceView => {
+  const { keys: _keys, ...view } = s
+  return view
+}

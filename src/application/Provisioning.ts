@@ -40,7 +40,9 @@ export class Provisioning extends Context.Service<Provisioning, {
     readonly expiresAt?: number | undefined
   }) => Effect.Effect<IssuedKey>
   /** Stores a legacy literal key (hashed, like any other); importing it again is a no-op. */
-  readonly importKey: (owner: KeyOwner, literal: Redacted.Redacted<string>) => Effect.Effect<ApiKeyRecord>
+  readonly importKey: (owner: KeyOwner, literal: Redacted.Redacted<string>, options?: {
+    readonly scopes?: ReadonlyArray<Scope> | undefined
+  }) => Effect.Effect<ApiKeyRecord>
   readonly revokeKey: (id: KeyId) => Effect.Effect<boolean>
   /** Issues a new service key; the service's other active keys expire after `overlapMs`. */
   readonly rotateServiceKey: (service: ServiceName, overlapMs: number) => Effect.Effect<IssuedKey>
@@ -139,7 +141,7 @@ export class Provisioning extends Context.Service<Provisioning, {
         }),
         saveUser: users.save,
         issueKey,
-        importKey: (owner, literal) => storeKey(owner, Redacted.value(literal), true),
+        importKey: (owner, literal, options) => storeKey(owner, Redacted.value(literal), true, options),
         revokeKey: (id) => Effect.map(keys.setStatus(id, "revoked"), Option.isSome),
         rotateServiceKey: Effect.fn("Provisioning.rotateServiceKey")(function*(service, overlapMs) {
           const now = yield* Clock.currentTimeMillis
