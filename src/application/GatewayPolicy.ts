@@ -5,8 +5,14 @@ import { defaultTierPolicy, type TierPolicy } from "../domain/Tier.ts"
 
 export interface GatewayPolicyShape {
   readonly models: ReadonlyArray<ModelSpec>
+  /**
+   * The default price table and tier policy: stored as the pricing data on the first start on a
+   * store (`PricingCatalog`), which requests are then priced from.
+   */
   readonly prices: ReadonlyArray<PriceRow>
   readonly tiers: TierPolicy
+  /** How often each instance asks the pricing store whether another instance changed the pricing. */
+  readonly pricingRefreshMs: number
   readonly defaultModel: string
   readonly providerTimeoutMs: number
   /** How long a hold lives before the sweeper releases it; longer than any provider call. */
@@ -19,6 +25,7 @@ export const defaultGatewayPolicy: GatewayPolicyShape = {
   models: DEFAULT_MODELS,
   prices: DEFAULT_PRICES,
   tiers: defaultTierPolicy,
+  pricingRefreshMs: 1000,
   defaultModel: DEFAULT_MODEL_ID,
   providerTimeoutMs: 120_000,
   holdTtlMs: 10 * 60_000,
@@ -26,7 +33,7 @@ export const defaultGatewayPolicy: GatewayPolicyShape = {
   imageUrlTtlMs: 60 * 60_000
 }
 
-/** Prices, tiers, models and time limits: data that configuration may override. */
+/** Models, default prices and tiers, and time limits: data that configuration may override. */
 export class GatewayPolicy extends Context.Service<GatewayPolicy, GatewayPolicyShape>()("image-gateway/GatewayPolicy") {
   static readonly layer = (overrides: Partial<GatewayPolicyShape> = {}) =>
     Layer.succeed(GatewayPolicy, GatewayPolicy.of({ ...defaultGatewayPolicy, ...overrides }))

@@ -1,7 +1,9 @@
-import { Context, type Effect } from "effect"
+import { Clock, Context, Effect, Layer, Option, Ref, Result, Schedule } from "effect"
 import type { InvalidRequest } from "../domain/Errors.ts"
 import type { PriceRow } from "../domain/Pricing.ts"
-import type { VersionedPricing } from "./ports/PricingStore.ts"
+import { GatewayPolicy } from "./GatewayPolicy.ts"
+import { PricingStore, type VersionedPricing } from "./ports/PricingStore.ts"
+import { applyChange, validateChange } from "./PricingChanges.ts"
 
 /** A change to the pricing data; what it leaves out stays as it is. */
 export interface PricingChange {
@@ -17,6 +19,12 @@ export interface PricingChange {
   readonly billingEnabled?: boolean | undefined
 }
 
+/** Saves lost to a concurrent change before `update` gives up (each loser re-reads, so one of any race wins). */
+const SAVE_ATTEMPTS = 10
+
+/** A poll of the store's version that takes longer counts as a failed poll. */
+const POLL_DEADLINE_MS = 5_000
+
 /**
  * The prices every request is priced with: the stored pricing data (seeded from the defaults),
  * held in process and refreshed when another instance changes it. A request takes `current`
@@ -28,4 +36,75 @@ export class PricingCatalog extends Context.Service<PricingCatalog, {
   readonly update: (change: PricingChange) => Effect.Effect<VersionedPricing, InvalidRequest>
   /** Re-reads the store now if its version moved. */
   readonly refresh: Effect.Effect<void>
-}>()("image-gateway/PricingCatalog") {}
+}>()("image-gateway/PricingCatalog") {
+  /**
+   * Seeds the store with the policy's prices and tiers (kept if pricing is stored already) and
+   * holds what is stored. For as long as the layer lives, a background fiber compares the
+   * store's version with the one held every `pricingRefreshMs` and reloads when it moved; a
+   * failing store is logged once per run of failures and the last pricing read stays in force.
+   */
+  static readonly layer: Layer.Layer<PricingCatalog, never, PricingStore | GatewayPolicy> = Layer.effect(
+    PricingCatalog,
+    Effect.gen(function*() {
+      const store = yield* PricingStore
+      const policy = yield* GatewayPolicy
+      const held = yield* Ref.make(
+        yield* store.seed({ prices: policy.prices, tiers: policy.tiers }, yield* Clock.currentTimeMillis)
+      )
+
+      /** Versions only grow: a reload that read before a newer save landed here never undoes it. */
+      const hold = (read: VersionedPricing) => Ref.update(held, (now) => (read.version > now.version ? read : now))
+
+      const refresh = Effect.flatMap(store.version, (stored) =>
+        Effect.flatMap(Ref.get(held), (now) =>
+          stored > now.version
+            ? Effect.flatMap(store.load, Option.match({ onNone: () => Effect.void, onSome: hold }))
+            : Effect.void))
+
+      const failing = yield* Ref.make(false)
+      const poll = refresh.pipe(
+        Effect.timeout(POLL_DEADLINE_MS),
+        Effect.matchCauseEffect({
+          onFailure: (cause) =>
+            Effect.flatMap(Ref.getAndSet(failing, true), (already) =>
+              already ? Effect.void : Effect.logWarning("pricing refresh failed; the last pricing read stays in force", cause)),
+          onSuccess: () =>
+            Effect.flatMap(Ref.getAndSet(failing, false), (was) =>
+              was ? Effect.logInfo("pricing refresh works again") : Effect.void)
+        })
+      )
+      yield* Effect.forkScoped(Effect.repeat(Effect.delay(poll, policy.pricingRefreshMs), Schedule.forever))
+
+      /** Applies `change` to `base` and saves it; on a lost race, onto what won, a bounded number of times. */
+      const saveOnto = (
+        base: VersionedPricing,
+        change: PricingChange,
+        attempt: number
+      ): Effect.Effect<VersionedPricing, InvalidRequest> =>
+        Effect.gen(function*() {
+          const data = applyChange(base.data, change)
+          if (Result.isFailure(data)) return yield* data.failure
+          const saved = yield* store.save({ data: data.success, expected: base.version, at: yield* Clock.currentTimeMillis })
+          if (Option.isSome(saved)) {
+            yield* hold(saved.value)
+            return saved.value
+          }
+          if (attempt >= SAVE_ATTEMPTS) {
+            return yield* Effect.die(new Error(`the pricing changed ${SAVE_ATTEMPTS} times while this change was being saved`))
+          }
+          const latest = yield* store.load
+          if (Option.isNone(latest)) return yield* Effect.die(new Error("the pricing store lost its pricing data"))
+          yield* hold(latest.value)
+          return yield* saveOnto(latest.value, change, attempt + 1)
+        })
+
+      const update = Effect.fn("PricingCatalog.update")(function*(change: PricingChange) {
+        const valid = validateChange(change, policy.models)
+        if (Result.isFailure(valid)) return yield* valid.failure
+        return yield* saveOnto(yield* Ref.get(held), change, 1)
+      })
+
+      return PricingCatalog.of({ current: Ref.get(held), update, refresh })
+    })
+  )
+}
