@@ -136,23 +136,29 @@ const database = (url: Redacted.Redacted<string>, migrate: boolean): Layer.Layer
   )
 }
 
+/** The embedded default's database, as this process reaches it. */
+export interface EmbeddedDatabase {
+  readonly url: Redacted.Redacted<string>
+  /** The BYOK encryption key kept under DATA_DIR (BYOK_ENCRYPTION_KEY, when set, is used instead). */
+  readonly byokKey: Redacted.Redacted<string>
+  readonly cluster: string
+  /** Whether to apply pending migrations first: the process that started the server does. */
+  readonly migrate: boolean
+}
+
 /**
  * The embedded default's database: an embedded PostgreSQL whose data lives under DATA_DIR (kept
- * across restarts; stopped when the scope closes), with a BYOK encryption key kept there too
- * unless BYOK_ENCRYPTION_KEY is set. It is migrated at every start.
+ * across restarts; stopped when the scope closes), with a BYOK encryption key kept there too. It
+ * is migrated at every start.
  */
-const embeddedPostgres = (config: GatewayConfig) =>
+export const startEmbedded = (config: GatewayConfig): Effect.Effect<EmbeddedDatabase, StartupError, Scope.Scope> =>
   startEmbeddedPostgres(config.dataDir).pipe(
     Effect.tap((started) =>
       started.recovered === undefined
         ? Effect.void
         : Console.error(`Stopped the embedded PostgreSQL (pid ${started.recovered}) that a previous gateway on this DATA_DIR left running.`)
     ),
-    Effect.map((started) => ({
-      url: started.url,
-      byokKey: Option.getOrElse(config.byokKey, () => started.byokKey),
-      cluster: started.cluster
-    })),
+    Effect.map((started) => ({ url: started.url, byokKey: started.byokKey, cluster: started.cluster, migrate: true })),
     Effect.mapError((e) => new StartupError({ message: `DATA_DIR (${config.dataDir}): ${e.message}` }))
   )
 
@@ -169,15 +175,16 @@ export class EmbeddedCluster extends Context.Service<EmbeddedCluster, { readonly
 const postgresPorts = (
   config: GatewayConfig,
   url: Option.Option<Redacted.Redacted<string>>,
-  baseUrl: string
+  baseUrl: string,
+  embedded: Effect.Effect<EmbeddedDatabase, StartupError, Scope.Scope>
 ): Layer.Layer<PortServices, StartupError> => {
   if (Option.isNone(url)) {
-    return Layer.unwrap(Effect.map(embeddedPostgres(config), (embedded) =>
+    return Layer.unwrap(Effect.map(embedded, (db) =>
       Layer.mergeAll(
-        PgAdapters({ imageBaseUrl: baseUrl, byokKey: embedded.byokKey }),
+        PgAdapters({ imageBaseUrl: baseUrl, byokKey: Option.getOrElse(config.byokKey, () => db.byokKey) }),
         diskImages(config, baseUrl),
-        Layer.succeed(EmbeddedCluster, EmbeddedCluster.of({ path: embedded.cluster }))
-      ).pipe(Layer.provide(database(embedded.url, true)))
+        Layer.succeed(EmbeddedCluster, EmbeddedCluster.of({ path: db.cluster }))
+      ).pipe(Layer.provide(database(db.url, db.migrate)))
     ))
   }
   if (Option.isNone(config.byokKey)) {
@@ -193,19 +200,35 @@ export type PortServices = Layer.Success<ReturnType<typeof MemoryAdapters>>
 
 /** Every persistent port, picked from the configuration. */
 export const Ports = (config: GatewayConfig) =>
-  Layer.unwrap(Effect.map(imageBaseUrl(config), (baseUrl) => {
-    const mode = storageMode(config)
-    if (mode._tag === "postgres") return postgresPorts(config, mode.url, baseUrl)
-    // STORAGE=memory keeps images in memory too.
-    return MemoryAdapters(baseUrl)
-  }))
+  Layer.unwrap(Effect.map(imageBaseUrl(config), (baseUrl) => StorePorts(config, { imageBaseUrl: baseUrl, embedded: startEmbedded(config) })))
+
+/**
+ * Every persistent port on the configured store, for any process: image URLs start at
+ * `imageBaseUrl`, and the embedded default's database is the one `embedded` opens (the gateway
+ * starts it; the admin CLI attaches to a running gateway's or starts it for one command).
+ */
+export const StorePorts = (
+  config: GatewayConfig,
+  options: {
+    readonly imageBaseUrl: string
+    readonly embedded: Effect.Effect<EmbeddedDatabase, StartupError, Scope.Scope>
+  }
+): Layer.Layer<PortServices, StartupError> => {
+  const mode = storageMode(config)
+  if (mode._tag === "postgres") return postgresPorts(config, mode.url, options.imageBaseUrl, options.embedded)
+  // STORAGE=memory keeps images in memory too.
+  return MemoryAdapters(options.imageBaseUrl)
+}
 
 /** The core as the server runs it: on Node's platform (`adapters/node`). */
 export const ServerCore = makeCore(NodePlatform)
+
+/** The core on the given ports, with the gateway's policy and the local provider standing in for every provider. */
+export const CoreOn = <E, R>(ports: Layer.Layer<PortServices, E, R>) =>
+  ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(ports, GatewayPolicy.layer(), LocalImageProvider)))
 
 /**
  * The whole core on the configured adapters, with the local provider standing in for every
  * provider (no provider keys are configured yet: `provider_used` says `local`).
  */
-export const Gateway = (config: GatewayConfig) =>
-  ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(withMetrics(Ports(config)), GatewayPolicy.layer(), LocalImageProvider)))
+export const Gateway = (config: GatewayConfig) => CoreOn(withMetrics(Ports(config)))

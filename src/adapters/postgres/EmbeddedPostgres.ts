@@ -1,4 +1,4 @@
-import { Data, Effect, Redacted, type Scope } from "effect"
+import { Data, Effect, Option, Redacted, type Scope } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import { access, chmod, mkdir, readFile, realpath, rm, stat, writeFile } from "node:fs/promises"
 import { basename, dirname, join, resolve } from "node:path"
@@ -176,4 +176,79 @@ export const startEmbeddedPostgres = (dataDir: string): Effect.Effect<
       cluster,
       recovered: left?.pid
     }
+  })
+
+// --- another process on a running gateway's cluster ---------------------------------------------
+
+const readSecrets = async (root: string): Promise<LocalSecrets> => {
+  const parsed = JSON.parse(await readFile(join(root, "secrets.json"), "utf8")) as Partial<LocalSecrets>
+  if (typeof parsed.postgresPassword !== "string" || typeof parsed.byokKey !== "string") {
+    throw new PostgresServerError(`${join(root, "secrets.json")} does not hold the cluster's password`)
+  }
+  return { postgresPassword: parsed.postgresPassword, byokKey: parsed.byokKey }
+}
+
+/** Where `clusterHome` put DATA_DIR's cluster: DATA_DIR/postgres, or the place DATA_DIR/postgres-location names. */
+const clusterOf = async (root: string): Promise<string> => {
+  const recorded = await readFile(join(root, "postgres-location"), "utf8").then((text) => text.split("\n")[0]!.trim(), () => "")
+  return recorded === "" ? join(root, "postgres") : recorded
+}
+
+/** The status line of a cluster's `postmaster.pid` (`starting`, `ready`, `stopping`), if it has one. */
+const postmasterStatus = (cluster: string) =>
+  readFile(join(cluster, "postmaster.pid"), "utf8").then((text) => text.split("\n")[7]?.trim(), () => undefined)
+
+/**
+ * The embedded PostgreSQL of the gateway running on DATA_DIR, for another process (the admin CLI)
+ * to connect to without claiming DATA_DIR: none when no live gateway holds `DATA_DIR/gateway.lock`.
+ * A gateway still starting is waited for (its server ready to accept connections) up to
+ * `timeoutMs`; one that stops meanwhile counts as none.
+ */
+export const attachEmbeddedPostgres = (dataDir: string, options: { readonly timeoutMs?: number } = {}): Effect.Effect<
+  Option.Option<{
+    readonly url: Redacted.Redacted<string>
+    readonly byokKey: Redacted.Redacted<string>
+    readonly cluster: string
+    /** The gateway's process. */
+    readonly gateway: number
+  }>,
+  EmbeddedPostgresError
+> =>
+  Effect.tryPromise({
+    try: async () => {
+      const root = resolve(dataDir)
+      const deadline = Date.now() + (options.timeoutMs ?? 30_000)
+      const owner = () =>
+        readFile(join(root, "gateway.lock"), "utf8").then(
+          (text) => JSON.parse(text) as Owner,
+          () => undefined
+        ).then((o) => (o !== undefined && ownerIsAlive(o) ? o : undefined))
+      for (;;) {
+        const gateway = await owner()
+        if (gateway === undefined) return Option.none()
+        const cluster = await clusterOf(root)
+        const server = await runningPostmaster(cluster)
+        if (server !== undefined && (await postmasterStatus(cluster)) === "ready") {
+          const secrets = await readSecrets(root)
+          return Option.some({
+            url: Redacted.make(`postgres://postgres:${encodeURIComponent(secrets.postgresPassword)}@127.0.0.1:${server.port}/postgres`),
+            byokKey: Redacted.make(secrets.byokKey),
+            cluster,
+            gateway: gateway.pid
+          })
+        }
+        if (Date.now() > deadline) {
+          throw new PostgresServerError(
+            `the gateway (pid ${gateway.pid}) running on this DATA_DIR has no PostgreSQL ready on ${cluster} after ${(options.timeoutMs ?? 30_000) / 1000} s`
+          )
+        }
+        await new Promise((wake) => setTimeout(wake, 50))
+      }
+    },
+    catch: (cause) =>
+      new EmbeddedPostgresError({
+        message: cause instanceof PostgresServerError
+          ? cause.message
+          : `cannot reach the running gateway's PostgreSQL: ${cause instanceof Error ? cause.message : String(cause)}`
+      })
   })
