@@ -193,8 +193,9 @@ export class CredentialAudit extends Context.Service<CredentialAudit, {
               )
             )
           })
+          // Two stores, two independent writes: side by side.
           return Effect.ensuring(
-            Effect.andThen(appended, touches),
+            Effect.all([appended, touches], { concurrency: 2, discard: true }),
             Effect.sync(() => {
               inFlight = 0
             })
