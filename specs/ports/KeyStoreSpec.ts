@@ -12,6 +12,9 @@ const presenton: KeyOwner = { _tag: "Service", service: "presenton-service" as S
 const alice: KeyOwner = { _tag: "User", user: "7a6bfd31-0120-4a30-9e21-0fc3b8006579" as UserId }
 // A UUID is also a valid service slug: a service so named must not see the user's keys.
 const aliceNamedService: KeyOwner = { _tag: "Service", service: "7a6bfd31-0120-4a30-9e21-0fc3b8006579" as ServiceName }
+const ops: KeyOwner = { _tag: "Admin", admin: "ops" }
+// An operator named like a service: neither may see the other's keys.
+const presentonNamedAdmin: KeyOwner = { _tag: "Admin", admin: "presenton-service" }
 
 /** Epoch ms in 2100: beyond 32 bits, and still ahead of any clock an adapter might read (TestClock or real). */
 const NOW = 4_102_444_800_000
@@ -27,7 +30,8 @@ const fullKey: ApiKeyRecord = {
   expiresAt: NOW + 86_400_000,
   scopes: ["images:generate", "credits:read"],
   deprecated: { sunset: NOW + 3_600_000 },
-  legacy: true
+  legacy: true,
+  lastUsedAt: NOW - 1
 }
 
 /** No optional field at all. */
@@ -162,5 +166,124 @@ export const keyStoreSuite = (adapter: PortAdapter<KeyStore>) =>
         expect((yield* keys.listByOwner(alice)).map((k) => k.id)).toEqual(["k2"])
         expect((yield* keys.listByOwner(aliceNamedService)).map((k) => k.id)).toEqual(["k4"])
         expect(yield* keys.listByOwner({ _tag: "Service", service: "bolt-diy-service" as ServiceName })).toEqual([])
+      }))
+
+    test("keeps an operator's key apart from a service's or user's key of the same name", (keys) =>
+      Effect.gen(function*() {
+        const admin = { ...keyOf("k_adm", ops, "adm_ops_first"), scopes: [] }
+        const namesake = keyOf("k_adm_namesake", presentonNamedAdmin, "adm_presenton_namesake")
+        const service = keyOf("k_svc", presenton, "sk-presenton-svc")
+        for (const key of [admin, namesake, service]) yield* keys.insert(key)
+
+        expect(yield* keys.findByHash(sha256("adm_ops_first"))).toStrictEqual(Option.some(admin))
+        expect(yield* keys.find(namesake.id)).toStrictEqual(Option.some(namesake))
+        expect((yield* keys.listByOwner(ops)).map((k) => k.id)).toEqual(["k_adm"])
+        expect((yield* keys.listByOwner(presentonNamedAdmin)).map((k) => k.id)).toEqual(["k_adm_namesake"])
+        expect((yield* keys.listByOwner(presenton)).map((k) => k.id)).toEqual(["k_svc"])
+        expect(yield* keys.listByOwner({ _tag: "Admin", admin: "nobody" })).toEqual([])
+        const revoked = yield* keys.setStatus(admin.id, "revoked")
+        expect(revoked).toStrictEqual(Option.some({ ...admin, status: "revoked" }))
+      }))
+
+    test("finds a key by its id with its latest state, and nothing for an id it never stored", (keys) =>
+      Effect.gen(function*() {
+        expect(yield* keys.find(fullKey.id)).toEqual(Option.none())
+        yield* keys.insert(fullKey)
+        yield* keys.insert(bareKey)
+        expect(yield* keys.find(fullKey.id)).toStrictEqual(Option.some(fullKey))
+        expect(yield* keys.find(bareKey.id)).toStrictEqual(Option.some(bareKey))
+        yield* keys.setStatus(bareKey.id, "expired")
+        expect(yield* keys.find(bareKey.id)).toStrictEqual(Option.some({ ...bareKey, status: "expired" }))
+        expect(yield* keys.find("key_ghost" as KeyId)).toEqual(Option.none())
+      }))
+
+    test("lists every key oldest first, or only one kind of owner's", (keys) =>
+      Effect.gen(function*() {
+        expect(yield* keys.list({})).toEqual([])
+        const inserted = [
+          keyOf("k1", presenton, "sk-list-one"),
+          keyOf("k2", ops, "adm_list_two"),
+          keyOf("k3", alice, "uc_list_three"),
+          keyOf("k4", aliceNamedService, "sk-list-four"),
+          keyOf("k5", presentonNamedAdmin, "adm_list_five"),
+          keyOf("k6", alice, "uc_list_six")
+        ]
+        for (const key of inserted) yield* keys.insert(key)
+        yield* keys.setStatus("k1" as KeyId, "revoked")
+
+        const all = yield* keys.list({})
+        expect(all.map((k) => k.id)).toEqual(["k1", "k2", "k3", "k4", "k5", "k6"])
+        expect(all[0]).toStrictEqual({ ...inserted[0], status: "revoked" })
+        expect(yield* keys.list({ ownerKind: undefined })).toEqual(all)
+        expect((yield* keys.list({ ownerKind: "Service" })).map((k) => k.id)).toEqual(["k1", "k4"])
+        expect((yield* keys.list({ ownerKind: "User" })).map((k) => k.id)).toEqual(["k3", "k6"])
+        expect(yield* keys.list({ ownerKind: "Admin" })).toStrictEqual([inserted[1], inserted[4]])
+      }))
+
+    test("records a key's last use, read back by every look-up, and changes nothing else", (keys) =>
+      Effect.gen(function*() {
+        yield* keys.insert(bareKey)
+        yield* keys.insert(keyOf("k_other", presenton, "sk-untouched"))
+        yield* keys.touch([{ id: bareKey.id, at: NOW + 500 }])
+        const touched = { ...bareKey, lastUsedAt: NOW + 500 }
+        expect(yield* keys.find(bareKey.id)).toStrictEqual(Option.some(touched))
+        expect(yield* keys.findByHash(bareKey.hash)).toStrictEqual(Option.some(touched))
+        expect(yield* keys.listByOwner(alice)).toStrictEqual([touched])
+        expect((yield* keys.list({})).map((k) => k.lastUsedAt)).toEqual([NOW + 500, undefined])
+        // Later changes keep the last use.
+        const revoked = yield* keys.setStatus(bareKey.id, "revoked")
+        expect(Option.map(revoked, (k) => k.lastUsedAt)).toEqual(Option.some(NOW + 500))
+      }))
+
+    test("moves a last use forward only: an earlier time in a later batch leaves it as it was", (keys) =>
+      Effect.gen(function*() {
+        yield* keys.insert(fullKey)
+        yield* keys.touch([{ id: fullKey.id, at: NOW + 10_000 }])
+        yield* keys.touch([{ id: fullKey.id, at: NOW + 5_000 }])
+        expect(Option.map(yield* keys.find(fullKey.id), (k) => k.lastUsedAt)).toEqual(Option.some(NOW + 10_000))
+        yield* keys.touch([{ id: fullKey.id, at: NOW + 10_000 }])
+        expect(Option.map(yield* keys.find(fullKey.id), (k) => k.lastUsedAt)).toEqual(Option.some(NOW + 10_000))
+        yield* keys.touch([{ id: fullKey.id, at: NOW + 20_000 }])
+        expect(Option.map(yield* keys.find(fullKey.id), (k) => k.lastUsedAt)).toEqual(Option.some(NOW + 20_000))
+        // The inserted last use (NOW - 1) is also only moved forward.
+        yield* keys.insert(keyOf("k_second", presenton, "sk-second"))
+        yield* keys.touch([{ id: "k_second" as KeyId, at: NOW - 100 }])
+        expect(Option.map(yield* keys.find("k_second" as KeyId), (k) => k.lastUsedAt)).toEqual(Option.some(NOW - 100))
+      }))
+
+    test("takes a batch of uses: the latest time of each key, keys absent from it untouched, unknown ids ignored", (keys) =>
+      Effect.gen(function*() {
+        const one = keyOf("k1", presenton, "sk-batch-one")
+        const two = keyOf("k2", ops, "adm_batch_two")
+        const three = keyOf("k3", alice, "uc_batch_three")
+        for (const key of [one, two, three]) yield* keys.insert(key)
+        yield* keys.touch([])
+        expect((yield* keys.list({})).map((k) => k.lastUsedAt)).toEqual([undefined, undefined, undefined])
+        yield* keys.touch([
+          { id: one.id, at: NOW + 3 },
+          { id: two.id, at: NOW + 7 },
+          { id: "key_ghost" as KeyId, at: NOW + 9 },
+          { id: one.id, at: NOW + 8 },
+          { id: one.id, at: NOW + 5 }
+        ])
+        expect((yield* keys.list({})).map((k) => [k.id, k.lastUsedAt])).toEqual([
+          ["k1", NOW + 8],
+          ["k2", NOW + 7],
+          ["k3", undefined]
+        ])
+        expect(yield* keys.find("key_ghost" as KeyId)).toEqual(Option.none())
+      }))
+
+    test("keeps the latest use of batches touched concurrently", (keys) =>
+      Effect.gen(function*() {
+        const ids = ["k1", "k2", "k3"].map((id) => id as KeyId)
+        for (const [i, id] of ids.entries()) yield* keys.insert(keyOf(id, presenton, `sk-concurrent-${i}`))
+        // 20 batches, each touching every key in a different order at its own time.
+        yield* Effect.all(
+          Array.from({ length: 20 }, (_, b) =>
+            keys.touch((b % 2 === 0 ? ids : [...ids].reverse()).map((id) => ({ id, at: NOW + b * 10 })))),
+          { concurrency: "unbounded" }
+        )
+        expect((yield* keys.list({})).map((k) => k.lastUsedAt)).toEqual([NOW + 190, NOW + 190, NOW + 190])
       }))
   })

@@ -9,7 +9,7 @@ interface KeyRow {
   readonly id: string
   readonly prefix: string
   readonly hash: string
-  readonly owner_kind: "service" | "user"
+  readonly owner_kind: OwnerKind
   readonly owner: string
   readonly status: KeyStatus
   readonly created_at: number
@@ -17,27 +17,41 @@ interface KeyRow {
   readonly scopes: ReadonlyArray<string> | null
   readonly deprecated_sunset: number | null
   readonly legacy: boolean
+  readonly last_used_at: number | null
 }
+
+type OwnerKind = "service" | "user" | "admin"
+
+const OWNER_KINDS: { readonly [K in KeyOwner["_tag"]]: OwnerKind } = { Service: "service", User: "user", Admin: "admin" }
+
+const toOwner = (kind: OwnerKind, owner: string): KeyOwner =>
+  kind === "service"
+    ? { _tag: "Service", service: owner as ServiceName }
+    : kind === "user"
+    ? { _tag: "User", user: owner as UserId }
+    : { _tag: "Admin", admin: owner }
 
 const toKey = (r: KeyRow): ApiKeyRecord => ({
   id: r.id as KeyId,
   prefix: r.prefix,
   hash: r.hash,
-  owner: r.owner_kind === "service"
-    ? { _tag: "Service", service: r.owner as ServiceName }
-    : { _tag: "User", user: r.owner as UserId },
+  owner: toOwner(r.owner_kind, r.owner),
   status: r.status,
   createdAt: r.created_at,
   legacy: r.legacy,
   ...optional("expiresAt", r.expires_at),
   ...optional("scopes", r.scopes as ReadonlyArray<Scope> | null),
-  ...optional("deprecated", r.deprecated_sunset === null ? null : { sunset: r.deprecated_sunset })
+  ...optional("deprecated", r.deprecated_sunset === null ? null : { sunset: r.deprecated_sunset }),
+  ...optional("lastUsedAt", r.last_used_at)
 })
 
-const ownerColumns = (owner: KeyOwner) =>
-  owner._tag === "Service" ? { kind: "service", id: owner.service as string } : { kind: "user", id: owner.user as string }
+const ownerColumns = (owner: KeyOwner): { readonly kind: OwnerKind; readonly id: string } => ({
+  kind: OWNER_KINDS[owner._tag],
+  id: owner._tag === "Service" ? owner.service : owner._tag === "User" ? owner.user : owner.admin
+})
 
-const COLUMNS = "id, prefix, hash, owner_kind, owner, status, created_at, expires_at, scopes, deprecated_sunset, legacy"
+const COLUMNS =
+  "id, prefix, hash, owner_kind, owner, status, created_at, expires_at, scopes, deprecated_sunset, legacy, last_used_at"
 
 export const PgKeyStore = Layer.effect(
   KeyStore,
@@ -55,7 +69,7 @@ export const PgKeyStore = Layer.effect(
             INSERT INTO api_keys (${columns})
             VALUES (${record.id}, ${record.prefix}, ${record.hash}, ${owner.kind}, ${owner.id}, ${record.status},
               ${record.createdAt}, ${record.expiresAt ?? null}, ${record.scopes === undefined ? null : [...record.scopes]},
-              ${record.deprecated?.sunset ?? null}, ${record.legacy})
+              ${record.deprecated?.sunset ?? null}, ${record.legacy}, ${record.lastUsedAt ?? null})
             ON CONFLICT (hash) DO NOTHING
             RETURNING ${columns}`
           if (inserted.length > 0) return toKey(inserted[0]!)
@@ -77,6 +91,34 @@ export const PgKeyStore = Layer.effect(
           sql<KeyRow>`SELECT ${columns} FROM api_keys WHERE owner_kind = ${kind} AND owner = ${id} ORDER BY seq`,
           (rows) => rows.map(toKey)
         ))
+      },
+      find: (id) => orDie(Effect.map(sql<KeyRow>`SELECT ${columns} FROM api_keys WHERE id = ${id}`, one)),
+      list: (filter) =>
+        orDie(Effect.map(
+          sql<KeyRow>`
+            SELECT ${columns} FROM api_keys
+            ${filter.ownerKind === undefined ? sql.literal("") : sql`WHERE owner_kind = ${OWNER_KINDS[filter.ownerKind]}`}
+            ORDER BY seq`,
+          (rows) => rows.map(toKey)
+        )),
+      touch: (uses) => {
+        if (uses.length === 0) return Effect.void
+        // One statement for the batch. A key used twice in it counts once, at its latest time.
+        // Rows are locked in id order first, so that two instances touching the same keys at
+        // once cannot deadlock; a row already at a later time is neither locked nor written.
+        return orDie(Effect.asVoid(sql`
+          WITH uses AS (
+            SELECT u.id, max(u.at) AS at
+            FROM unnest(${uses.map((u) => u.id)}::text[], ${uses.map((u) => BigInt(u.at))}::int8[]) AS u (id, at)
+            GROUP BY u.id
+          ), locked AS MATERIALIZED (
+            SELECT k.id, u.at FROM api_keys k JOIN uses u ON u.id = k.id
+            WHERE k.last_used_at IS NULL OR k.last_used_at < u.at
+            ORDER BY k.id
+            FOR NO KEY UPDATE OF k
+          )
+          UPDATE api_keys k SET last_used_at = GREATEST(k.last_used_at, l.at)
+          FROM locked l WHERE k.id = l.id`))
       }
     })
   })
