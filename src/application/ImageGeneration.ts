@@ -15,6 +15,7 @@ import { basePrice, priceOf } from "../domain/Pricing.ts"
 import { actorService, type Principal } from "../domain/Principal.ts"
 import { isCreditExempt, multiplierOf } from "../domain/Tier.ts"
 import { CreditLedger } from "./CreditLedger.ts"
+import { CredentialAudit } from "./CredentialAudit.ts"
 import { withDeadline } from "./Deadline.ts"
 import { GatewayPolicy } from "./GatewayPolicy.ts"
 import { ByokStore } from "./ports/ByokStore.ts"
@@ -76,6 +77,7 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
     ImageGeneration,
     never,
     | CreditLedger
+    | CredentialAudit
     | GatewayPolicy
     | ByokStore
     | IdempotencyStore
@@ -94,6 +96,7 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
       const provider = yield* ImageProvider
       const images = yield* ImageStore
       const usage = yield* UsageLog
+      const audit = yield* CredentialAudit
       const digest = yield* Digest.Digest
       const random = yield* SecureRandom.SecureRandom
 
@@ -241,7 +244,21 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
               replayed: false
             }))))
 
-      /** One attempt, recorded in the usage log however it ends. */
+      /** A service credential's use, for the audit log (buffered: never waits on the store). */
+      const auditUse = ({ principal, requestId }: GenerationInput, outcome: string, at: number) =>
+        principal.actor._tag !== "Service" ? Effect.void : audit.record({
+          at,
+          kind: "credential",
+          actor: principal.actor.service,
+          action: "credential.use",
+          target: principal.authMethod === "service_jwt" ? `jwt:${principal.actor.service}` : `key:${principal.keyId}`,
+          keyId: principal.keyId,
+          payer: principal.payer.account,
+          outcome: outcome === "success" ? "ok" : outcome,
+          requestId
+        })
+
+      /** One attempt, recorded in the usage log (and a service's in the audit log) however it ends. */
       const attempt = (input: GenerationInput, p: Plan, started: number): Effect.Effect<Generation, GenerationError> => {
         const { principal, request: req } = input
         return Effect.flatMap(chargeAndCall(principal, req, p), (made) => describe(principal, req, p, made)).pipe(
@@ -264,7 +281,7 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
                 mode: p.mode,
                 outcome: outcomeOf(exit),
                 latencyMs: now - started
-              })
+              }).pipe(Effect.andThen(auditUse(input, outcomeOf(exit), started)))
             )
           )
         )
