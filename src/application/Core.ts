@@ -1,5 +1,6 @@
 import { Layer } from "effect"
 import { Digest, SecureRandom } from "effect/crypto"
+import { CredentialAudit } from "./CredentialAudit.ts"
 import { CreditLedger } from "./CreditLedger.ts"
 import { ImageGeneration } from "./ImageGeneration.ts"
 import { PrincipalResolver } from "./PrincipalResolver.ts"
@@ -13,6 +14,7 @@ import { Provisioning } from "./Provisioning.ts"
 export const makeCore = (platform: Layer.Layer<Digest.Digest | SecureRandom.SecureRandom>) =>
   Layer.mergeAll(ImageGeneration.layer, Provisioning.layer, PrincipalResolver.layer).pipe(
     Layer.provideMerge(CreditLedger.layer),
+    Layer.provideMerge(CredentialAudit.layer),
     Layer.provideMerge(platform)
   )
 

@@ -23,6 +23,7 @@ import {
 import { accountOfOrg, accountOfUser, isServiceName, type KeyId, parseUserId, type UserId } from "../domain/Ids.ts"
 import type { AdminPrincipal, AuthMethod, Payer, Principal } from "../domain/Principal.ts"
 import type { Credential } from "../domain/Credential.ts"
+import { CredentialAudit } from "./CredentialAudit.ts"
 import { KeyStore } from "./ports/KeyStore.ts"
 import { OrganizationRepository, ServiceRegistry, SessionStore, UserRepository } from "./ports/Repositories.ts"
 import { hashWith, publicPrefix } from "./Secrets.ts"
@@ -62,7 +63,7 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
   static readonly layer: Layer.Layer<
     PrincipalResolver,
     never,
-    KeyStore | UserRepository | OrganizationRepository | ServiceRegistry | SessionStore | Digest.Digest
+    KeyStore | UserRepository | OrganizationRepository | ServiceRegistry | SessionStore | Digest.Digest | CredentialAudit
   > = Layer.effect(
     PrincipalResolver,
     Effect.gen(function*() {
@@ -72,6 +73,7 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
       const services = yield* ServiceRegistry
       const sessions = yield* SessionStore
       const digest = yield* Digest.Digest
+      const audit = yield* CredentialAudit
       // The digest is resolved once here: `hashSecret` would look it up (and re-provide it) per call.
       const hash = hashWith(digest)
 
@@ -87,7 +89,8 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
           return Effect.flatMap(Clock.currentTimeMillis, (now) =>
             key.status === "expired" || (key.expiresAt !== undefined && key.expiresAt <= now)
               ? Effect.fail(new InvalidApiKey({ state: "expired", prefix }))
-              : Effect.succeed(key))
+              // The key's last use, written in the background (CredentialAudit).
+              : Effect.as(audit.touch(key.id, now), key))
         })
 
       const serviceOf = (name: string, prefix: string): Effect.Effect<Service, InvalidApiKey> =>
