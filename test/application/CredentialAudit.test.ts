@@ -84,6 +84,8 @@ const entry = (i: number, keyId = "key_a"): AuditEntry => ({
   requestId: `req_${i}`
 })
 
+const use = (id: string, at: number) => ({ id: id as KeyId, at })
+
 /** Lets the background writer run what is ready to run (no clock time passes). */
 const settle = Effect.gen(function*() {
   for (let i = 0; i < 20; i++) yield* Effect.yieldNow
@@ -102,7 +104,7 @@ describe("CredentialAudit (driven by TestClock)", () => {
       yield* TestClock.adjust(1)
       yield* settle
       assert.deepStrictEqual(stores.appends, [[0, 1, 2, 3, 4].map((i) => entry(i))])
-      assert.deepStrictEqual(stores.touches, [[{ id: "key_a", at: 1_001 }]])
+      assert.deepStrictEqual(stores.touches, [[use("key_a", 1_001)]])
       // Nothing waits: the next interval writes nothing.
       yield* TestClock.adjust(250)
       yield* settle
@@ -152,7 +154,7 @@ describe("CredentialAudit (driven by TestClock)", () => {
       yield* audit.touch("key_a" as KeyId, 7_000) // earlier than the latest: ignored
       yield* TestClock.adjust(250)
       yield* settle
-      assert.deepStrictEqual(stores.touches, [[{ id: "key_a", at: 9_000 }, { id: "key_b", at: 3_000 }]])
+      assert.deepStrictEqual(stores.touches, [[use("key_a", 9_000), use("key_b", 3_000)]])
       // Touches alone are written without an audit append.
       assert.strictEqual(stores.state.appendCalls, 0)
       yield* close
@@ -210,7 +212,7 @@ describe("CredentialAudit (driven by TestClock)", () => {
       yield* audit.touch("key_a" as KeyId, 2_000)
       yield* close
       assert.deepStrictEqual(stores.appends, [[entry(1), entry(2)]])
-      assert.deepStrictEqual(stores.touches, [[{ id: "key_a", at: 2_000 }]])
+      assert.deepStrictEqual(stores.touches, [[use("key_a", 2_000)]])
     }))
 
   it.effect("a failed write is logged without its entries and tried again; order is kept across the retry", () =>
