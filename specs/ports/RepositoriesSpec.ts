@@ -61,6 +61,34 @@ export const repositoriesSuite = (
         expect(Option.map(yield* users.find(bobId), (u) => u.status)).toEqual(Option.some("suspended"))
         expect(yield* users.find(aliceId)).toEqual(Option.none())
       }))
+
+    test("lists users by id a page at a time, each page starting after the previous page's last id", (users) =>
+      Effect.gen(function*() {
+        expect(yield* users.list({ limit: 10 })).toEqual([])
+        // Saved out of order; ids that differ in their leading hex digit order alike in any collation.
+        const ids = ["c0000000", "10000000", "a0000000", "50000000", "e0000000"].map((p) =>
+          `${p}-0000-4000-8000-000000000000` as UserId
+        )
+        for (const id of ids) yield* users.save({ id, status: "active", tier: tier("free") })
+        yield* users.save({ ...member, id: ids[2]! })
+        const sorted = [...ids].sort()
+
+        const first = yield* users.list({ limit: 2 })
+        expect(first.map((u) => u.id)).toEqual(sorted.slice(0, 2))
+        const second = yield* users.list({ after: first[1]!.id, limit: 2 })
+        expect(second.map((u) => u.id)).toEqual(sorted.slice(2, 4))
+        // Each user once, as last saved.
+        expect(second[0]).toStrictEqual({ ...member, id: ids[2]! })
+        const last = yield* users.list({ after: second[1]!.id, limit: 2 })
+        expect(last.map((u) => u.id)).toEqual(sorted.slice(4))
+        expect(yield* users.list({ after: last[0]!.id, limit: 2 })).toEqual([])
+
+        expect((yield* users.list({ limit: 100 })).map((u) => u.id)).toEqual(sorted)
+        expect((yield* users.list({ after: undefined, limit: 1 })).map((u) => u.id)).toEqual(sorted.slice(0, 1))
+        // A cursor that is no stored id still cuts at its place in the order.
+        expect((yield* users.list({ after: "60000000", limit: 10 })).map((u) => u.id)).toEqual(sorted.slice(2))
+        expect(yield* users.list({ limit: 0 })).toEqual([])
+      }))
   })
 
   describe(`OrganizationRepository [${adapter.name}]`, () => {
@@ -77,6 +105,25 @@ export const repositoriesSuite = (
     test("finds no organization it never saved", (orgs) =>
       Effect.gen(function*() {
         expect(yield* orgs.find(acmeId)).toEqual(Option.none())
+      }))
+
+    test("lists organizations by id a page at a time, each page starting after the previous page's last id", (orgs) =>
+      Effect.gen(function*() {
+        expect(yield* orgs.list({ limit: 10 })).toEqual([])
+        const names = ["presenton", "acme", "zeta", "bolt", "centerdeep"]
+        for (const name of names) {
+          yield* orgs.save({ id: `org_${name}` as OrgId, name, tier: tier("managed"), billsMembers: false })
+        }
+        yield* orgs.save(acme)
+        const sorted = names.map((n) => `org_${n}`).sort()
+
+        const first = yield* orgs.list({ limit: 3 })
+        expect(first.map((o) => o.id)).toEqual(sorted.slice(0, 3))
+        expect(first[0]).toStrictEqual(acme)
+        const rest = yield* orgs.list({ after: first[2]!.id, limit: 3 })
+        expect(rest.map((o) => o.id)).toEqual(sorted.slice(3))
+        expect(yield* orgs.list({ after: rest[1]!.id, limit: 3 })).toEqual([])
+        expect(yield* orgs.list({ limit: 0 })).toEqual([])
       }))
 
     test("finds a saved organization with every field as saved, optional ones absent when unset", (orgs) =>

@@ -12,14 +12,22 @@ const table = <K, V>() => {
   }
 }
 
+/** One page of `rows` by id (code-unit order, as PostgreSQL's "C" collation orders ASCII ids): those after `after`. */
+const pageById = <K extends string, V>(rows: Map<K, V>, page: { readonly after?: string | undefined; readonly limit: number }) =>
+  Effect.sync(() => {
+    const after = page.after
+    const ids = [...rows.keys()].filter((id) => after === undefined || id > after).sort()
+    return ids.slice(0, Math.max(0, page.limit)).map((id) => rows.get(id)!)
+  })
+
 export const MemoryUserRepository = Layer.sync(UserRepository, () => {
   const t = table<UserId, User>()
-  return UserRepository.of({ find: t.find, save: (u) => t.put(u.id, u) })
+  return UserRepository.of({ find: t.find, save: (u) => t.put(u.id, u), list: (page) => pageById(t.rows, page) })
 })
 
 export const MemoryOrganizationRepository = Layer.sync(OrganizationRepository, () => {
   const t = table<OrgId, Organization>()
-  return OrganizationRepository.of({ find: t.find, save: (o) => t.put(o.id, o) })
+  return OrganizationRepository.of({ find: t.find, save: (o) => t.put(o.id, o), list: (page) => pageById(t.rows, page) })
 })
 
 export const MemoryServiceRegistry = Layer.sync(ServiceRegistry, () => {

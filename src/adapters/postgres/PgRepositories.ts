@@ -9,6 +9,16 @@ import { optional, orDie } from "./PgSql.ts"
 const first = <R, A>(rows: ReadonlyArray<R>, f: (row: R) => A): Option.Option<A> =>
   rows.length === 0 ? Option.none() : Option.some(f(rows[0]!))
 
+/**
+ * A page ordered by id, after `after`: a walk along the primary key. The order is the database's
+ * collation of `id` (code-point order on the embedded server, initialised with the C locale, as
+ * the in-memory adapters order); any collation gives consistent pages, since the comparison and
+ * the order use the same one.
+ */
+const pageWhere = (sql: SqlClient.SqlClient, page: { readonly after?: string | undefined; readonly limit: number }) =>
+  sql`${page.after === undefined ? sql.literal("") : sql`WHERE id > ${page.after}`}
+    ORDER BY id LIMIT ${Math.max(0, page.limit)}`
+
 interface UserRow {
   readonly id: string
   readonly status: UserStatus
@@ -36,7 +46,9 @@ export const PgUserRepository = Layer.effect(
           INSERT INTO users (id, status, tier, billing_org, monthly_cap)
           VALUES (${u.id}, ${u.status}, ${u.tier}, ${u.billingOrg ?? null}, ${u.monthlyCap ?? null})
           ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, tier = EXCLUDED.tier,
-            billing_org = EXCLUDED.billing_org, monthly_cap = EXCLUDED.monthly_cap`))
+            billing_org = EXCLUDED.billing_org, monthly_cap = EXCLUDED.monthly_cap`)),
+      list: (page) =>
+        orDie(Effect.map(sql<UserRow>`SELECT * FROM users ${pageWhere(sql, page)}`, (rows) => rows.map(toUser)))
     })
   })
 )
@@ -70,7 +82,10 @@ export const PgOrganizationRepository = Layer.effect(
           INSERT INTO organizations (id, name, tier, bills_members, monthly_cap)
           VALUES (${o.id}, ${o.name}, ${o.tier}, ${o.billsMembers}, ${o.monthlyCap ?? null})
           ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, tier = EXCLUDED.tier,
-            bills_members = EXCLUDED.bills_members, monthly_cap = EXCLUDED.monthly_cap`))
+            bills_members = EXCLUDED.bills_members, monthly_cap = EXCLUDED.monthly_cap`)),
+      list: (page) =>
+        orDie(Effect.map(sql<OrganizationRow>`SELECT * FROM organizations ${pageWhere(sql, page)}`, (rows) =>
+          rows.map(toOrganization)))
     })
   })
 )
