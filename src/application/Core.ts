@@ -3,6 +3,7 @@ import { Digest, SecureRandom } from "effect/crypto"
 import { CredentialAudit } from "./CredentialAudit.ts"
 import { CreditLedger } from "./CreditLedger.ts"
 import { ImageGeneration } from "./ImageGeneration.ts"
+import { PricingCatalog } from "./PricingCatalog.ts"
 import { PrincipalResolver } from "./PrincipalResolver.ts"
 import { Provisioning } from "./Provisioning.ts"
 
@@ -14,6 +15,7 @@ import { Provisioning } from "./Provisioning.ts"
 export const makeCore = (platform: Layer.Layer<Digest.Digest | SecureRandom.SecureRandom>) =>
   Layer.mergeAll(ImageGeneration.layer, Provisioning.layer, PrincipalResolver.layer).pipe(
     Layer.provideMerge(CreditLedger.layer),
+    Layer.provideMerge(PricingCatalog.layer),
     Layer.provideMerge(CredentialAudit.layer),
     Layer.provideMerge(platform)
   )

@@ -18,6 +18,7 @@ import { CreditLedger } from "./CreditLedger.ts"
 import { CredentialAudit } from "./CredentialAudit.ts"
 import { withDeadline } from "./Deadline.ts"
 import { GatewayPolicy } from "./GatewayPolicy.ts"
+import { PricingCatalog } from "./PricingCatalog.ts"
 import { ByokStore } from "./ports/ByokStore.ts"
 import { IdempotencyStore } from "./ports/IdempotencyStore.ts"
 import { ImageProvider, type ProviderResult } from "./ports/ImageProvider.ts"
@@ -79,6 +80,7 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
     | CreditLedger
     | CredentialAudit
     | GatewayPolicy
+    | PricingCatalog
     | ByokStore
     | IdempotencyStore
     | ImageProvider
@@ -91,6 +93,7 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
     Effect.gen(function*() {
       const ledger = yield* CreditLedger
       const policy = yield* GatewayPolicy
+      const catalog = yield* PricingCatalog
       const byok = yield* ByokStore
       const idempotency = yield* IdempotencyStore
       const provider = yield* ImageProvider
@@ -122,17 +125,21 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
 
       // --- 1. price -----------------------------------------------------------------------------
 
+      /** The pricing is read once, here: a change saved while the request runs never reprices it. */
       const plan = (principal: Principal, req: GenerationRequest): Effect.Effect<Plan, InvalidRequest> =>
         Effect.flatMap(
-          req.model.provider === "local" ? Effect.succeedNone : byok.findEnabled(principal.payer.account, req.model.provider),
-          (ownKey) => {
+          Effect.zip(
+            req.model.provider === "local" ? Effect.succeedNone : byok.findEnabled(principal.payer.account, req.model.provider),
+            catalog.current
+          ),
+          ([ownKey, { data: pricing }]) => {
             const payer = principal.payer
             const mode: BillingMode = Option.isSome(ownKey)
               ? "byok"
-              : isCreditExempt(policy.tiers, payer.tier)
+              : isCreditExempt(pricing.tiers, payer.tier)
               ? "exempt"
               : "billed"
-            const base = basePrice(policy.prices, req.model, req.quality, req.size)
+            const base = basePrice(pricing.prices, req.model, req.quality, req.size)
             if (base === undefined && mode === "billed") {
               return Effect.fail(
                 new InvalidRequest({
@@ -142,7 +149,7 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
                 })
               )
             }
-            const multiplier = multiplierOf(policy.tiers, payer.tier)
+            const multiplier = multiplierOf(pricing.tiers, payer.tier)
             return Effect.succeed({
               mode,
               ownKey,

@@ -1,6 +1,7 @@
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { GatewayPolicy } from "../../application/GatewayPolicy.ts"
+import { PricingCatalog } from "../../application/PricingCatalog.ts"
 import { StoreHealth } from "../../application/ports/StoreHealth.ts"
 import type { ModelSpec } from "../../domain/Models.ts"
 import type { PriceRow } from "../../domain/Pricing.ts"
@@ -34,9 +35,9 @@ export const ModelsHandlers = HttpApiBuilder.group(
   "models",
   Effect.fn(function*(handlers) {
     const policy = yield* GatewayPolicy
-    // The policy is fixed for the life of the process: the list is built once.
-    const list = json(modelList(policy.models, policy.prices))
-    return handlers.handle("list", () => Effect.succeed(list))
+    const catalog = yield* PricingCatalog
+    // The prices as this instance holds them now: a change shows in the next list.
+    return handlers.handle("list", () => Effect.map(catalog.current, (pricing) => json(modelList(policy.models, pricing.data.prices))))
   })
 )
 
