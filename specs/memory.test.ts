@@ -1,4 +1,5 @@
 import { memoryAdapterSet } from "./support/AdapterSet.ts"
+import { auditLogSuite } from "./ports/AuditLogSpec.ts"
 import { byokStoreSuite } from "./ports/ByokStoreSpec.ts"
 import { idempotencyStoreSuite } from "./ports/IdempotencyStoreSpec.ts"
 import { imageStoreSuite } from "./ports/ImageStoreSpec.ts"
@@ -18,3 +19,4 @@ idempotencyStoreSuite(memoryAdapterSet)
 imageStoreSuite(memoryAdapterSet)
 usageLogSuite(memoryAdapterSet)
 repositoriesSuite(memoryAdapterSet)
+auditLogSuite(memoryAdapterSet)

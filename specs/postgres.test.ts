@@ -1,4 +1,5 @@
 import { postgresAdapterSet } from "./support/postgres.ts"
+import { auditLogSuite } from "./ports/AuditLogSpec.ts"
 import { byokStoreSuite } from "./ports/ByokStoreSpec.ts"
 import { idempotencyStoreSuite } from "./ports/IdempotencyStoreSpec.ts"
 import { imageStoreSuite } from "./ports/ImageStoreSpec.ts"
@@ -20,3 +21,4 @@ idempotencyStoreSuite(postgres)
 imageStoreSuite(postgres)
 usageLogSuite(postgres)
 repositoriesSuite(postgres)
+auditLogSuite(postgres)

@@ -1,4 +1,5 @@
 import type { Layer } from "effect"
+import type { AuditLog } from "../../src/application/ports/AuditLog.ts"
 import type { ByokStore } from "../../src/application/ports/ByokStore.ts"
 import type { IdempotencyStore } from "../../src/application/ports/IdempotencyStore.ts"
 import type { ImageStore } from "../../src/application/ports/ImageStore.ts"
@@ -25,6 +26,7 @@ export type Ports =
   | UsageLog
   | IdempotencyStore
   | ImageStore
+  | AuditLog
 
 /**
  * One implementation of every persistent port. `fresh()` gives an empty store for one test

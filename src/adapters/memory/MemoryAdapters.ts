@@ -1,4 +1,5 @@
 import { Layer } from "effect"
+import { MemoryAuditLog } from "./MemoryAuditLog.ts"
 import { MemoryByokStore } from "./MemoryByokStore.ts"
 import { MemoryIdempotencyStore } from "./MemoryIdempotencyStore.ts"
 import { MemoryImageStore } from "./MemoryImageStore.ts"
@@ -27,5 +28,6 @@ export const MemoryAdapters = (imageBaseUrl: string) =>
     MemoryUsageLog,
     MemoryIdempotencyStore,
     MemoryStoreHealth,
+    MemoryAuditLog,
     MemoryImageStore(imageBaseUrl).pipe(Layer.provide(SecureRandom.layerWebCrypto))
   )

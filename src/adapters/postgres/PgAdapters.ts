@@ -1,5 +1,6 @@
 import { Layer, type Redacted } from "effect"
 import { SecureRandom } from "effect/crypto"
+import { PgAuditLog } from "./PgAuditLog.ts"
 import { PgByokStore } from "./PgByokStore.ts"
 import { PgIdempotencyStore } from "./PgIdempotencyStore.ts"
 import { PgImageStore } from "./PgImageStore.ts"
@@ -29,5 +30,6 @@ export const PgAdapters = (options: {
     PgUsageLog,
     PgIdempotencyStore,
     PgStoreHealth,
+    PgAuditLog,
     PgImageStore(options.imageBaseUrl).pipe(Layer.provide(SecureRandom.layerWebCrypto))
   )
