@@ -4,6 +4,7 @@ import { byokStoreSuite } from "./ports/ByokStoreSpec.ts"
 import { idempotencyStoreSuite } from "./ports/IdempotencyStoreSpec.ts"
 import { imageStoreSuite } from "./ports/ImageStoreSpec.ts"
 import { keyStoreSuite } from "./ports/KeyStoreSpec.ts"
+import { pricingStoreSuite } from "./ports/PricingStoreSpec.ts"
 import { repositoriesSuite } from "./ports/RepositoriesSpec.ts"
 import { usageLogSuite } from "./ports/UsageLogSpec.ts"
 import { creditLedgerSuite } from "./CreditLedgerSpec.ts"
@@ -20,3 +21,4 @@ imageStoreSuite(memoryAdapterSet)
 usageLogSuite(memoryAdapterSet)
 repositoriesSuite(memoryAdapterSet)
 auditLogSuite(memoryAdapterSet)
+pricingStoreSuite(memoryAdapterSet)

@@ -5,6 +5,7 @@ import type { IdempotencyStore } from "../../src/application/ports/IdempotencySt
 import type { ImageStore } from "../../src/application/ports/ImageStore.ts"
 import type { KeyStore } from "../../src/application/ports/KeyStore.ts"
 import type { LedgerStore } from "../../src/application/ports/LedgerStore.ts"
+import type { PricingStore } from "../../src/application/ports/PricingStore.ts"
 import type {
   OrganizationRepository,
   ServiceRegistry,
@@ -27,6 +28,7 @@ export type Ports =
   | IdempotencyStore
   | ImageStore
   | AuditLog
+  | PricingStore
 
 /**
  * One implementation of every persistent port. `fresh()` gives an empty store for one test

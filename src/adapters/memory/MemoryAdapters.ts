@@ -5,6 +5,7 @@ import { MemoryIdempotencyStore } from "./MemoryIdempotencyStore.ts"
 import { MemoryImageStore } from "./MemoryImageStore.ts"
 import { MemoryKeyStore } from "./MemoryKeyStore.ts"
 import { MemoryLedgerStoreLayer } from "./MemoryLedgerStore.ts"
+import { MemoryPricingStore } from "./MemoryPricingStore.ts"
 import {
   MemoryOrganizationRepository,
   MemoryServiceRegistry,
@@ -29,5 +30,6 @@ export const MemoryAdapters = (imageBaseUrl: string) =>
     MemoryIdempotencyStore,
     MemoryStoreHealth,
     MemoryAuditLog,
+    MemoryPricingStore,
     MemoryImageStore(imageBaseUrl).pipe(Layer.provide(SecureRandom.layerWebCrypto))
   )

@@ -6,6 +6,7 @@ import { PgIdempotencyStore } from "./PgIdempotencyStore.ts"
 import { PgImageStore } from "./PgImageStore.ts"
 import { PgKeyStore } from "./PgKeyStore.ts"
 import { PgLedgerStoreLayer } from "./PgLedgerStore.ts"
+import { PgPricingStore } from "./PgPricingStore.ts"
 import { PgOrganizationRepository, PgServiceRegistry, PgSessionStore, PgUserRepository } from "./PgRepositories.ts"
 import { PgStoreHealth } from "./PgStoreHealth.ts"
 import { PgUsageLog } from "./PgUsageLog.ts"
@@ -31,5 +32,6 @@ export const PgAdapters = (options: {
     PgIdempotencyStore,
     PgStoreHealth,
     PgAuditLog,
+    PgPricingStore,
     PgImageStore(options.imageBaseUrl).pipe(Layer.provide(SecureRandom.layerWebCrypto))
   )
