@@ -1,4 +1,4 @@
-import { Clock, Context, Effect, Layer, Option, Ref, Result, Schedule } from "effect"
+import { Clock, Context, Effect, Layer, Option, Ref, Result, Schedule, Semaphore } from "effect"
 import type { InvalidRequest } from "../domain/Errors.ts"
 import type { PriceRow } from "../domain/Pricing.ts"
 import { GatewayPolicy } from "./GatewayPolicy.ts"
@@ -19,7 +19,10 @@ export interface PricingChange {
   readonly billingEnabled?: boolean | undefined
 }
 
-/** Saves lost to a concurrent change before `update` gives up (each loser re-reads, so one of any race wins). */
+/**
+ * Saves lost to another instance's change before `update` gives up: each loser re-reads, so one
+ * of any race wins, and an instance saves one change at a time.
+ */
 const SAVE_ATTEMPTS = 10
 
 /** A poll of the store's version that takes longer counts as a failed poll. */
@@ -98,10 +101,13 @@ export class PricingCatalog extends Context.Service<PricingCatalog, {
           return yield* saveOnto(latest.value, change, attempt + 1)
         })
 
+      // One change at a time from this instance: its own updates never race each other, only
+      // other instances' ones do.
+      const saving = yield* Semaphore.make(1)
       const update = Effect.fn("PricingCatalog.update")(function*(change: PricingChange) {
         const valid = validateChange(change, policy.models)
         if (Result.isFailure(valid)) return yield* valid.failure
-        return yield* saveOnto(yield* Ref.get(held), change, 1)
+        return yield* saving.withPermit(Effect.flatMap(Ref.get(held), (base) => saveOnto(base, change, 1)))
       })
 
       return PricingCatalog.of({ current: Ref.get(held), update, refresh })

@@ -4,33 +4,27 @@ import { TestClock } from "effect/testing"
 import { GatewayPolicy, type GatewayPolicyShape } from "../../src/application/GatewayPolicy.ts"
 import { PricingCatalog, type PricingChange } from "../../src/application/PricingCatalog.ts"
 import { PricingStore, type VersionedPricing } from "../../src/application/ports/PricingStore.ts"
+import { makeMemoryPricingStore } from "../../src/adapters/memory/MemoryPricingStore.ts"
 import { DEFAULT_MODELS } from "../../src/domain/Models.ts"
 import { basePrice, DEFAULT_PRICES } from "../../src/domain/Pricing.ts"
 import { defaultTierPolicy } from "../../src/domain/Tier.ts"
 
 /**
- * A pricing store in memory, shared by every catalog built on it, that yields before it decides a
- * save (as a database round trip does), so that concurrent saves really race. `broken` makes
- * every call die, as a store that cannot be reached does.
+ * The memory adapter, shared by every catalog built on it, made to yield before each save (as a
+ * database round trip does) so that concurrent saves really race, and to die on every call while
+ * `broken` (as a store that cannot be reached does). It counts the saves attempted.
  */
 const makeStore = () => {
-  let stored: VersionedPricing | undefined
+  const memory = makeMemoryPricingStore()
   const state = { broken: false, saves: 0 }
   const up = <A>(effect: Effect.Effect<A>) => Effect.suspend(() => (state.broken ? Effect.die(new Error("store unreachable")) : effect))
   const service = PricingStore.of({
-    seed: (data, at) => up(Effect.sync(() => (stored ??= { version: 1, data, updatedAt: at }))),
-    load: up(Effect.sync(() => Option.fromNullishOr(stored))),
-    version: up(Effect.sync(() => stored?.version ?? 0)),
-    save: ({ data, expected, at }) =>
-      up(Effect.andThen(Effect.yieldNow, () =>
-        Effect.sync(() => {
-          state.saves++
-          if ((stored?.version ?? 0) !== expected) return Option.none()
-          stored = { version: expected + 1, data, updatedAt: at }
-          return Option.some(stored)
-        })))
+    seed: (data, at) => up(memory.seed(data, at)),
+    load: up(memory.load),
+    version: up(memory.version),
+    save: (input) => up(Effect.andThen(Effect.yieldNow, Effect.suspend(() => (state.saves++, memory.save(input)))))
   })
-  return { service, state, stored: () => stored }
+  return { service, state, stored: () => Effect.runSync(Effect.map(memory.load, Option.getOrUndefined)) }
 }
 
 type Store = ReturnType<typeof makeStore>
@@ -234,6 +228,17 @@ describe("PricingCatalog", () => {
       const final = store.stored()!
       assert.strictEqual(final.version, 1 + tiers.length)
       for (const [i, tier] of tiers.entries()) assert.strictEqual(final.data.tiers.multipliersBps[tier], 10_000 + i)
+    }))
+
+  it.effect("one catalog saves its own concurrent updates one after another, each on the last", () =>
+    Effect.gen(function*() {
+      const store = makeStore()
+      const catalog = yield* startCatalog(store)
+      const tiers = Array.from({ length: 12 }, (_, i) => `tier_${i}`)
+      yield* Effect.all(tiers.map((tier) => catalog.update({ multipliersBps: { [tier]: 11_000 } })), { concurrency: "unbounded" })
+      assert.strictEqual(store.state.saves, tiers.length)
+      assert.strictEqual((yield* catalog.current).version, 1 + tiers.length)
+      for (const tier of tiers) assert.strictEqual(store.stored()!.data.tiers.multipliersBps[tier], 11_000)
     }))
 
   it.effect("a pricing read before a change keeps its prices: only later reads see the change", () =>
