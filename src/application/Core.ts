@@ -1,5 +1,6 @@
 import { Layer } from "effect"
 import { Digest, SecureRandom } from "effect/crypto"
+import { Administration } from "./Administration.ts"
 import { CredentialAudit } from "./CredentialAudit.ts"
 import { CreditLedger } from "./CreditLedger.ts"
 import { ImageGeneration } from "./ImageGeneration.ts"
@@ -13,7 +14,8 @@ import { Provisioning } from "./Provisioning.ts"
  * threadpool job).
  */
 export const makeCore = (platform: Layer.Layer<Digest.Digest | SecureRandom.SecureRandom>) =>
-  Layer.mergeAll(ImageGeneration.layer, Provisioning.layer, PrincipalResolver.layer).pipe(
+  Administration.layer.pipe(
+    Layer.provideMerge(Layer.mergeAll(ImageGeneration.layer, Provisioning.layer, PrincipalResolver.layer)),
     Layer.provideMerge(CreditLedger.layer),
     Layer.provideMerge(PricingCatalog.layer),
     Layer.provideMerge(CredentialAudit.layer),
