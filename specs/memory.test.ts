@@ -7,6 +7,7 @@ import { keyStoreSuite } from "./ports/KeyStoreSpec.ts"
 import { pricingStoreSuite } from "./ports/PricingStoreSpec.ts"
 import { repositoriesSuite } from "./ports/RepositoriesSpec.ts"
 import { usageLogSuite } from "./ports/UsageLogSpec.ts"
+import { administrationSuite } from "./AdministrationSpec.ts"
 import { creditLedgerSuite } from "./CreditLedgerSpec.ts"
 import { imageGenerationSuite } from "./ImageGenerationSpec.ts"
 import { principalResolverSuite } from "./PrincipalResolverSpec.ts"
@@ -22,3 +23,4 @@ usageLogSuite(memoryAdapterSet)
 repositoriesSuite(memoryAdapterSet)
 auditLogSuite(memoryAdapterSet)
 pricingStoreSuite(memoryAdapterSet)
+administrationSuite(memoryAdapterSet)
