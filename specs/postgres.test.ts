@@ -4,6 +4,7 @@ import { byokStoreSuite } from "./ports/ByokStoreSpec.ts"
 import { idempotencyStoreSuite } from "./ports/IdempotencyStoreSpec.ts"
 import { imageStoreSuite } from "./ports/ImageStoreSpec.ts"
 import { keyStoreSuite } from "./ports/KeyStoreSpec.ts"
+import { ledgerStoreSuite } from "./ports/LedgerStoreSpec.ts"
 import { pricingStoreSuite } from "./ports/PricingStoreSpec.ts"
 import { repositoriesSuite } from "./ports/RepositoriesSpec.ts"
 import { usageLogSuite } from "./ports/UsageLogSpec.ts"
@@ -18,6 +19,7 @@ principalResolverSuite(postgres)
 creditLedgerSuite(postgres)
 imageGenerationSuite(postgres)
 keyStoreSuite(postgres)
+ledgerStoreSuite(postgres)
 byokStoreSuite(postgres)
 idempotencyStoreSuite(postgres)
 imageStoreSuite(postgres)

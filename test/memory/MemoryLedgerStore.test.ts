@@ -3,7 +3,7 @@ import * as fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { makeMemoryLedgerStore, type MemoryLedgerLimits } from "../../src/adapters/memory/MemoryLedgerStore.ts"
 import type { AccountId, HoldId, TransferId } from "../../src/domain/Ids.ts"
-import { settleTransferId } from "../../src/domain/Ledger.ts"
+import { settleTransferId, type Transfer } from "../../src/domain/Ledger.ts"
 import { expectBalancesAsModelled } from "../properties/LedgerChecks.ts"
 
 const ACCOUNTS = ["org_p", "org_q", "5b1e9c2a-3d4f-4a5b-8c6d-7e8f9a0b1c2d"] as ReadonlyArray<string> as ReadonlyArray<AccountId>
@@ -241,6 +241,24 @@ describe("MemoryLedgerStore bounds", () => {
             // The journal is the newest `journal` entries, newest first.
             const journal = Effect.runSync(store.transfers({}))
             expect(journal.map((t) => t.id)).toEqual(model.journal().map((t) => t.id).reverse())
+            // Each entry keeps its place in the whole history as its seq, and pages of two, each
+            // before the last seq of the one before, put the journal back together.
+            const seqOf = (t: ModelTransfer) => model.history.indexOf(t) + 1
+            expect(journal.map((t) => t.seq)).toEqual(model.journal().map(seqOf).reverse())
+            const paged: Array<Transfer> = []
+            let page = Effect.runSync(store.transfers({ limit: 2 }))
+            while (page.length > 0) {
+              paged.push(...page)
+              page = Effect.runSync(store.transfers({ limit: 2, beforeSeq: page.at(-1)!.seq }))
+            }
+            expect(paged).toEqual(journal)
+            // By id: grants and refunds always, settlements while in the journal, each with its seq.
+            for (const id of new Set(model.history.map((t) => t.id))) {
+              const known = model.byId.get(id) ?? model.settlement(id)
+              expect(Option.map(Effect.runSync(store.transfer(id as TransferId)), (t) => t.seq), id).toEqual(
+                known === undefined ? Option.none() : Option.some(seqOf(known))
+              )
+            }
             const retained = store.retained()
             expect(retained.journal).toBeLessThanOrEqual(LIMITS.journal)
             expect(retained.resolvedHolds).toBeLessThanOrEqual(LIMITS.resolvedHolds)

@@ -93,6 +93,8 @@ export const makeMemoryLedgerStore = (limits: MemoryLedgerLimits = MEMORY_LEDGER
   let next = 0 // where the next entry goes once the ring is full
   // The latest time of any entry that has left the journal: entries at or after a later time are all still there.
   let droppedUpTo = -Infinity
+  // The last journal position given out: every transfer posted gets the next (`Transfer.seq`).
+  let seq = 0
 
   const account = (id: AccountId): Account => {
     let a = accounts.get(id)
@@ -131,7 +133,8 @@ export const makeMemoryLedgerStore = (limits: MemoryLedgerLimits = MEMORY_LEDGER
     }
   }
 
-  const post = (t: Transfer): Transfer => {
+  const post = (entry: Omit<Transfer, "seq">): Transfer => {
+    const t: Transfer = { ...entry, seq: ++seq }
     account(t.debit).posted -= t.amount
     account(t.credit).posted += t.amount
     if (t.kind === "settle") {
@@ -338,12 +341,17 @@ export const makeMemoryLedgerStore = (limits: MemoryLedgerLimits = MEMORY_LEDGER
         const out: Array<Transfer> = []
         const limit = filter.limit ?? Infinity
         if (out.length >= limit) return out
+        const before = filter.beforeSeq ?? Infinity
+        // The journal is in seq order: newest first, the entries at or after the cursor come first.
         for (const t of entries()) {
+          if (t.seq! >= before) continue
           if (filter.account === undefined || t.debit === filter.account || t.credit === filter.account) out.push(t)
           if (out.length >= limit) break
         }
         return out
       }),
+    // Settlements while their entry is in the journal; grants and refunds always (see MemoryLedgerLimits).
+    transfer: (id) => Effect.sync(() => Option.fromUndefinedOr(transfers.get(id))),
     spentSince: (id, since) => Effect.sync(() => spent(id, since))
   })
 

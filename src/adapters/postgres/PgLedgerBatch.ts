@@ -33,7 +33,8 @@ export type BatchOutcome =
   | { readonly _tag: "Held" }
   | { readonly _tag: "Exists"; readonly existing: HoldRow }
   | { readonly _tag: "Refused"; readonly available: number; readonly spent: number }
-  | { readonly _tag: "Settled"; readonly hold: HoldRow }
+  /** `seq`: the journal position of its transfer (none for a settlement of 0). */
+  | { readonly _tag: "Settled"; readonly hold: HoldRow; readonly seq: number | null }
   /** Its payer's row (or its hold) is locked by another transaction: to that payer's lane. */
   | { readonly _tag: "Busy"; readonly account: AccountId }
   /** A settlement the batch did not apply: the one-hold path gives its answer. */
@@ -58,6 +59,8 @@ interface BatchRow {
   readonly hold_settled: number | null
   readonly hold_created_at: number | null
   readonly hold_expires_at: number | null
+  /** Settle: the journal position of the transfer it posted. */
+  readonly transfer_seq: number | null
 }
 
 /** Most items one batch statement carries. */
@@ -85,7 +88,7 @@ const holdOf = (row: BatchRow): HoldRow => ({
 
 const outcomeOf = (skipLocked: boolean, row: BatchRow): BatchOutcome => {
   if (row.kind === "settle") {
-    if (row.hold_id !== null) return { _tag: "Settled", hold: holdOf(row) }
+    if (row.hold_id !== null) return { _tag: "Settled", hold: holdOf(row), seq: row.transfer_seq }
     return skipLocked && row.known && row.payer !== null
       ? { _tag: "Busy", account: row.payer as AccountId }
       : { _tag: "Unsettled" }
@@ -193,6 +196,7 @@ export const makeLedgerBatch: Effect.Effect<RunBatch, never, SqlClient.SqlClient
         INSERT INTO transfers (id, kind, debit, credit, amount, at, reason, hold)
         SELECT s.transfer, 'settle', s.account, ${RevenueAccount}, s.settled, s.at, 'image generation', s.id
         FROM s_apply s WHERE s.settled > 0 ORDER BY s.ord
+        RETURNING hold, seq
       ), inserted AS (
         INSERT INTO holds (id, account, amount, status, created_at, expires_at)
         SELECT r.id, r.account, r.amount, 'pending', r.created_at, r.expires_at
@@ -217,12 +221,12 @@ export const makeLedgerBatch: Effect.Effect<RunBatch, never, SqlClient.SqlClient
       SELECT 'reserve' AS kind, r.ord, d.accepted, d.seen, r.account IN (SELECT id FROM payers) AS locked, NULL AS known,
         r.account AS payer, r.taken_id AS hold_id, r.taken_account AS hold_account, r.taken_amount AS hold_amount,
         r.taken_status AS hold_status, r.taken_settled AS hold_settled, r.taken_created_at AS hold_created_at,
-        r.taken_expires_at AS hold_expires_at
+        r.taken_expires_at AS hold_expires_at, NULL::bigint AS transfer_seq
       FROM r_in r LEFT JOIN decided d USING (ord)
       UNION ALL
       SELECT 'settle', s.ord, NULL, NULL, s.account IN (SELECT id FROM payers), s.known,
-        s.account, x.id, x.account, x.amount, x.status, x.settled, x.created_at, x.expires_at
-      FROM s_in s LEFT JOIN settled x ON x.id = s.id`
+        s.account, x.id, x.account, x.amount, x.status, x.settled, x.created_at, x.expires_at, p.seq
+      FROM s_in s LEFT JOIN settled x ON x.id = s.id LEFT JOIN posted p ON p.hold = s.id`
   }
 
   /** A payer never seen before gets its (empty) account, as in the in-memory ledger. */

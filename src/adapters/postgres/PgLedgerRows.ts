@@ -22,11 +22,12 @@ export interface TransferRow {
   readonly reason: string
   readonly hold: string | null
   readonly refund_of: string | null
+  readonly seq: number
 }
 
 /** The columns of `HoldRow` and `TransferRow`, in that order. */
 export const HOLD_COLUMNS = "id, account, amount, status, settled, created_at, expires_at"
-export const TRANSFER_COLUMNS = "id, kind, debit, credit, amount, at, reason, hold, refund_of"
+export const TRANSFER_COLUMNS = "id, kind, debit, credit, amount, at, reason, hold, refund_of, seq"
 
 export const toHold = (r: HoldRow): Hold => ({
   id: r.id as HoldId,
@@ -47,7 +48,8 @@ export const toTransfer = (r: TransferRow): Transfer => ({
   at: r.at,
   reason: r.reason,
   ...(r.hold === null ? {} : { hold: r.hold as HoldId }),
-  ...(r.refund_of === null ? {} : { refundOf: r.refund_of as TransferId })
+  ...(r.refund_of === null ? {} : { refundOf: r.refund_of as TransferId }),
+  seq: r.seq
 })
 
 export const balanceOf = (account: AccountId, posted: number, pending: number): Balance => ({

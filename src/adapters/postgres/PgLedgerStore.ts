@@ -191,10 +191,15 @@ export const makePgLedgerStore = Effect.gen(function*() {
     }))
   }
 
-  const settled = (row: HoldRow, input: { readonly hold: HoldId; readonly amount: number; readonly at: number }) => {
+  /** A settlement just made: its hold, and its transfer at journal position `seq` (none for 0). */
+  const settled = (
+    row: HoldRow,
+    seq: number | null,
+    input: { readonly hold: HoldId; readonly amount: number; readonly at: number }
+  ) => {
     routing.forget(input.hold)
     const hold = toHold(row)
-    const transfer: Option.Option<Transfer> = input.amount === 0 ? Option.none() : Option.some({
+    const transfer: Option.Option<Transfer> = seq === null ? Option.none() : Option.some({
       id: settleTransferId(input.hold),
       kind: "settle",
       debit: hold.account,
@@ -202,7 +207,8 @@ export const makePgLedgerStore = Effect.gen(function*() {
       amount: input.amount,
       at: input.at,
       reason: "image generation",
-      hold: hold.id
+      hold: hold.id,
+      seq
     })
     return { hold, transfer }
   }
@@ -211,7 +217,7 @@ export const makePgLedgerStore = Effect.gen(function*() {
   const settleOne: Store["settle"] = (input) =>
     orDie(Effect.gen(function*() {
       const transferId = settleTransferId(input.hold)
-      const [row] = yield* sql<HoldRow>`
+      const [row] = yield* sql<HoldRow & { readonly transfer_seq: number | null }>`
         WITH resolved AS (
           UPDATE holds SET status = 'settled', settled = ${input.amount}, resolved_at = ${input.at}
           WHERE id = ${input.hold} AND status = 'pending' AND amount >= ${input.amount}
@@ -223,9 +229,10 @@ export const makePgLedgerStore = Effect.gen(function*() {
           INSERT INTO transfers (id, kind, debit, credit, amount, at, reason, hold)
           SELECT ${transferId}, 'settle', r.account, ${RevenueAccount}, ${input.amount}, ${input.at}, 'image generation', r.id
           FROM resolved r WHERE ${input.amount}::bigint > 0
+          RETURNING seq
         )
-        SELECT * FROM resolved`
-      if (row !== undefined) return settled(row, input)
+        SELECT ${HOLD}, (SELECT seq FROM posted) AS transfer_seq FROM resolved`
+      if (row !== undefined) return settled(row, row.transfer_seq, input)
       const existing = yield* findHold(input.hold)
       if (existing === undefined) return yield* new HoldNotFound({ hold: input.hold })
       switch (existing.status) {
@@ -247,7 +254,7 @@ export const makePgLedgerStore = Effect.gen(function*() {
   const settle: Store["settle"] = (input) =>
     Effect.flatMap(
       orDie(routing.submit({ _tag: "settle", hold: input.hold, amount: input.amount, at: input.at })),
-      (outcome) => outcome._tag === "Settled" ? Effect.succeed(settled(outcome.hold, input)) : settleOne(input)
+      (outcome) => outcome._tag === "Settled" ? Effect.succeed(settled(outcome.hold, outcome.seq, input)) : settleOne(input)
     )
 
   const release: Store["release"] = (input) =>
@@ -382,15 +389,24 @@ export const makePgLedgerStore = Effect.gen(function*() {
 
   const hold: Store["hold"] = (id) => orDie(Effect.map(findHold(id), (r) => Option.map(Option.fromUndefinedOr(r), toHold)))
 
-  const transfers: Store["transfers"] = (filter) =>
-    orDie(Effect.map(
+  // A page walks the seq index backwards from the cursor; an account's page reads its debit and
+  // credit entries through their indexes, then sorts them by seq.
+  const transfers: Store["transfers"] = (filter) => {
+    const where = [
+      ...(filter.account === undefined ? [] : [sql`(debit = ${filter.account} OR credit = ${filter.account})`]),
+      ...(filter.beforeSeq === undefined ? [] : [sql`seq < ${filter.beforeSeq}`])
+    ]
+    return orDie(Effect.map(
       sql<TransferRow>`
         SELECT ${TRANSFER} FROM transfers
-        ${filter.account === undefined ? sql.literal("") : sql`WHERE debit = ${filter.account} OR credit = ${filter.account}`}
+        ${where.length === 0 ? sql.literal("") : sql`WHERE ${sql.and(where)}`}
         ORDER BY seq DESC
-        ${filter.limit === undefined ? sql.literal("") : sql`LIMIT ${filter.limit}`}`,
+        ${filter.limit === undefined ? sql.literal("") : sql`LIMIT ${Math.max(0, filter.limit)}`}`,
       (rows) => rows.map(toTransfer)
     ))
+  }
+
+  const transfer: Store["transfer"] = (id) => orDie(Effect.map(findTransfer(id), Option.fromUndefinedOr))
 
   const spentSince: Store["spentSince"] = (account, since) =>
     orDie(Effect.map(
@@ -409,6 +425,7 @@ export const makePgLedgerStore = Effect.gen(function*() {
     balances,
     hold,
     transfers,
+    transfer,
     spentSince
   })
 })
