@@ -1,6 +1,15 @@
 import { Context, Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "effect/http-api"
 import type { Principal } from "../../domain/Principal.ts"
+import {
+  AdminAccountsGroup,
+  AdminAuditGroup,
+  AdminCreditsGroup,
+  AdminKeysGroup,
+  AdminPricingGroup,
+  AdminServicesGroup
+} from "./AdminApi.ts"
+import { E400, E401, E402, E403, E404, E409, E413, E415, E429, E500, E502, E503, E504, ERROR_STATUSES } from "./ApiErrors.ts"
 import { CreateImageRequest, ImagesResponse } from "./ImagesWire.ts"
 
 /**
@@ -16,51 +25,7 @@ const PUBLIC = "x-public"
 
 // --- errors ------------------------------------------------------------------------------------
 
-export const OpenAIErrorBody = Schema.Struct({
-  error: Schema.Struct({
-    message: Schema.String,
-    type: Schema.String,
-    param: Schema.NullOr(Schema.String),
-    code: Schema.NullOr(Schema.String)
-  })
-}).annotate({
-  identifier: "ErrorResponse",
-  description: "OpenAI's error shape. `code` names the failure (e.g. `missing_user_context`), `param` the parameter or header to fix."
-})
-
-/** What each error status means here; the OpenAPI document shows it on every response. */
-const ERROR_STATUSES: Record<number, string> = {
-  400: "Invalid request: body, parameters, X-User-ID or Idempotency-Key",
-  401: "Missing, malformed, unknown, revoked or expired credentials",
-  402: "Insufficient credits (the message states balance and cost)",
-  403: "Not allowed: user context forbidden, unknown or suspended user, scope denied",
-  404: "Not found",
-  409: "Idempotency-Key reused with a different request, or still in progress",
-  413: "Request body too large",
-  415: "Request body is not JSON",
-  429: "Monthly cap exceeded (x-should-retry: false) or provider rate limit; Retry-After in seconds",
-  500: "Configuration error, e.g. a service without a billing organization (x-should-retry: false)",
-  502: "Provider error",
-  503: "Provider unavailable or not configured; store unreachable",
-  504: "Provider timeout"
-}
-
-// One schema per status; the descriptions are added to the document by `describeDocument`.
-const errorStatus = (status: keyof typeof ERROR_STATUSES) => OpenAIErrorBody.pipe(HttpApiSchema.status(status))
-
-const E400 = errorStatus(400)
-const E401 = errorStatus(401)
-const E402 = errorStatus(402)
-const E403 = errorStatus(403)
-const E404 = errorStatus(404)
-const E409 = errorStatus(409)
-const E413 = errorStatus(413)
-const E415 = errorStatus(415)
-const E429 = errorStatus(429)
-const E500 = errorStatus(500)
-const E502 = errorStatus(502)
-const E503 = errorStatus(503)
-const E504 = errorStatus(504)
+export { OpenAIErrorBody } from "./ApiErrors.ts"
 
 const AUTH_ERRORS = [E400, E401, E403, E500] as const
 
@@ -309,6 +274,9 @@ export class SystemGroup extends HttpApiGroup.make("system")
   .annotateMerge(OpenApi.annotations({ title: "System", description: "Liveness and readiness probes." }))
 {}
 
+/** The admin API's security scheme (`AdminAuthenticated`): its operations take an admin key and nothing else. */
+const ADMIN_SECURITY = "adminKey"
+
 /**
  * Adds what the generator cannot know: the credentials (a bearer token — service key, user
  * key or service JWT — or a browser session), which operations need none, and what each
@@ -328,7 +296,9 @@ const describeDocument = (spec: Record<string, any>) => {
         operation["parameters"] = [...(operation["parameters"] ?? []), ...GENERATION_HEADERS]
       }
       delete operation[GENERATION]
+      const admin = (operation["security"] ?? []).some((r: Record<string, unknown>) => ADMIN_SECURITY in r)
       if (operation[PUBLIC] === true) operation["security"] = []
+      else if (admin) operation["security"] = [{ [ADMIN_SECURITY]: [] }]
       else delete operation["security"]
       delete operation[PUBLIC]
       for (const [status, response] of Object.entries<Record<string, any>>(operation["responses"] ?? {})) {
@@ -350,7 +320,12 @@ const describeDocument = (spec: Record<string, any>) => {
           scheme: "bearer",
           description: "A service key (sk-…), a user API key (uc_…) or a service JWT (HS256, claims service, exp, iat, optional user_id)."
         },
-        session: { type: "apiKey", in: "cookie", name: "session_token" }
+        session: { type: "apiKey", in: "cookie", name: "session_token" },
+        [ADMIN_SECURITY]: {
+          type: "http",
+          scheme: "bearer",
+          description: "An admin key (adm_…; the demo's admin_demo_key). It works on the admin API only, and nothing else works there."
+        }
       }
     },
     security: [{ bearer: [] }, { session: [] }]
@@ -359,6 +334,7 @@ const describeDocument = (spec: Record<string, any>) => {
 
 export class Api extends HttpApi.make("image-gateway")
   .add(ImagesGroup, ModelsGroup, CreditsGroup, ByokGroup, SystemGroup)
+  .add(AdminServicesGroup, AdminKeysGroup, AdminAccountsGroup, AdminCreditsGroup, AdminPricingGroup, AdminAuditGroup)
   .annotateMerge(OpenApi.annotations({
     title: "Image Gateway",
     version: "0.1.0",

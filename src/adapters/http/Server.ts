@@ -8,6 +8,7 @@ import { createHash, timingSafeEqual } from "node:crypto"
 import type { IncomingMessage, ServerOptions, ServerResponse } from "node:http"
 import type { Duplex } from "node:stream"
 import { ByokHandlers, CreditsHandlers } from "./AccountHandlers.ts"
+import { AdminHandlers } from "./AdminHandlers.ts"
 import { AuthenticatedLayer } from "./AuthMiddleware.ts"
 import { bearerToken } from "./Credentials.ts"
 import { Api } from "./Api.ts"
@@ -88,8 +89,9 @@ export const GatewayMiddleware = HttpRouter.middleware(
   { global: true }
 )
 
-export const ApiHandlers = Layer.mergeAll(ImagesHandlers, ModelsHandlers, CreditsHandlers, ByokHandlers, SystemHandlers).pipe(
-  Layer.provide(AuthenticatedLayer)
+export const ApiHandlers = Layer.mergeAll(
+  Layer.mergeAll(ImagesHandlers, ModelsHandlers, CreditsHandlers, ByokHandlers, SystemHandlers).pipe(Layer.provide(AuthenticatedLayer)),
+  AdminHandlers
 )
 
 /** The bearer token `GET /metrics` asks for (METRICS_TOKEN); with none, the metrics are open. */

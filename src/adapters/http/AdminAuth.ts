@@ -1,0 +1,29 @@
+import { Clock, Effect, Layer, Result } from "effect"
+import { HttpServerRequest } from "effect/http"
+import { PrincipalResolver } from "../../application/PrincipalResolver.ts"
+import { AdminAuthenticated, CurrentAdmin } from "./AdminApi.ts"
+import { credentialFrom } from "./Credentials.ts"
+import { errorResponse, fromDomainError } from "./ErrorMapping.ts"
+
+/**
+ * `AdminAuthenticated`: the operator behind the request's admin key, resolved from the request's
+ * own headers (a malformed `Authorization` header is refused, not skipped) before the body is
+ * read. Any other credential — a service key or JWT, a user key, a session — is refused
+ * (`AdminRequired`, 403), an unknown key with 401; the refusal is answered here in OpenAI's error
+ * shape and the handler never runs.
+ */
+export const AdminAuthenticatedLayer = Layer.effect(
+  AdminAuthenticated,
+  Effect.gen(function*() {
+    const resolver = yield* PrincipalResolver
+    return AdminAuthenticated.of({
+      adminKey: (handler) =>
+        Effect.gen(function*() {
+          const request = yield* HttpServerRequest.HttpServerRequest
+          const admin = yield* Effect.result(Effect.flatMap(credentialFrom(request.headers), resolver.resolveAdmin))
+          if (Result.isFailure(admin)) return errorResponse(fromDomainError(admin.failure, yield* Clock.currentTimeMillis))
+          return yield* Effect.provideService(handler, CurrentAdmin, admin.success)
+        })
+    })
+  })
+)
