@@ -381,7 +381,15 @@ export const startServer = async (options: StartOptions): Promise<RunningServer>
         const stop = async () => {
           if (child.exitCode !== null || child.signalCode !== null) return
           child.kill("SIGINT")
-          const deadline = (ms: number) => Promise.race([exited.then(() => true), sleep(ms).then(() => false)])
+          // The timer is cleared once the server is gone: a pending one would keep this process alive.
+          const deadline = (ms: number) =>
+            new Promise<boolean>((done) => {
+              const timer = setTimeout(() => done(false), ms)
+              void exited.then(() => {
+                clearTimeout(timer)
+                done(true)
+              })
+            })
           if (await deadline(10_000)) return
           child.kill("SIGQUIT")
           if (await deadline(5_000)) return
