@@ -1,0 +1,144 @@
+import { Cause, Config, Console, Effect, Layer, Logger } from "effect"
+import { CliConfig, CliError, CliOutput, Command, GlobalFlag } from "effect/cli"
+import { readFileSync } from "node:fs"
+import { describeError } from "../../domain/Errors.ts"
+import type { AdminFailure } from "../../application/Administration.ts"
+import type { StartupError } from "../../Layers.ts"
+import { OrgCommands, UserCommands } from "./AccountCommands.ts"
+import { AuditCommand, ReportCommands } from "./AuditCommands.ts"
+import { Json, type UsageError } from "./CliSupport.ts"
+import { CreditCommands } from "./CreditCommands.ts"
+import { AdminKeyCommands, KeyCommands } from "./KeyCommands.ts"
+import { PricingCommands } from "./PricingCommands.ts"
+import { ServiceCommands } from "./ServiceCommands.ts"
+
+/**
+ * The admin CLI (`npm run admin -- <command>`): the operations of the admin API, in process on
+ * the same core (`Administration`) and the store the gateway is configured with.
+ */
+
+/** What a script can rely on. */
+export const ExitCode = {
+  ok: 0,
+  /** Refused by the gateway's rules: not found, already exists, an invalid value, an idempotency conflict. */
+  refused: 1,
+  /** The command line is wrong: an unknown command or flag, a missing or malformed value. */
+  usage: 2,
+  /** A failure the CLI did not expect (a bug). */
+  software: 70,
+  /** The configuration is invalid, or the store cannot be reached or started. */
+  unavailable: 78,
+  interrupted: 130
+} as const
+
+const EXIT_CODES_HELP =
+  "Exit codes: 0 success; 1 refused by the gateway's rules (not found, already exists, invalid value, idempotency conflict); 2 usage error (unknown command or flag, missing or malformed value); 78 configuration invalid or store unavailable (STORAGE=memory included); 70 unexpected failure."
+
+export const AdminCli = Command.make("admin").pipe(
+  Command.withDescription(
+    `Operate the Image Gateway: services, keys, users, organizations, credits, pricing, the audit log and usage reports, on the store the gateway is configured with (DATABASE_URL, or the embedded default under DATA_DIR: a running gateway's PostgreSQL is used, otherwise it is started for the command). Run as npm run admin -- <command>; every command has --help. ${EXIT_CODES_HELP}`
+  ),
+  Command.withSubcommands([
+    ServiceCommands,
+    KeyCommands,
+    AdminKeyCommands,
+    UserCommands,
+    OrgCommands,
+    CreditCommands,
+    PricingCommands,
+    AuditCommand,
+    ReportCommands
+  ]),
+  Command.withGlobalFlags([Json])
+)
+
+/** Help on stdout; a usage error as one line on stderr, pointing at the command's help. */
+const presenter: CliOutput.Presenter = {
+  present: (event) => {
+    switch (event._tag) {
+      case "Help":
+        return Console.log(CliOutput.defaultFormatter().formatHelpDoc(event.helpDoc))
+      case "Version":
+        return Console.log(`${event.name} ${event.version}`)
+      case "InvalidInvocation":
+        return Console.error(
+          `admin: ${event.errors.map((e) => e.message).join("; ")} (see: npm run admin -- ${event.commandPath.slice(1).join(" ")} --help)`.replace(
+            "--  --help",
+            "-- --help"
+          )
+        )
+    }
+  }
+}
+
+/** "PORT: Expected a value between 0 and 65535": the variable first, then what it must be. */
+const describeConfigError = (e: Config.ConfigError): string => {
+  const text = e.cause.toString().replace(/^SchemaError\(|\)$/g, "")
+  const variable = /at \["([^"]+)"\]/.exec(text)?.[1]
+  const problem = text.replace(/\s*at \[.*\]\s*$/s, "").trim()
+  return variable === undefined ? problem : `${variable}: ${problem}`
+}
+
+type Failure = AdminFailure | UsageError | StartupError | Config.ConfigError | CliError.CliError
+
+const fail = (code: number, message: string) => Effect.as(Console.error(message), code)
+
+/** One line on stderr naming what to fix, and the exit code for it; never a stack trace. */
+const report = (e: Failure): Effect.Effect<number> => {
+  switch (e._tag) {
+    case "ShowHelp":
+      // The presenter has shown the help, or the usage error; a group with no subcommand is one too.
+      return Effect.succeed(ExitCode.usage)
+    case "UsageError":
+      return fail(ExitCode.usage, `admin: ${e.message}`)
+    case "StartupError":
+      return fail(ExitCode.unavailable, `admin: ${e.message}`)
+    case "ConfigError":
+      return fail(ExitCode.unavailable, `admin: invalid configuration: ${describeConfigError(e)}`)
+    case "NotFound":
+    case "AlreadyExists":
+    case "InvalidRequest":
+    case "InvalidAmount":
+    case "IdempotencyConflict":
+    case "TransferNotFound":
+    case "RefundExceedsTransfer":
+      return fail(ExitCode.refused, `admin: ${describeError(e)}`)
+    default:
+      // Another parse error the presenter did not show.
+      return fail(ExitCode.usage, `admin: ${e.message}`)
+  }
+}
+
+/** A defect: the store failing mid-command is "unavailable"; anything else is a bug, told in one line. */
+const reportDefect = (cause: Cause.Cause<never>): Effect.Effect<number> => {
+  if (Cause.hasInterruptsOnly(cause)) return Effect.succeed(ExitCode.interrupted)
+  const error: any = Cause.squash(cause)
+  const message = [error?.message, error?.reason?.cause?.message ?? error?.cause?.message]
+    .filter((part): part is string => typeof part === "string" && part.length > 0)
+    .join(": ") || String(error)
+  return error?._tag === "SqlError"
+    ? fail(ExitCode.unavailable, `admin: the store failed: ${message}`)
+    : fail(ExitCode.software, `admin: unexpected failure: ${message}`)
+}
+
+const version = (() => {
+  try {
+    return (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version
+  } catch {
+    return "unknown"
+  }
+})()
+
+/** Runs the command line `args` and answers the process's exit code. */
+export const runAdminCli = (args: ReadonlyArray<string>) =>
+  Command.runWith(AdminCli, { version })(args).pipe(
+    Effect.as(ExitCode.ok as number),
+    Effect.catch(report),
+    Effect.catchCause(reportDefect),
+    Effect.provide(Layer.mergeAll(
+      CliConfig.layer({ builtIns: [GlobalFlag.Help, GlobalFlag.Version] }),
+      CliOutput.layerPresenter(presenter)
+    )),
+    // Logs go to stderr: stdout holds the result only (a table, or JSON for scripts).
+    Effect.provideService(Logger.LogToStderr, true)
+  )
