@@ -3,6 +3,7 @@ import { HttpServerResponse } from "effect/http"
 import type { DomainError } from "../../domain/Errors.ts"
 import type { Principal } from "../../domain/Principal.ts"
 import { errorResponse, fromDomainError } from "./ErrorMapping.ts"
+import { JWT_MIGRATION_PATH } from "./JwtMigrationRoute.ts"
 import type { HttpFailure } from "./Requests.ts"
 
 /** A JSON response; the body is serialized once, with no schema work on the hot path. */
@@ -18,7 +19,7 @@ export const json = (
 
 /**
  * `Deprecation` (RFC 9745, as of now) and `Sunset` (RFC 8594) when the credential used is
- * deprecated, pointing the caller to the docs, where service JWTs are described.
+ * deprecated, and a `Link` (rel "deprecation") to the JWT migration guide the gateway serves.
  */
 export const deprecationHeaders = (principal: Principal, now: number): Record<string, string> =>
   principal.deprecation === undefined
@@ -26,7 +27,7 @@ export const deprecationHeaders = (principal: Principal, now: number): Record<st
     : {
       deprecation: `@${Math.floor(now / 1000)}`,
       sunset: new Date(principal.deprecation.sunset).toUTCString(),
-      link: `</docs>; rel="deprecation"; type="text/html"`
+      link: `<${JWT_MIGRATION_PATH}>; rel="deprecation"`
     }
 
 /** Any failure of a handler as OpenAI's error response. */

@@ -31,6 +31,7 @@ import { AccessLog, accessEntry } from "./AccessLog.ts"
 import { GenerationEndpoint } from "./GenerationEndpoint.ts"
 import { FrontLane, type Lane, GenerationLane } from "./GenerationLane.ts"
 import { ImagesHandlers } from "./ImagesHandlers.ts"
+import { JwtMigrationRoute } from "./JwtMigrationRoute.ts"
 import { CurrentRequestId, requestIdOf } from "./Requests.ts"
 import { ModelsHandlers, SystemHandlers } from "./SystemHandlers.ts"
 
@@ -144,12 +145,13 @@ const DocsRoute = Layer.effectDiscard(Effect.gen(function*() {
 }))
 
 /**
- * Every route: the API, its OpenAPI document, the docs page (Scalar, served inline, no CDN), and
- * the Prometheus metrics.
+ * Every route: the API, its OpenAPI document, the docs page (Scalar, served inline, no CDN), the
+ * JWT migration guide, and the Prometheus metrics.
  */
 export const HttpApp = Layer.mergeAll(
   HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(ApiHandlers)),
   DocsRoute,
+  JwtMigrationRoute,
   MetricsRoute,
   GatewayMiddleware
 )
