@@ -211,6 +211,20 @@ describe("services", () => {
     expect(inList).not.toHaveProperty("keys")
   })
 
+  it("ignores fields it does not know, at any depth, as the document says", async () => {
+    const forbidsUnknown = (schema: unknown): boolean =>
+      typeof schema === "object" && schema !== null &&
+      ((schema as Record<string, unknown>)["additionalProperties"] === false || Object.values(schema).some(forbidsUnknown))
+    const requestSchemas = Object.values(admin.document.paths as Record<string, Record<string, any>>)
+      .flatMap((ops) => Object.values(ops))
+      .flatMap((op) => Object.values<any>(op.requestBody?.content ?? {}).map((media) => media.schema.$ref as string))
+    expect(requestSchemas.length).toBeGreaterThan(10)
+    for (const ref of requestSchemas) expect(forbidsUnknown(admin.document.components.schemas[ref.split("/").at(-1)!]), ref).toBe(false)
+    const name = fresh("extra")
+    const r = await call("POST", "/services", { body: { name, organization: { id: freshOrg("extra"), colour: "blue" }, colour: "red" } })
+    expect(r.status).toBe(201)
+  })
+
   it("refuses bad input naming the field, with nothing created", async () => {
     const name = fresh("bad")
     const cases: ReadonlyArray<readonly [unknown, number, string, string | null]> = [

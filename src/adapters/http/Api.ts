@@ -274,6 +274,15 @@ export class SystemGroup extends HttpApiGroup.make("system")
   .annotateMerge(OpenApi.annotations({ title: "System", description: "Liveness and readiness probes." }))
 {}
 
+/** Removes `additionalProperties: false` from a request schema and the objects nested in it (not through `$ref`s). */
+const allowUnknownFields = (schema: unknown): void => {
+  if (Array.isArray(schema)) return schema.forEach(allowUnknownFields)
+  if (typeof schema !== "object" || schema === null) return
+  const object = schema as Record<string, unknown>
+  if (object["additionalProperties"] === false) delete object["additionalProperties"]
+  for (const [key, value] of Object.entries(object)) if (key !== "$ref") allowUnknownFields(value)
+}
+
 /** The admin API's security scheme (`AdminAuthenticated`): its operations take an admin key and nothing else. */
 const ADMIN_SECURITY = "adminKey"
 
@@ -290,7 +299,7 @@ const describeDocument = (spec: Record<string, any>) => {
       for (const media of Object.values<Record<string, any>>(operation["requestBody"]?.["content"] ?? {})) {
         const ref: unknown = media["schema"]?.["$ref"]
         const name = typeof ref === "string" ? ref.split("/").at(-1)! : undefined
-        if (name !== undefined && schemas[name]?.["additionalProperties"] === false) delete schemas[name]["additionalProperties"]
+        if (name !== undefined && schemas[name] !== undefined) allowUnknownFields(schemas[name])
       }
       if (operation[GENERATION] === true) {
         operation["parameters"] = [...(operation["parameters"] ?? []), ...GENERATION_HEADERS]
@@ -339,7 +348,10 @@ export class Api extends HttpApi.make("image-gateway")
     title: "Image Gateway",
     version: "0.1.0",
     description: "OpenAI-compatible image generation with service authentication, prepaid credits and bring-your-own-key routing. " +
-      "Errors have OpenAI's shape {error: {message, type, param, code}}; every response carries X-Request-ID.",
+      "Errors have OpenAI's shape {error: {message, type, param, code}}; every response carries X-Request-ID. " +
+      "The admin API (/api/v1/admin/…, the groups 'Admin: …') takes an admin key and nothing else; amounts there are credits " +
+      "with up to 3 decimals and exact millicredits, times unix seconds. A deprecated key's responses carry Deprecation, Sunset " +
+      "and a Link to the JWT migration guide (/docs/jwt-migration).",
     transform: describeDocument
   }))
 {}
