@@ -394,6 +394,7 @@ describe("keys", () => {
     expectRefusal(await call("POST", "/keys/import", { body: { service: name } }), 400, "missing_required_parameter", "key")
     expectRefusal(await call("POST", "/keys/import", { body: { service: name, key: "short" } }), 400, "invalid_key", "key")
     expectRefusal(await call("POST", "/keys/import", { body: { user: "nobody", key: "uc_legacy_literal" } }), 400, "invalid_value", "user")
+    expectRefusal(await call("POST", "/keys/import", { body: { admin: "two words", key: "adm_legacy_literal" } }), 400, "invalid_admin_name", "admin")
     expectRefusal(await call("POST", "/keys/import", { body: { user: WORLD.alice.id, key: literal } }), 409, "key_exists")
     expectRefusal(await call("POST", "/keys/import", { body: { service: "no-such-service", key: "sk-orphan-literal" } }), 404, "service_not_found")
     expect(await state()).toEqual(before)

@@ -196,7 +196,11 @@ export const AdminKeysHandlers = HttpApiBuilder.group(
             : body.user !== undefined
             ? { _tag: "User", user: yield* userIdOf(body.user, "user") }
             : { _tag: "Admin", admin: body.admin! }
-          const imported = yield* admin.importKey(call, owner, Redacted.make(body.key), { scopes: body.scopes })
+          const imported = yield* admin.importKey(call, owner, Redacted.make(body.key), { scopes: body.scopes }).pipe(
+            // The core names an admin key's owner `name` (as `POST /admin-keys` does); here it is `admin`.
+            Effect.catchTag("InvalidRequest", (e) =>
+              Effect.fail(e.param === "name" ? new InvalidRequest({ param: "admin", code: e.code, detail: e.detail }) : e))
+          )
           return answer(AdminJson.key(imported), { status: CREATED })
         })))
       .handle("revoke", ({ params }) =>
