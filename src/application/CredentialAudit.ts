@@ -109,15 +109,12 @@ export class CredentialAudit extends Context.Service<CredentialAudit, {
                 `Credential audit: ${options.capacity} entries wait to be written; new entries are dropped until the audit log catches up`
               )
             }
-            if (overflowing) {
-              overflowing = false
-              entries.push(entry)
-              const dropped = streakDropped
-              streakDropped = 0
-              return Effect.logWarning(`Credential audit: taking entries again after dropping ${dropped} for a full buffer`)
-            }
             if (entries.push(entry) === options.flushAtEntries) wake.openUnsafe()
-            return Effect.void
+            if (!overflowing) return Effect.void
+            overflowing = false
+            const dropped = streakDropped
+            streakDropped = 0
+            return Effect.logWarning(`Credential audit: taking entries again after dropping ${dropped} for a full buffer`)
           })
 
         const touch = (keyId: KeyId, at: number): Effect.Effect<void> =>
