@@ -6,7 +6,6 @@ import { makeCore } from "./application/Core.ts"
 import { GatewayPolicy } from "./application/GatewayPolicy.ts"
 import type { ImageStore } from "./application/ports/ImageStore.ts"
 import { DiskImageStore } from "./adapters/disk/DiskImageStore.ts"
-import { serverOrigin } from "./adapters/http/Server.ts"
 import { LocalImageProvider } from "./adapters/local/LocalImageProvider.ts"
 import { MemoryAdapters } from "./adapters/memory/MemoryAdapters.ts"
 import { startEmbeddedPostgres } from "./adapters/postgres/EmbeddedPostgres.ts"
@@ -72,11 +71,15 @@ export const seedsDemo = (config: GatewayConfig): boolean =>
     return mode._tag === "memory" || Option.isNone(mode.url)
   })
 
-/** The base of image URLs: PUBLIC_URL, or the listening server's own origin. */
+/**
+ * The base of image URLs: PUBLIC_URL, or the listening server's own origin. The HTTP adapter is
+ * loaded here only when needed: a process that serves nothing (the admin CLI) composes the ports
+ * without it, and loading it costs about half a second.
+ */
 const imageBaseUrl = (config: GatewayConfig) =>
   Effect.map(
     Option.match(config.publicUrl, {
-      onNone: () => serverOrigin,
+      onNone: () => Effect.flatMap(Effect.promise(() => import("./adapters/http/Server.ts")), (server) => server.serverOrigin),
       onSome: (url) => Effect.succeed(url.href.replace(/\/+$/, ""))
     }),
     (origin) => `${origin}/v1/images/files`

@@ -3,9 +3,8 @@ import { Command, Flag } from "effect/cli"
 import { Administration, type OrganizationPatch, type UserPatch } from "../../application/Administration.ts"
 import type { UserId } from "../../domain/Ids.ts"
 import * as AdminJson from "../admin/AdminJson.ts"
-import { onStore } from "./AdminStore.ts"
 import { orgsTable, orgText, usersTable, userText } from "./AdminText.ts"
-import { adminCall, creditsFlag, emit, idempotencyKey, orgId, tier, UsageError, userId } from "./CliSupport.ts"
+import { adminCall, creditsFlag, emit, idempotencyKey, onStore, orgId, tier, UsageError, userId } from "./CliSupport.ts"
 
 const capFlag = creditsFlag("cap", "A monthly spending cap, in credits").pipe(Flag.optional)
 const removeCap = Flag.Boolean("remove-cap").pipe(Flag.withDescription("Remove the monthly cap"), Flag.withDefault(false))

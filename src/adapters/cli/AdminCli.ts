@@ -52,6 +52,14 @@ export const AdminCli = Command.make("admin").pipe(
   Command.withGlobalFlags([Json])
 )
 
+/** A message of several lines (a suggestion under it, say) as one sentence per line, on one line. */
+const oneLine = (message: string) =>
+  message
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0)
+    .reduce((text, line) => (text === "" ? line : `${text}${/[.?!:]$/.test(text) ? "" : "."} ${line}`), "")
+
 /** Help on stdout; a usage error as one line on stderr, pointing at the command's help. */
 const presenter: CliOutput.Presenter = {
   present: (event) => {
@@ -62,10 +70,7 @@ const presenter: CliOutput.Presenter = {
         return Console.log(`${event.name} ${event.version}`)
       case "InvalidInvocation":
         return Console.error(
-          `admin: ${event.errors.map((e) => e.message).join("; ")} (see: npm run admin -- ${event.commandPath.slice(1).join(" ")} --help)`.replace(
-            "--  --help",
-            "-- --help"
-          )
+          `admin: ${event.errors.map((e) => oneLine(e.message)).join("; ")} (see: npm run admin -- ${[...event.commandPath.slice(1), "--help"].join(" ")})`
         )
     }
   }

@@ -41,5 +41,3 @@ export const AdminStore = Layer.unwrap(Effect.gen(function*() {
   return CoreOn(StorePorts(config, { imageBaseUrl: imageBaseUrl(config), embedded: embeddedForCommand(config) }))
 })) satisfies Layer.Layer<Administration, unknown>
 
-/** Runs `effect` on the store, opened for it and closed after it (an embedded server started for it stops). */
-export const onStore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provide(effect, AdminStore)

@@ -252,7 +252,7 @@ export const reportText = (r: UsageReport): string =>
       ["Average per image", r.total.images === 0 ? "-" : `${credits(Math.round(r.total.costMillicredits / r.total.images))} credits`]
     ]),
     "",
-    groupTable("Per service (- : user credentials):", r.byService, r.total),
+    groupTable("Per service ('-': requests made with a user's own credential):", r.byService, r.total),
     "",
     groupTable("Per payer:", r.byPayer, r.total),
     "",

@@ -2,9 +2,8 @@ import { Clock, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { Administration } from "../../application/Administration.ts"
 import * as AdminJson from "../admin/AdminJson.ts"
-import { onStore } from "./AdminStore.ts"
 import { auditText, reportText } from "./AdminText.ts"
-import { emit, timeFlag, UsageError } from "./CliSupport.ts"
+import { emit, onStore, timeFlag, UsageError } from "./CliSupport.ts"
 
 const text = (name: string, description: string) => Flag.String(name).pipe(Flag.withDescription(description), Flag.optional)
 

@@ -140,3 +140,13 @@ export const secretFromStdin = (what: string) =>
     }
     return Redacted.make(text)
   })
+
+// --- the store ------------------------------------------------------------------------------------
+
+/**
+ * Runs `effect` on the store, opened for it and closed after it (an embedded server started for
+ * it stops). The store's modules are loaded here, so that --help and usage errors answer without
+ * loading them.
+ */
+export const onStore = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(Effect.promise(() => import("./AdminStore.ts")), (store) => Effect.provide(effect, store.AdminStore))

@@ -3,9 +3,8 @@ import { Argument, Command, Flag } from "effect/cli"
 import { Administration } from "../../application/Administration.ts"
 import type { TransferId } from "../../domain/Ids.ts"
 import * as AdminJson from "../admin/AdminJson.ts"
-import { onStore } from "./AdminStore.ts"
 import { accountText, historyText, transferText } from "./AdminText.ts"
-import { adminCall, creditsArgument, creditsFlag, emit, idempotencyKey, UsageError } from "./CliSupport.ts"
+import { adminCall, creditsArgument, creditsFlag, emit, idempotencyKey, onStore, UsageError } from "./CliSupport.ts"
 
 const account = Argument.String("account").pipe(
   Argument.withDescription("A user UUID or an organization id (org_…)")

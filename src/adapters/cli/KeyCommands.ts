@@ -4,13 +4,13 @@ import { Administration } from "../../application/Administration.ts"
 import type { KeyOwner } from "../../domain/Entities.ts"
 import type { KeyId, ServiceName, UserId } from "../../domain/Ids.ts"
 import * as AdminJson from "../admin/AdminJson.ts"
-import { onStore } from "./AdminStore.ts"
 import { issuedKeyText, keysTable, keyText } from "./AdminText.ts"
 import {
   adminCall,
   durationFlag,
   emit,
   idempotencyKey,
+  onStore,
   scopesFlag,
   secretFromStdin,
   serviceName,

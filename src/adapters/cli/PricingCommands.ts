@@ -3,9 +3,8 @@ import { Argument, Command, Flag } from "effect/cli"
 import { Administration } from "../../application/Administration.ts"
 import type { PricingChange } from "../../application/PricingCatalog.ts"
 import * as AdminJson from "../admin/AdminJson.ts"
-import { onStore } from "./AdminStore.ts"
 import { pricingText } from "./AdminText.ts"
-import { adminCall, emit, idempotencyKey, priceArgument, tier, UsageError } from "./CliSupport.ts"
+import { adminCall, emit, idempotencyKey, onStore, priceArgument, tier, UsageError } from "./CliSupport.ts"
 
 const model = Argument.String("model").pipe(Argument.withDescription("The model, e.g. dall-e-3"))
 const quality = Argument.String("quality").pipe(Argument.withDescription("The quality, e.g. standard, hd, low, or * for any"))

@@ -3,12 +3,12 @@ import { Command, Flag } from "effect/cli"
 import { Administration, type ServicePatch } from "../../application/Administration.ts"
 import * as AdminJson from "../admin/AdminJson.ts"
 import { serviceText, servicesTable, issuedKeyText } from "./AdminText.ts"
-import { onStore } from "./AdminStore.ts"
 import {
   adminCall,
   creditsFlag,
   emit,
   idempotencyKey,
+  onStore,
   orgId,
   policyFlag,
   scopesFlag,

@@ -1,0 +1,52 @@
+import { spawn } from "node:child_process"
+import { ROOT } from "../../http/support/Processes.ts"
+
+export interface CliRun {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/**
+ * `npm run admin -- <args>`'s command (`node src/adapters/cli/main.ts`), run to its end with
+ * `env` added to this process's environment and `input` on stdin; killed and failed after
+ * `timeoutMs`.
+ */
+export const runCli = (
+  args: ReadonlyArray<string>,
+  options: { readonly env: Record<string, string>; readonly input?: string; readonly timeoutMs?: number }
+): Promise<CliRun> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["src/adapters/cli/main.ts", ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...options.env },
+      stdio: "pipe"
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk: Buffer) => void (stdout += chunk.toString()))
+    child.stderr.on("data", (chunk: Buffer) => void (stderr += chunk.toString()))
+    const timeoutMs = options.timeoutMs ?? 30_000
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL")
+      reject(new Error(`admin ${args.join(" ")}: no exit within ${timeoutMs / 1000} s\nstdout: ${stdout}\nstderr: ${stderr}`))
+    }, timeoutMs)
+    child.once("error", (error) => {
+      clearTimeout(timer)
+      reject(error)
+    })
+    child.once("close", (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+    child.stdin.end(options.input ?? "")
+  })
+
+/** The run's stdout as JSON (`--json`), failing with what it printed when it is not. */
+export const jsonOf = (run: CliRun): any => {
+  try {
+    return JSON.parse(run.stdout)
+  } catch {
+    throw new Error(`not JSON (exit ${run.code}):\nstdout: ${run.stdout}\nstderr: ${run.stderr}`)
+  }
+}
