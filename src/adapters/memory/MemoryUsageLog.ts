@@ -1,11 +1,54 @@
 import { Effect, Layer } from "effect"
-import { type UsageEvent, UsageLog } from "../../application/ports/UsageLog.ts"
+import { type UsageEvent, type UsageGroup, UsageLog, type UsageReport } from "../../application/ports/UsageLog.ts"
 
 /**
  * How many usage events the in-memory log keeps: the newest, the oldest making way. An event
  * takes about 450 bytes of heap, so 10,000 of them about 4.5 MB.
  */
 export const MEMORY_USAGE_EVENTS = 10_000
+
+/** The credential kind of a usage report: the auth method, `_on_behalf` when a service acted for a user. */
+const credentialKind = (e: UsageEvent): string =>
+  e.onBehalfOf !== undefined && (e.authMethod === "service_key" || e.authMethod === "service_jwt")
+    ? `${e.authMethod}_on_behalf`
+    : e.authMethod
+
+interface Tally {
+  key: string
+  requests: number
+  succeeded: number
+  images: number
+  costMillicredits: number
+}
+
+const tally = (key: string): Tally => ({ key, requests: 0, succeeded: 0, images: 0, costMillicredits: 0 })
+
+const add = (t: Tally, e: UsageEvent) => {
+  t.requests++
+  if (e.outcome === "success") t.succeeded++
+  t.images += e.images
+  t.costMillicredits += e.costMillicredits
+}
+
+/** One dimension of a report: events tallied by `keyOf`, then the `top` largest. */
+const dimension = (keyOf: (e: UsageEvent) => string) => {
+  const groups = new Map<string, Tally>()
+  return {
+    add: (e: UsageEvent) => {
+      const key = keyOf(e)
+      let t = groups.get(key)
+      if (t === undefined) groups.set(key, t = tally(key))
+      add(t, e)
+    },
+    // By cost, then requests, descending; then by key, so that ties come out the same every time.
+    top: (n: number): ReadonlyArray<UsageGroup> =>
+      [...groups.values()]
+        .sort((a, b) =>
+          b.costMillicredits - a.costMillicredits || b.requests - a.requests || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
+        )
+        .slice(0, Math.max(0, n))
+  }
+}
 
 /**
  * The usage log in process memory, as a ring of the newest `capacity` events: a process on
@@ -37,6 +80,31 @@ export const makeMemoryUsageLog = (capacity: number = MEMORY_USAGE_EVENTS) => {
           out.push(e)
         }
         return out
+      }),
+    // Over the events still in the ring: a range older than the ring's oldest event is partly gone.
+    report: (range) =>
+      Effect.sync((): UsageReport => {
+        const total = tally("total")
+        const byService = dimension((e) => e.service ?? "-")
+        const byPayer = dimension((e) => e.payer)
+        const byModel = dimension((e) => e.model)
+        const byCredential = dimension(credentialKind)
+        const byMode = dimension((e) => e.mode)
+        for (const e of ring) {
+          if (e === undefined || e.at < range.since || e.at >= range.until) continue
+          add(total, e)
+          for (const d of [byService, byPayer, byModel, byCredential, byMode]) d.add(e)
+        }
+        return {
+          since: range.since,
+          until: range.until,
+          total,
+          byService: byService.top(range.top),
+          byPayer: byPayer.top(range.top),
+          byModel: byModel.top(range.top),
+          byCredential: byCredential.top(range.top),
+          byMode: byMode.top(range.top)
+        }
       })
   })
 }

@@ -72,6 +72,7 @@ export const MeteredUsageLog: Layer.Layer<UsageLog, never, UsageLog> = Layer.eff
     const inner = yield* UsageLog
     return UsageLog.of({
       list: inner.list,
+      report: inner.report,
       record: (event) =>
         Effect.withFiber((fiber) => {
           observeGeneration(event, fiber.context)
