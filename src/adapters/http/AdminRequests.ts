@@ -1,7 +1,8 @@
 import { Effect, Result, Schema, SchemaIssue } from "effect"
-import type { HttpServerRequest } from "effect/http"
+import type { HttpServerRequest, HttpServerResponse } from "effect/http"
 import type { AdminCall, Replayable } from "../../application/Administration.ts"
 import type { DomainError } from "../../domain/Errors.ts"
+import type { Tier } from "../../domain/Tier.ts"
 import {
   isServiceName,
   type KeyId,
@@ -163,3 +164,17 @@ export const answer = (body: unknown, options: { readonly status?: number; reado
 
 /** Any refusal as OpenAI's error response. */
 export const answerFailure = (e: HttpFailure | DomainError) => failureResponse(e)
+
+/** The answer, or the refusal in OpenAI's shape. */
+export const handled = <R>(effect: Effect.Effect<HttpServerResponse.HttpServerResponse, HttpFailure | DomainError, R>) =>
+  Effect.catch(effect, answerFailure)
+
+/** What creating something answers with. */
+export const CREATED = 201
+
+/** Pages of users, organizations, journals and the audit log: at most 500 rows. */
+export const MAX_PAGE = 500
+export const DEFAULT_PAGE = 100
+
+/** A tier as sent; the core checks its form and names the field. */
+export const tierOf = (tier: string | undefined) => tier as Tier | undefined
