@@ -1,0 +1,58 @@
+import { Effect } from "effect"
+import * as SqlClient from "effect/sql/SqlClient"
+import { randomBytes } from "node:crypto"
+import { mkdtemp, readdir, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { openTestDatabase, type TestDatabase } from "../../specs/support/postgres.ts"
+import { freePort } from "../http/support/Processes.ts"
+import { jsonOf, runCli } from "./support/Cli.ts"
+
+/** `npm run admin` with DATABASE_URL: the same variables as the gateway, and no embedded server. */
+describe("npm run admin with DATABASE_URL", () => {
+  let server: TestDatabase
+  let url: string
+  let dataDir: string
+  const name = `admin_cli_${randomBytes(4).toString("hex")}`
+
+  beforeAll(async () => {
+    server = await openTestDatabase({ maxConnections: 2 })
+    await server.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE DATABASE ${name}`)))
+    const u = new URL(server.url)
+    u.pathname = `/${name}`
+    url = u.href
+    dataDir = await mkdtemp(join(tmpdir(), "admin-cli-dburl-"))
+  })
+  afterAll(async () => {
+    await server.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))).catch(() => undefined)
+    await server.close()
+    await rm(dataDir, { recursive: true, force: true })
+  })
+
+  it("migrates when MIGRATE=1 (as the gateway does) and works on the database, starting nothing under DATA_DIR", async () => {
+    const env = { DATABASE_URL: url, BYOK_ENCRYPTION_KEY: "admin-cli-test-byok-key", DATA_DIR: dataDir, STORAGE: "" }
+    const created = await runCli(["orgs", "create", "org_dburl", "--name", "Database URL", "--credits", "5.25"], { env: { ...env, MIGRATE: "1" } })
+    expect(created.code, created.stderr).toBe(0)
+    expect(created.stdout).toContain("Created organization org_dburl.")
+    const balance = await runCli(["--json", "credits", "balance", "org_dburl"], { env })
+    expect(balance.code, balance.stderr).toBe(0)
+    expect(jsonOf(balance)).toMatchObject({ id: "org_dburl", type: "org", available_millicredits: 5_250 })
+    expect(await readdir(dataDir)).toEqual([])
+  })
+
+  it("stops with exit 78 and one line naming the variable: an unreachable DATABASE_URL (password hidden), no BYOK_ENCRYPTION_KEY", async () => {
+    const port = await freePort()
+    const [unreachable, noKey] = await Promise.all([
+      runCli(["services", "list"], {
+        env: { DATABASE_URL: `postgres://u:secret-password@127.0.0.1:${port}/none`, BYOK_ENCRYPTION_KEY: "k", STORAGE: "" }
+      }),
+      runCli(["services", "list"], { env: { DATABASE_URL: url, BYOK_ENCRYPTION_KEY: "", STORAGE: "" } })
+    ])
+    expect(unreachable.code).toBe(78)
+    expect(unreachable.stderr).toMatch(new RegExp(`^admin: DATABASE_URL \\(127\\.0\\.0\\.1:${port}/none\\): .*\\n$`))
+    expect(unreachable.stderr).not.toContain("secret-password")
+    expect(noKey.code).toBe(78)
+    expect(noKey.stderr).toMatch(/^admin: BYOK_ENCRYPTION_KEY must be set with DATABASE_URL.*\n$/)
+  })
+})
