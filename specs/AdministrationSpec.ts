@@ -1,6 +1,7 @@
 import { Effect, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
 import { type AdminCall, Administration } from "../src/application/Administration.ts"
+import { CredentialAudit } from "../src/application/CredentialAudit.ts"
 import { CreditLedger } from "../src/application/CreditLedger.ts"
 import { PrincipalResolver } from "../src/application/PrincipalResolver.ts"
 import { AuditLog } from "../src/application/ports/AuditLog.ts"
@@ -345,6 +346,20 @@ export const administrationSuite = (adapters: AdapterSet) =>
           expect(seqs).toEqual([...seqs].sort((x, y) => y - x))
           expect(new Set(seqs).size).toBe(5)
           expect([...first.data, ...second.data, ...third.data].every((e) => e.target === `account:${WORLD.bob.id}`)).toBe(true)
+        })))
+
+      it("records a service credential's refused use (its policy, an unknown user) as well as its generations", () =>
+        run(Effect.gen(function*() {
+          const a = yield* admin
+          yield* a.updateService(call(), WORLD.presenton, { userIdPolicy: "required" })
+          expect(yield* failureOf(generateAs(bearer(WORLD.presentonKey), UNICORN))).toBe("MissingUserContext")
+          expect(yield* failureOf(generateAs({ ...bearer(WORLD.presentonKey), userId: WORLD.ghost }, UNICORN))).toBe("UnknownUser")
+          yield* generateAs({ ...bearer(WORLD.presentonKey), userId: WORLD.alice.id }, UNICORN)
+          yield* CredentialAudit.use((audit) => audit.flush)
+          const uses = yield* auditEntries({ kind: "credential", actor: "presenton-service" })
+          expect(uses.map((e) => e.outcome)).toEqual(["ok", "UnknownUser", "MissingUserContext"])
+          expect(uses.every((e) => e.action === "credential.use" && e.target.startsWith("key:key_"))).toBe(true)
+          expect(uses[0]!.payer).toBe(WORLD.alice.id)
         })))
 
       it("reports usage per service, per payer and by credential kind", () =>

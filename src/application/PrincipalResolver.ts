@@ -52,7 +52,9 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
   readonly resolve: (
     credential: Credential | undefined,
     onBehalfOf: string | undefined,
-    scope: Scope
+    scope: Scope,
+    /** For the audit log: a service credential refused here is recorded with it. */
+    requestId?: string | undefined
   ) => Effect.Effect<Principal, AuthError>
   /**
    * The operator behind an admin key. Any other credential is refused: unknown keys with
@@ -254,8 +256,28 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
           ? Effect.void
           : Effect.fail(new ScopeDenied({ scope, granted: [...granted] }))
 
-      const resolve = Effect.fnUntraced(function*(credential: Credential | undefined, behalfOf: string | undefined, scope: Scope) {
-        const who = yield* authenticate(credential)
+      /**
+       * A service that authenticated but is refused (a missing or unknown user, its policy, a
+       * scope) has used its credential: that use goes to the audit log like a generation's.
+       */
+      const auditRefusal = (who: Authenticated, requestId: string | undefined) => (error: AuthError) =>
+        who._tag !== "Service" ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (at) =>
+          audit.record({
+            at,
+            kind: "credential",
+            actor: who.service.name,
+            action: "credential.use",
+            target: who.method === "service_jwt" ? `jwt:${who.service.name}` : `key:${who.key?.id}`,
+            keyId: who.key?.id,
+            outcome: error._tag,
+            requestId
+          }))
+
+      const resolve = (credential: Credential | undefined, behalfOf: string | undefined, scope: Scope, requestId?: string) =>
+        Effect.flatMap(authenticate(credential), (who) =>
+          decide(who, behalfOf, scope).pipe(Effect.tapError(auditRefusal(who, requestId))))
+
+      const decide = Effect.fnUntraced(function*(who: Authenticated, behalfOf: string | undefined, scope: Scope) {
         // The user to bill on behalf of, as sent; checked against the credential below.
         const header = behalfOf
         const keyId: KeyId | undefined = who.key?.id

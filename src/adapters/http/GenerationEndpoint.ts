@@ -45,10 +45,10 @@ const idempotencyKey = (headers: Headers): Effect.Effect<string | undefined, Inv
  * (`CreateImageRequest`, then the model's own rules), the `Idempotency-Key`.
  */
 export const readGenerationCall = (resolver: PrincipalResolver["Service"], policy: GatewayPolicy["Service"]) =>
-(headers: Headers, body: unknown): Effect.Effect<Omit<GenerationInput, "requestId">, GenerationError> =>
+(headers: Headers, body: unknown, requestId?: string): Effect.Effect<Omit<GenerationInput, "requestId">, GenerationError> =>
   // Plain combinators rather than a generator: this runs on every request.
   Effect.flatMap(credentialFrom(headers), (credential) =>
-    Effect.flatMap(resolver.resolve(credential, onBehalfOfFrom(headers), "images:generate"), (principal) => {
+    Effect.flatMap(resolver.resolve(credential, onBehalfOfFrom(headers), "images:generate", requestId), (principal) => {
       const draft = decodeCreateImageRequest(body, policy.models, policy.defaultModel)
       if (Result.isFailure(draft)) return Effect.fail(draft.failure)
       const request = validateGeneration(draft.success, policy.models, policy.defaultModel)
@@ -78,7 +78,7 @@ export class GenerationEndpoint extends Context.Service<GenerationEndpoint, {
 
         const read = readGenerationCall(resolver, policy)
         const answer = (headers: Headers, body: unknown, requestId: string): Effect.Effect<WireAnswer, GenerationError> =>
-          Effect.flatMap(read(headers, body), (call) =>
+          Effect.flatMap(read(headers, body, requestId), (call) =>
             Effect.map(generation.generate({ ...call, requestId }), (made): WireAnswer => {
               // The wall clock only dates a deprecation header.
               const answerHeaders = generationHeaders(made, call.principal, Date.now())
