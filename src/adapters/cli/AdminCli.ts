@@ -90,27 +90,20 @@ const fail = (code: number, message: string) => Effect.as(Console.error(message)
 
 /** One line on stderr naming what to fix, and the exit code for it; never a stack trace. */
 const report = (e: Failure): Effect.Effect<number> => {
+  if (CliError.isCliError(e)) {
+    // ShowHelp: the presenter has shown the help, or the usage error (a group with no subcommand is one too).
+    return e._tag === "ShowHelp" ? Effect.succeed(ExitCode.usage) : fail(ExitCode.usage, `admin: ${oneLine(e.message)}`)
+  }
   switch (e._tag) {
-    case "ShowHelp":
-      // The presenter has shown the help, or the usage error; a group with no subcommand is one too.
-      return Effect.succeed(ExitCode.usage)
     case "UsageError":
       return fail(ExitCode.usage, `admin: ${e.message}`)
     case "StartupError":
       return fail(ExitCode.unavailable, `admin: ${e.message}`)
     case "ConfigError":
       return fail(ExitCode.unavailable, `admin: invalid configuration: ${describeConfigError(e)}`)
-    case "NotFound":
-    case "AlreadyExists":
-    case "InvalidRequest":
-    case "InvalidAmount":
-    case "IdempotencyConflict":
-    case "TransferNotFound":
-    case "RefundExceedsTransfer":
-      return fail(ExitCode.refused, `admin: ${describeError(e)}`)
     default:
-      // Another parse error the presenter did not show.
-      return fail(ExitCode.usage, `admin: ${e.message}`)
+      // Refused by the gateway's rules: not found, already exists, an invalid value, a conflict.
+      return fail(ExitCode.refused, `admin: ${describeError(e)}`)
   }
 }
 

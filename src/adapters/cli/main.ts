@@ -8,7 +8,7 @@ enableCompileCache(new URL("../../../node_modules/.cache/image-gateway/compile",
 
 const NodeRuntime = await import("@effect/platform-node/NodeRuntime")
 const NodeServices = await import("@effect/platform-node/NodeServices")
-const { Effect, Exit } = await import("effect")
+const { Cause, Effect, Exit } = await import("effect")
 const { ExitCode, runAdminCli } = await import("./AdminCli.ts")
 
 // By the time the teardown runs, every scope is closed (an embedded server started for the
@@ -18,6 +18,13 @@ NodeRuntime.runMain(
   Effect.provide(runAdminCli(process.argv.slice(2)), NodeServices.layer),
   {
     disableErrorReporting: true,
-    teardown: (exit) => process.exit(Exit.isSuccess(exit) && typeof exit.value === "number" ? exit.value : ExitCode.software)
+    teardown: (exit) =>
+      process.exit(
+        Exit.isSuccess(exit)
+          ? typeof exit.value === "number" ? exit.value : ExitCode.software
+          : Cause.hasInterruptsOnly(exit.cause)
+          ? ExitCode.interrupted
+          : ExitCode.software
+      )
   }
 )

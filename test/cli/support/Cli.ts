@@ -1,5 +1,14 @@
 import { spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { npmStart } from "../../../scripts/NpmStart.ts"
 import { ROOT } from "../../http/support/Processes.ts"
+
+/** `npm run admin`'s command as package.json spells it: its environment and node's arguments. */
+const adminScript = npmStart(
+  ROOT,
+  (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { admin: string } }).scripts.admin
+)
 
 export interface CliRun {
   readonly code: number | null
@@ -8,18 +17,18 @@ export interface CliRun {
 }
 
 /**
- * `npm run admin -- <args>`'s command (`node src/adapters/cli/main.ts`), run to its end with
- * `env` added to this process's environment and `input` on stdin; killed and failed after
- * `timeoutMs`.
+ * `npm run admin -- <args>`, run as package.json spells the script (on this very node) to its
+ * end, with `env` added to this process's environment and `input` on stdin; killed and failed
+ * after `timeoutMs`.
  */
 export const runCli = (
   args: ReadonlyArray<string>,
   options: { readonly env: Record<string, string>; readonly input?: string; readonly timeoutMs?: number }
 ): Promise<CliRun> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["src/adapters/cli/main.ts", ...args], {
+    const child = spawn(process.execPath, [...adminScript.args, ...args], {
       cwd: ROOT,
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, ...adminScript.env, ...options.env },
       stdio: "pipe"
     })
     let stdout = ""
