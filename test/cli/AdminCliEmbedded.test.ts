@@ -58,7 +58,8 @@ describe("npm run admin on a DATA_DIR with no gateway running", () => {
     const untouched = await mkdtemp(join(tmpdir(), "admin-cli-untouched-"))
     try {
       const env = { DATA_DIR: untouched, STORAGE: "", DATABASE_URL: "" }
-      const [help, badCredits, unknownFlag, unknownCommand, group, noKey] = await Promise.all([
+      const [rootHelp, help, badCredits, unknownFlag, unknownCommand, group, noKey] = await Promise.all([
+        runCli(["--help"], { env }),
         runCli(["services", "create", "--help"], { env }),
         runCli(["credits", "grant", "org_acme", "1.2345", "--reason", "x"], { env }),
         runCli(["keys", "issue", "--service", "acme-service", "--colour", "red"], { env }),
@@ -66,6 +67,9 @@ describe("npm run admin on a DATA_DIR with no gateway running", () => {
         runCli(["keys"], { env }),
         runCli(["keys", "import", "--service", "acme-service"], { env, input: "" })
       ])
+      expect(rootHelp.code).toBe(0)
+      expect(rootHelp.stdout).toMatch(/Exit codes:\n\s+0  success\n\s+1  refused .*\n\s+2  usage error/)
+      expect(rootHelp.stdout).toMatch(/SUBCOMMANDS[\s\S]*services[\s\S]*credits[\s\S]*report/)
       expect(help.code).toBe(0)
       expect(help.stdout).toContain("Create a service")
       expect(help.stdout).toContain("--jwt-secret-stdin")

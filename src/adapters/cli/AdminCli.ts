@@ -31,13 +31,26 @@ export const ExitCode = {
   interrupted: 130
 } as const
 
-const EXIT_CODES_HELP =
-  "Exit codes: 0 success; 1 refused by the gateway's rules (not found, already exists, invalid value, idempotency conflict); 2 usage error (unknown command or flag, missing or malformed value); 78 configuration invalid or store unavailable (STORAGE=memory included); 70 unexpected failure."
+/** The root's help: what the CLI works on, and the exit codes (the formatter indents the first line only). */
+const DESCRIPTION = [
+  "Operate the Image Gateway: services, keys, users, organizations, credits, pricing, the audit log and usage reports.",
+  "Run as npm run admin -- <command> [flags]; every command has --help; --json prints JSON for scripts.",
+  "",
+  "Store: the one the gateway is configured with, from the same variables: DATABASE_URL (with BYOK_ENCRYPTION_KEY;",
+  "MIGRATE=1 applies pending migrations), or the embedded default under DATA_DIR, where a running gateway's PostgreSQL",
+  "is used, or else it is started for the command and stopped after it. STORAGE=memory cannot be reached: use the admin API.",
+  "",
+  "Exit codes:",
+  "   0  success",
+  "   1  refused by the gateway's rules: not found, already exists, an invalid value, an idempotency conflict",
+  "   2  usage error: unknown command or flag, a missing or malformed value",
+  "  70  unexpected failure",
+  "  78  configuration invalid, or the store unavailable (STORAGE=memory included)",
+  " 130  interrupted"
+].join("\n  ")
 
 export const AdminCli = Command.make("admin").pipe(
-  Command.withDescription(
-    `Operate the Image Gateway: services, keys, users, organizations, credits, pricing, the audit log and usage reports, on the store the gateway is configured with (DATABASE_URL, or the embedded default under DATA_DIR: a running gateway's PostgreSQL is used, otherwise it is started for the command). Run as npm run admin -- <command>; every command has --help. ${EXIT_CODES_HELP}`
-  ),
+  Command.withDescription(DESCRIPTION),
   Command.withSubcommands([
     ServiceCommands,
     KeyCommands,
