@@ -117,7 +117,8 @@ export const AdminKeysHandlers = HttpApiBuilder.group(
   Effect.fn(function*(handlers) {
     const admin = yield* Administration
 
-    const issue = (call: AdminCall, owner: KeyOwner, body: typeof IssueKey.Type) =>
+    /** A new key for `owner`, its secret shown once; `scopes` and `expires_at` as sent. */
+    const issue = (call: AdminCall, owner: KeyOwner, body: { readonly scopes?: typeof IssueKey.Type["scopes"]; readonly expires_at?: number | string }) =>
       Effect.gen(function*() {
         const issued = yield* admin.issueKey(call, owner, {
           scopes: body.scopes,
@@ -151,7 +152,7 @@ export const AdminKeysHandlers = HttpApiBuilder.group(
         handled(Effect.gen(function*() {
           const call = yield* adminCall(headers)
           const body = yield* readAdminKey(request)
-          return yield* issue(call, { _tag: "Admin", admin: body.name }, { expires_at: body.expires_at } as typeof IssueKey.Type)
+          return yield* issue(call, { _tag: "Admin", admin: body.name }, body)
         })))
       .handleRaw("import", ({ headers, request }) =>
         handled(Effect.gen(function*() {
