@@ -438,5 +438,7 @@ describe("keys", () => {
     expectRefusal(await call("GET", "/keys", { query: { service: name, user: WORLD.alice.id } }), 400, "invalid_value", "user")
     expectRefusal(await call("GET", "/keys", { query: { owner_kind: "user", service: name } }), 400, "invalid_value", "owner_kind")
     expectRefusal(await call("GET", "/keys", { query: { user: "alice" } }), 400, "invalid_value", "user")
+    // A parameter sent twice is refused, naming it.
+    expectRefusal(await http(gateway.origin, "/api/v1/admin/keys?service=a&service=b", { headers: bearerHeader(WORLD.adminKey) }), 400, "invalid_value", "service")
   })
 })

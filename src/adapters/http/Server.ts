@@ -1,4 +1,4 @@
-import { Cause, Context, Effect, Layer, Option, Redacted, Result, Scope } from "effect"
+import { Cause, Context, Effect, Layer, Option, Redacted, Result, SchemaIssue, Scope } from "effect"
 import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
@@ -35,6 +35,8 @@ import { JwtMigrationRoute } from "./JwtMigrationRoute.ts"
 import { CurrentRequestId, requestIdOf } from "./Requests.ts"
 import { ModelsHandlers, SystemHandlers } from "./SystemHandlers.ts"
 
+const standardIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+
 /** What escaped every handler: a route that does not exist, a header that did not decode, a bug. */
 const unexpected = (cause: Cause.Cause<unknown>, request: HttpServerRequest.HttpServerRequest) => {
   if (Cause.hasInterruptsOnly(cause)) {
@@ -48,7 +50,11 @@ const unexpected = (cause: Cause.Cause<unknown>, request: HttpServerRequest.Http
   }
   if (HttpApiSchemaError.is(error) && error.kind !== "Body" && error.kind !== "ResponseHeaders") {
     const where = error.kind === "Params" ? "path" : error.kind === "Query" ? "query" : error.kind.toLowerCase()
-    return Effect.succeed(errorResponse(invalidParameter(where, `Invalid ${where} parameter: ${error.cause.message}`)))
+    // The parameter itself when the issue names it (`?limit=1&limit=2`: `limit`).
+    const key = standardIssues(error.cause.issue).issues[0]?.path?.[0]
+    const name = typeof key === "object" && key !== null ? key.key : key
+    const param = typeof name === "string" ? name : where
+    return Effect.succeed(errorResponse(invalidParameter(param, `Invalid ${where} parameter: ${error.cause.message}`)))
   }
   // Logged with the request id; the client gets a generic message, never a stack trace.
   return Effect.logError("unhandled failure", cause).pipe(Effect.as(errorResponse(internalError())))
