@@ -24,7 +24,7 @@ const name = serviceName.argument("name", "The service's name, e.g. presenton-se
 const create = Command.make("create", {
   name,
   org: orgId.flag("org", "The organization that pays when no user is named (created when it does not exist)").pipe(Flag.optional),
-  orgName: Flag.String("org-name").pipe(Flag.withDescription("A new organization's name (default: its id)"), Flag.optional),
+  orgName: Flag.String("org-name").pipe(Flag.withDescription("A new organization's name (default: the service's name)"), Flag.optional),
   tier: tier.flag("tier", "A new organization's tier (default: managed)").pipe(Flag.optional),
   policy: policyFlag.pipe(Flag.optional),
   scopes: scopesFlag("A scope the service may use (repeat the flag); none given: every scope"),
