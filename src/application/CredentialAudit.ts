@@ -95,6 +95,8 @@ export class CredentialAudit extends Context.Service<CredentialAudit, {
 
         // Opened when `flushAtEntries` entries wait: the writer need not wait for the interval.
         const wake = Latch.makeUnsafe(false)
+        // Open while anything waits: an idle gateway's writer sleeps on it instead of ticking.
+        const waiting = Latch.makeUnsafe(false)
         // One write at a time (the timer's, `flush`, the last one on close), so batches land in order.
         const writing = Semaphore.makeUnsafe(1)
 
@@ -109,7 +111,9 @@ export class CredentialAudit extends Context.Service<CredentialAudit, {
                 `Credential audit: ${options.capacity} entries wait to be written; new entries are dropped until the audit log catches up`
               )
             }
-            if (entries.push(entry) === options.flushAtEntries) wake.openUnsafe()
+            const count = entries.push(entry)
+            if (count === 1) waiting.openUnsafe()
+            if (count === options.flushAtEntries) wake.openUnsafe()
             if (!overflowing) return Effect.void
             overflowing = false
             const dropped = streakDropped
@@ -133,6 +137,7 @@ export class CredentialAudit extends Context.Service<CredentialAudit, {
               )
             }
             touchesOverflowing = false
+            if (uses.size === 0) waiting.openUnsafe()
             uses.set(keyId, at)
             return Effect.void
           })
@@ -157,6 +162,7 @@ export class CredentialAudit extends Context.Service<CredentialAudit, {
         /** Takes everything that waits and writes it: one append, one touch. */
         const writeOnce: Effect.Effect<void> = Effect.suspend(() => {
           wake.closeUnsafe()
+          waiting.closeUnsafe()
           const batch = entries
           const touched = uses
           if (batch.length === 0 && touched.size === 0) return Effect.void
@@ -206,7 +212,8 @@ export class CredentialAudit extends Context.Service<CredentialAudit, {
           entries.length === 0 && uses.size === 0 ? Effect.void : Effect.andThen(flush, drain)
         )
 
-        yield* Effect.raceFirst(Effect.sleep(options.flushIntervalMs), wake.await).pipe(
+        yield* waiting.await.pipe(
+          Effect.andThen(Effect.raceFirst(Effect.sleep(options.flushIntervalMs), wake.await)),
           Effect.andThen(flush),
           Effect.forever,
           Effect.forkScoped

@@ -68,7 +68,8 @@ describe("MemoryIdempotencyStore bounds", () => {
       expect(again.replayed).toBe(false)
       expect(again.chargedMillicredits).toBe(48_000)
       expect(yield* posted).toBe(1_000_000 - 5 * 48_000)
-    }).pipe(Effect.provide(makeGateway(adapters).layer), Effect.provide(TestClock.layer())))
+      // The pricing poll would otherwise wake 86,400 times while the test clock jumps a day.
+    }).pipe(Effect.provide(makeGateway(adapters, { policy: { pricingRefreshMs: 2 * DAY } }).layer), Effect.provide(TestClock.layer())))
   })
 
   it("keeps at most `records` completed records, the oldest making way; a dropped key starts afresh", () => {
