@@ -211,6 +211,17 @@ export const administrationSuite = (adapters: AdapterSet) =>
           expect(yield* failureOf(a.createUser(call(), { id: dana.id }))).toBe("AlreadyExists")
         })))
 
+      it("a user creation retried under its idempotency key (no id given) replays the first user and its credits", () =>
+        run(Effect.gen(function*() {
+          const a = yield* admin
+          const first = yield* a.createUser(call("new-user"), { initialCredits: credits(3) })
+          const again = yield* a.createUser(call("new-user"), { initialCredits: credits(3) })
+          expect(again.replayed).toBe(true)
+          expect(again.id).toBe(first.id)
+          expect((yield* a.account(first.id)).balance.posted).toBe(credits(3))
+          expect((yield* a.listUsers({ limit: 100 })).filter((u) => u.account.balance.posted === credits(3))).toHaveLength(1)
+        })))
+
       it("membership: an organization that bills its members pays for them", () =>
         run(Effect.gen(function*() {
           const a = yield* admin

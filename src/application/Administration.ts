@@ -720,8 +720,9 @@ const make = Effect.gen(function*() {
       yield* checkCap(input.monthlyCap, "monthly_cap")
       if (input.initialCredits !== undefined) yield* checkAmount(input.initialCredits)
       if (input.billingOrg !== undefined) yield* org(input.billingOrg)
-      const id = input.id ?? (yield* random.uuidV4()) as UserId
       const work = Effect.gen(function*() {
+        // A fresh id inside the work: a retry under the same idempotency key replays the first.
+        const id = input.id ?? (yield* random.uuidV4()) as UserId
         if (Option.isSome(yield* users.find(id))) return yield* new AlreadyExists({ resource: "user", id })
         const created: User = {
           id,
@@ -736,7 +737,7 @@ const make = Effect.gen(function*() {
         }
         return yield* userView(created)
       })
-      return yield* idempotent(call, "user.create", { ...input, id }, work)
+      return yield* idempotent(call, "user.create", input, work)
     })
 
   const updateUser = (id: UserId, patch: UserPatch) =>

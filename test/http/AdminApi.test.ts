@@ -116,6 +116,8 @@ describe("admin credentials, both ways", () => {
           code
         })
         if (status === 403) expect(r.json.error.param).toBe("Authorization")
+        // What to send is an admin key, not an image credential.
+        if (code === "missing_credentials") expect(r.json.error.message).toContain("admin key (adm_…)")
       }
     }
     expect(await state()).toEqual(before)

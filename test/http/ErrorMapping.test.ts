@@ -39,9 +39,14 @@ const TABLE: ReadonlyArray<readonly [E.DomainError, number, string, string]> = [
   [new E.HoldNotFound({ hold: "h" }), 500, "server_error", "internal_error"],
   [new E.HoldAlreadyResolved({ hold: "h", status: "settled" }), 500, "server_error", "internal_error"],
   [new E.SettleExceedsHold({ hold: "h", reserved: 1, requested: 2 }), 500, "server_error", "internal_error"],
-  [new E.TransferNotFound({ transfer: "t" }), 500, "server_error", "internal_error"],
-  [new E.RefundExceedsTransfer({ transfer: "t", refundable: 1, requested: 2 }), 500, "server_error", "internal_error"],
-  [new E.InvalidAmount({ amount: -1 }), 500, "server_error", "internal_error"]
+  // The admin API's refusals.
+  [new E.TransferNotFound({ transfer: "t" }), 404, "invalid_request_error", "transfer_not_found"],
+  [new E.RefundExceedsTransfer({ transfer: "t", refundable: 1, requested: 2 }), 400, "invalid_request_error", "refund_exceeds_transfer"],
+  [new E.InvalidAmount({ amount: -1 }), 400, "invalid_request_error", "invalid_amount"],
+  [new E.InvalidApiKey({ state: "admin_only", prefix: "adm_abc" }), 401, "authentication_error", "invalid_api_key"],
+  [new E.AdminRequired({ presented: "service key" }), 403, "permission_error", "admin_required"],
+  [new E.NotFound({ resource: "service", id: "s" }), 404, "invalid_request_error", "service_not_found"],
+  [new E.AlreadyExists({ resource: "organization", id: "org_a" }), 409, "invalid_request_error", "organization_exists"]
 ]
 
 describe("mapping domain errors to OpenAI's error shape", () => {

@@ -21,7 +21,15 @@ export const AdminAuthenticatedLayer = Layer.effect(
         Effect.gen(function*() {
           const request = yield* HttpServerRequest.HttpServerRequest
           const admin = yield* Effect.result(Effect.flatMap(credentialFrom(request.headers), resolver.resolveAdmin))
-          if (Result.isFailure(admin)) return errorResponse(fromDomainError(admin.failure, yield* Clock.currentTimeMillis))
+          if (Result.isFailure(admin)) {
+            const wire = fromDomainError(admin.failure, yield* Clock.currentTimeMillis)
+            // The image endpoints' wording lists image credentials; here only an admin key works.
+            return errorResponse(
+              admin.failure._tag === "MissingCredentials"
+                ? { ...wire, message: "No credentials were sent. Send 'Authorization: Bearer <admin key>' with an admin key (adm_…)." }
+                : wire
+            )
+          }
           return yield* Effect.provideService(handler, CurrentAdmin, admin.success)
         })
     })
