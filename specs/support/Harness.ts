@@ -1,6 +1,7 @@
 import { Effect, Layer, Redacted } from "effect"
 import { SignJWT } from "jose"
-import { Core } from "../../src/application/Core.ts"
+import { Core, makeCore } from "../../src/application/Core.ts"
+import { NodePlatform } from "../../src/adapters/node/NodePlatform.ts"
 import { GatewayPolicy, type GatewayPolicyShape } from "../../src/application/GatewayPolicy.ts"
 import { Provisioning } from "../../src/application/Provisioning.ts"
 import type { ImageProvider } from "../../src/application/ports/ImageProvider.ts"
@@ -11,15 +12,20 @@ import type { Tier } from "../../src/domain/Tier.ts"
 import type { AdapterSet } from "./AdapterSet.ts"
 import { makeScriptedProvider } from "./ScriptedProvider.ts"
 
+/** The core as the server runs it (node:crypto's synchronous SHA-256, pooled random bytes). */
+const NodeCore = makeCore(NodePlatform)
+
 /** The whole core on one adapter set, with a scripted provider. A new, empty world each call. */
 export const makeGateway = (adapters: AdapterSet, options: {
   readonly policy?: Partial<GatewayPolicyShape>
   readonly tinyImages?: boolean
   /** Replaces the scripted provider (e.g. one whose answers a scheduler orders). */
   readonly provider?: Layer.Layer<ImageProvider>
+  /** The core on portable crypto (WebCrypto) instead of the server's (node:crypto). */
+  readonly portable?: boolean
 } = {}) => {
   const provider = makeScriptedProvider({ tiny: options.tinyImages ?? false })
-  const layer = Core.pipe(
+  const layer = (options.portable === true ? Core : NodeCore).pipe(
     Layer.provideMerge(Layer.mergeAll(adapters.fresh(), GatewayPolicy.layer(options.policy), options.provider ?? provider.layer))
   )
   return { layer, calls: provider.calls }
