@@ -95,9 +95,15 @@ export const openTestDatabase = async (options: { readonly maxConnections?: numb
       yield* sql.unsafe(`CREATE SCHEMA "${schema}"`)
       yield* migrate
     }))
+    // DELETE rather than TRUNCATE: the tables of one test hold a few rows, and TRUNCATE makes
+    // new files for every table (about 1 ms each, on each of thousands of property cases). The
+    // append-only triggers are row triggers: replica mode skips them for this transaction only.
     const truncate = Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
-      yield* sql.unsafe(`TRUNCATE ${TABLES.join(", ")}`)
+      yield* sql.withTransaction(Effect.gen(function*() {
+        yield* sql.unsafe("SET LOCAL session_replication_role = replica")
+        for (const table of TABLES) yield* sql.unsafe(`DELETE FROM ${table}`)
+      }))
     }).pipe(Effect.provide(client), Effect.orDie)
     return {
       url: server.url,
