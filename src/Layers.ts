@@ -8,7 +8,7 @@ import type { ImageStore } from "./application/ports/ImageStore.ts"
 import { DiskImageStore } from "./adapters/disk/DiskImageStore.ts"
 import { LocalImageProvider } from "./adapters/local/LocalImageProvider.ts"
 import { MemoryAdapters } from "./adapters/memory/MemoryAdapters.ts"
-import { startEmbeddedPostgres } from "./adapters/postgres/EmbeddedPostgres.ts"
+import { type EmbeddedRole, startEmbeddedPostgres } from "./adapters/postgres/EmbeddedPostgres.ts"
 import { MigrationsLayer } from "./adapters/postgres/Migrations.ts"
 import { PgAdapters } from "./adapters/postgres/PgAdapters.ts"
 import * as PgDatabase from "./adapters/postgres/PgDatabase.ts"
@@ -154,8 +154,11 @@ export interface EmbeddedDatabase {
  * across restarts; stopped when the scope closes), with a BYOK encryption key kept there too. It
  * is migrated at every start.
  */
-export const startEmbedded = (config: GatewayConfig): Effect.Effect<EmbeddedDatabase, StartupError, Scope.Scope> =>
-  startEmbeddedPostgres(config.dataDir).pipe(
+export const startEmbedded = (
+  config: GatewayConfig,
+  role: EmbeddedRole = "gateway"
+): Effect.Effect<EmbeddedDatabase, StartupError, Scope.Scope> =>
+  startEmbeddedPostgres(config.dataDir, role).pipe(
     Effect.tap((started) =>
       started.recovered === undefined
         ? Effect.void

@@ -14,7 +14,7 @@ const embeddedForCommand = (config: GatewayConfig) =>
     Effect.flatMap(Option.match({
       onSome: (running) =>
         Effect.succeed({ url: running.url, byokKey: running.byokKey, cluster: running.cluster, migrate: false }),
-      onNone: () => startEmbedded(config)
+      onNone: () => startEmbedded(config, "admin command")
     }))
   )
 

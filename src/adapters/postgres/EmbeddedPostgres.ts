@@ -79,7 +79,11 @@ const clusterHome = async (root: string, user: Awaited<ReturnType<typeof serverU
 interface Owner {
   readonly pid: number
   readonly start?: string | undefined
+  /** Who holds DATA_DIR: a gateway, or an admin CLI command that started the cluster for itself. */
+  readonly role?: EmbeddedRole | undefined
 }
+
+export type EmbeddedRole = "gateway" | "admin command"
 
 const ownerIsAlive = (owner: Owner) => {
   if (owner.pid === process.pid || !isAlive(owner.pid)) return false
@@ -92,9 +96,9 @@ const ownerIsAlive = (owner: Owner) => {
  * whose process is gone, or whose pid now belongs to another process, is taken over; one held by
  * a live gateway is refused.
  */
-const claim = async (root: string): Promise<() => Promise<void>> => {
+const claim = async (root: string, role: EmbeddedRole): Promise<() => Promise<void>> => {
   const file = join(root, "gateway.lock")
-  const me: Owner = { pid: process.pid, start: processStart(process.pid) }
+  const me: Owner = { pid: process.pid, start: processStart(process.pid), role }
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       await writeFile(file, JSON.stringify(me) + "\n", { flag: "wx", mode: 0o644 })
@@ -104,7 +108,11 @@ const claim = async (root: string): Promise<() => Promise<void>> => {
     }
     const owner = await readFile(file, "utf8").then((text) => JSON.parse(text) as Owner, () => undefined)
     if (owner !== undefined && ownerIsAlive(owner)) {
-      throw new PostgresServerError(`another gateway (pid ${owner.pid}) is running on this DATA_DIR; stop it or choose another DATA_DIR`)
+      throw new PostgresServerError(
+        owner.role === "admin command"
+          ? `an admin command (npm run admin, pid ${owner.pid}) is using this DATA_DIR; start again once it has finished`
+          : `another gateway (pid ${owner.pid}) is running on this DATA_DIR; stop it or choose another DATA_DIR`
+      )
     }
     await rm(file, { force: true })
   }
@@ -119,7 +127,7 @@ const claim = async (root: string): Promise<() => Promise<void>> => {
  * gateway's is never touched. Postgres refuses to run as root, so as root it runs as the
  * `postgres` system user (created if missing).
  */
-export const startEmbeddedPostgres = (dataDir: string): Effect.Effect<
+export const startEmbeddedPostgres = (dataDir: string, role: EmbeddedRole = "gateway"): Effect.Effect<
   {
     readonly url: Redacted.Redacted<string>
     readonly byokKey: Redacted.Redacted<string>
@@ -148,7 +156,7 @@ export const startEmbeddedPostgres = (dataDir: string): Effect.Effect<
       await mkdir(root, { recursive: true })
       return loadOrCreateSecrets(root)
     })
-    yield* Effect.acquireRelease(attempt(`cannot claim ${root}`, () => claim(root)), (release) => Effect.promise(release))
+    yield* Effect.acquireRelease(attempt(`cannot claim ${root}`, () => claim(root, role)), (release) => Effect.promise(release))
     const user = yield* attempt("cannot choose the PostgreSQL user", serverUser)
     const bins = yield* attempt("cannot find the PostgreSQL binaries", () => binaries(user))
     const home = yield* attempt(`cannot prepare a directory for the cluster of ${root}`, () => clusterHome(root, user))
@@ -222,7 +230,8 @@ export const attachEmbeddedPostgres = (dataDir: string, options: { readonly time
         readFile(join(root, "gateway.lock"), "utf8").then(
           (text) => JSON.parse(text) as Owner,
           () => undefined
-        ).then((o) => (o !== undefined && ownerIsAlive(o) ? o : undefined))
+        // Only a gateway's server is shared; another admin command's stops when that command ends.
+        ).then((o) => (o !== undefined && o.role !== "admin command" && ownerIsAlive(o) ? o : undefined))
       for (;;) {
         const gateway = await owner()
         if (gateway === undefined) return Option.none()
