@@ -317,6 +317,10 @@ export const administrationSuite = (adapters: AdapterSet) =>
             before = page.nextCursor
           }
           expect(amounts).toEqual([7, 6, 5, 4, 3, 2, 1])
+          // A page that ends the journal says so, even when it is full.
+          const all = yield* a.history(WORLD.bob.id, { limit: 7 })
+          expect(all.data).toHaveLength(7)
+          expect(all.nextCursor).toBeUndefined()
           const ledger = yield* CreditLedger
           expect((yield* ledger.balance(WORLD.bob.id as never)).posted).toBe(28)
         })))
@@ -353,6 +357,8 @@ export const administrationSuite = (adapters: AdapterSet) =>
           expect(first.data).toHaveLength(2)
           const second = yield* a.audit({ action: "credits.grant", limit: 2, beforeSeq: first.nextCursor })
           const third = yield* a.audit({ action: "credits.grant", limit: 2, beforeSeq: second.nextCursor })
+          expect(third.data).toHaveLength(1)
+          expect(third.nextCursor).toBeUndefined()
           const seqs = [...first.data, ...second.data, ...third.data].map((e) => e.seq)
           expect(seqs).toEqual([...seqs].sort((x, y) => y - x))
           expect(new Set(seqs).size).toBe(5)

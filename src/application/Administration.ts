@@ -896,9 +896,10 @@ const make = Effect.gen(function*() {
       Effect.gen(function*() {
         const c = yield* customer(raw)
         const limit = Math.max(1, Math.min(500, Math.floor(page.limit)))
-        const data = yield* ledger.history(c.account, limit, page.beforeSeq)
-        const last = data.at(-1)
-        return { data, nextCursor: data.length === limit ? last?.seq : undefined } satisfies Page<Transfer>
+        // One more than asked: whether another page exists.
+        const found = yield* ledger.history(c.account, limit + 1, page.beforeSeq)
+        const data = found.slice(0, limit)
+        return { data, nextCursor: found.length > limit ? data.at(-1)?.seq : undefined } satisfies Page<Transfer>
       }),
 
     pricing: catalog.current,
@@ -912,10 +913,11 @@ const make = Effect.gen(function*() {
       }),
 
     audit: (filter) =>
-      Effect.map(auditLog.list(filter), (data) => ({
-        data,
-        nextCursor: data.length === filter.limit ? data.at(-1)?.seq : undefined
-      })),
+      // One more than asked: whether another page exists.
+      Effect.map(auditLog.list({ ...filter, limit: filter.limit + 1 }), (found) => {
+        const data = found.slice(0, filter.limit)
+        return { data, nextCursor: found.length > filter.limit ? data.at(-1)?.seq : undefined }
+      }),
     usageReport: (range) =>
       range.since >= range.until || range.until - range.since > MAX_REPORT_RANGE_MS
         ? Effect.fail(invalid("since", "invalid_range", "A report covers a range of up to 366 days: 'since' before 'until'."))
