@@ -37,7 +37,9 @@ export const GatewayConfig = Config.all({
   metricsToken: Config.Redacted("METRICS_TOKEN").pipe(Config.option),
   // An operator's first admin key (adm_…, at least 32 characters), imported at start-up.
   adminApiKey: Config.schema(
-    Schema.RedactedFromValue(Schema.String.check(Schema.isPattern(/^adm_[A-Za-z0-9_-]{28,}$/))),
+    Schema.RedactedFromValue(Schema.String.check(Schema.isPattern(/^adm_[A-Za-z0-9_-]{28,}$/, {
+      message: "an admin key is adm_ followed by at least 28 of A-Z a-z 0-9 _ - (e.g. adm_$(openssl rand -hex 20))"
+    }))),
     "ADMIN_API_KEY"
   ).pipe(Config.option),
   // One JSON line per answered request on stdout.
