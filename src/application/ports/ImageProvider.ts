@@ -29,6 +29,8 @@ export interface ProviderResult {
   readonly images: ReadonlyArray<ProviderImage>
   /** The provider that really answered (`local` when it stood in for an unconfigured one). */
   readonly providerUsed: ProviderName
+  /** What the provider reported the call cost it (OpenRouter's `usage.cost`), in millionths of a US dollar. */
+  readonly providerCostMicroUsd?: number | undefined
 }
 
 /** Generates images; every failure is one of the typed provider errors. */
