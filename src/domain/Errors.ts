@@ -326,6 +326,8 @@ export const describeError = (e: DomainError): string => {
     case "ProviderMalformed":
       return `The image provider (${e.provider}) returned a response the gateway could not read. No credits were charged.`
     case "ProviderNotConfigured":
-      return `No provider is configured for '${e.provider}'. An operator must set its API key.`
+      return e.provider === "openai" || e.provider === "openrouter"
+        ? `No ${e.provider} key is configured on this gateway for this model. An operator must set ${e.provider.toUpperCase()}_API_KEY.`
+        : `No provider is configured for '${e.provider}'. An operator must set its API key.`
   }
 }

@@ -43,10 +43,35 @@ const series = <I, S>(metric: Metric.Metric<I, S>, ...labels: ReadonlyArray<stri
     return found
   }
 }
+const circuitState = Metric.gauge("image_gateway_provider_circuit_state", {
+  description: "Each provider's circuit breaker: 0 closed, 1 half-open (the next call probes), 2 open (calls fail fast)."
+})
+const providerCalls = Metric.counter("image_gateway_provider_calls_total", {
+  description: "Calls to real providers, by provider and outcome (success, the error's tag, or circuit_open for a call refused without reaching the provider).",
+  incremental: true
+})
+
 const generationsBy = series(generations, "mode", "outcome")
 const imagesBy = series(images, "model", "provider")
 const durationBy = series(duration, "provider")
 const responsesBy = series(responses, "status")
+const circuitStateBy = series(circuitState, "provider")
+const providerCallsBy = series(providerCalls, "provider", "outcome")
+
+/** The gauge's values for a circuit's states. */
+export const CIRCUIT_STATE = { closed: 0, halfOpen: 1, open: 2 } as const
+
+/** Sets a provider's circuit state gauge. */
+export const observeCircuitState = (provider: string, state: number): Effect.Effect<void> =>
+  Metric.update(circuitStateBy(provider), state)
+
+/** A provider's circuit state gauge as it reads now. */
+export const circuitStateOf = (provider: string): Effect.Effect<number> =>
+  Effect.map(Metric.value(circuitStateBy(provider)), (state) => Number(state.value))
+
+/** Counts one call to a real provider (or one refused by its open circuit). */
+export const observeProviderCall = (provider: string, outcome: string): Effect.Effect<void> =>
+  Metric.update(providerCallsBy(provider, outcome), 1)
 
 /** Updates the generation metrics for one usage event, in the registry of `context`. */
 export const observeGeneration = (event: UsageEvent, context: Context.Context<never>): void => {
