@@ -7,8 +7,11 @@ import { GatewayPolicy } from "./application/GatewayPolicy.ts"
 import type { ImageStore } from "./application/ports/ImageStore.ts"
 import { DiskImageStore } from "./adapters/disk/DiskImageStore.ts"
 import { LocalImageProvider } from "./adapters/local/LocalImageProvider.ts"
+import { ProviderRouter } from "./adapters/providers/ProviderRouter.ts"
+import { ProviderConfig, routerOptions } from "./adapters/providers/ProviderSettings.ts"
 import { MemoryAdapters } from "./adapters/memory/MemoryAdapters.ts"
 import { type EmbeddedRole, startEmbeddedPostgres } from "./adapters/postgres/EmbeddedPostgres.ts"
+import { decodeKey, KEY_FORMAT, oldKeysProblem } from "./adapters/postgres/ByokKeyring.ts"
 import { MigrationsLayer } from "./adapters/postgres/Migrations.ts"
 import { PgAdapters } from "./adapters/postgres/PgAdapters.ts"
 import * as PgDatabase from "./adapters/postgres/PgDatabase.ts"
@@ -17,6 +20,15 @@ import * as SqlClient from "effect/sql/SqlClient"
 
 /** Start-up cannot go on; the message says what to change. */
 export class StartupError extends Data.TaggedError("StartupError")<{ readonly message: string }> {}
+
+/**
+ * A secret checked by `problem` (which names what is wrong, never the value); empty counts as unset.
+ */
+const byokKeyConfig = (name: string, problem: (text: string) => string | undefined) =>
+  Config.schema(
+    Schema.RedactedFromValue(Schema.String.check(Schema.makeFilter((text: string) => text === "" ? undefined : problem(text)))),
+    name
+  ).pipe(Config.option, Config.map(Option.filter((value) => Redacted.value(value) !== "")))
 
 /** Everything the gateway reads from the environment; a bad value stops start-up, naming the variable. */
 export const GatewayConfig = Config.all({
@@ -30,8 +42,11 @@ export const GatewayConfig = Config.all({
   databaseUrl: Config.Redacted("DATABASE_URL").pipe(Config.option),
   demo: Config.Boolean("DEMO").pipe(Config.option),
   publicUrl: Config.URL("PUBLIC_URL").pipe(Config.option),
-  // PostgreSQL only: encrypts BYOK keys at rest; applies pending migrations at start-up.
-  byokKey: Config.Redacted("BYOK_ENCRYPTION_KEY").pipe(Config.option),
+  // PostgreSQL only: encrypts BYOK keys at rest (32 random bytes in base64; ByokKeyring.ts), and
+  // the keys it replaced, still read until `admin byok reencrypt` has moved every row.
+  byokKey: byokKeyConfig("BYOK_ENCRYPTION_KEY", (text) => decodeKey(text) === undefined ? KEY_FORMAT : undefined),
+  byokOldKeys: byokKeyConfig("BYOK_ENCRYPTION_KEYS_OLD", oldKeysProblem),
+  // Applies pending migrations at start-up.
   migrate: Config.Boolean("MIGRATE").pipe(Config.withDefault(false)),
   // When set, GET /metrics asks for it as a bearer token.
   metricsToken: Config.Redacted("METRICS_TOKEN").pipe(Config.option),
@@ -43,7 +58,9 @@ export const GatewayConfig = Config.all({
     "ADMIN_API_KEY"
   ).pipe(Config.option),
   // One JSON line per answered request on stdout.
-  accessLog: Config.Boolean("ACCESS_LOG").pipe(Config.withDefault(false))
+  accessLog: Config.Boolean("ACCESS_LOG").pipe(Config.withDefault(false)),
+  // OPENAI_API_KEY, OPENROUTER_API_KEY, their base URLs, PROVIDER_ROUTES, LOCAL_PROVIDER, the circuit breaker.
+  providers: ProviderConfig
 })
 export type GatewayConfig = Config.Success<typeof GatewayConfig>
 
@@ -166,8 +183,12 @@ export const startEmbedded = (
         ? Effect.void
         : Console.error(`Stopped the embedded PostgreSQL (pid ${started.recovered}) that a previous gateway on this DATA_DIR left running.`)
     ),
-    Effect.map((started) => ({ url: started.url, byokKey: started.byokKey, cluster: started.cluster, migrate: true })),
-    Effect.mapError((e) => new StartupError({ message: `DATA_DIR (${config.dataDir}): ${e.message}` }))
+    Effect.mapError((e) => new StartupError({ message: `DATA_DIR (${config.dataDir}): ${e.message}` })),
+    Effect.filterOrFail(
+      (started) => decodeKey(Redacted.value(started.byokKey)) !== undefined,
+      () => new StartupError({ message: `DATA_DIR (${config.dataDir}): secrets.json's byokKey ${KEY_FORMAT}` })
+    ),
+    Effect.map((started) => ({ url: started.url, byokKey: started.byokKey, cluster: started.cluster, migrate: true }))
   )
 
 /** Where the embedded default keeps its cluster, for the start-up banner. */
@@ -189,7 +210,11 @@ const postgresPorts = (
   if (Option.isNone(url)) {
     return Layer.unwrap(Effect.map(embedded, (db) =>
       Layer.mergeAll(
-        PgAdapters({ imageBaseUrl: baseUrl, byokKey: Option.getOrElse(config.byokKey, () => db.byokKey) }),
+        PgAdapters({
+          imageBaseUrl: baseUrl,
+          byokKey: Option.getOrElse(config.byokKey, () => db.byokKey),
+          byokOldKeys: Option.getOrUndefined(config.byokOldKeys)
+        }),
         diskImages(config, baseUrl),
         Layer.succeed(EmbeddedCluster, EmbeddedCluster.of({ path: db.cluster }))
       ).pipe(Layer.provide(database(db.url, db.migrate)))
@@ -198,7 +223,7 @@ const postgresPorts = (
   if (Option.isNone(config.byokKey)) {
     return failStartup("BYOK_ENCRYPTION_KEY must be set with DATABASE_URL: it encrypts the accounts' own provider keys at rest.")
   }
-  return PgAdapters({ imageBaseUrl: baseUrl, byokKey: config.byokKey.value }).pipe(
+  return PgAdapters({ imageBaseUrl: baseUrl, byokKey: config.byokKey.value, byokOldKeys: Option.getOrUndefined(config.byokOldKeys) }).pipe(
     Layer.provide(database(url.value, config.migrate))
   )
 }
@@ -228,6 +253,18 @@ export const StorePorts = (
   return MemoryAdapters(options.imageBaseUrl)
 }
 
+/**
+ * The local provider stands in for a provider with no platform key on the embedded default and
+ * STORAGE=memory (SPEC §10), unless LOCAL_PROVIDER says otherwise; on a DATABASE_URL it does not.
+ */
+export const localStandsIn = (config: GatewayConfig): boolean => {
+  const mode = storageMode(config)
+  return Option.getOrElse(config.providers.localProvider, () => mode._tag === "memory" || Option.isNone(mode.url))
+}
+
+/** The router's options as configured (the start-up banner describes them). */
+export const providerRouting = (config: GatewayConfig) => routerOptions(config.providers, localStandsIn(config))
+
 /** The core as the server runs it: on Node's platform (`adapters/node`). */
 export const ServerCore = makeCore(NodePlatform)
 
@@ -236,7 +273,12 @@ export const CoreOn = <E, R>(ports: Layer.Layer<PortServices, E, R>) =>
   ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(ports, GatewayPolicy.layer(), LocalImageProvider)))
 
 /**
- * The whole core on the configured adapters, with the local provider standing in for every
- * provider (no provider keys are configured yet: `provider_used` says `local`).
+ * The whole core on the configured adapters, each model answered by its provider through the
+ * router (circuit breakers, the local stand-in where configured).
  */
-export const Gateway = (config: GatewayConfig) => CoreOn(withMetrics(Ports(config)))
+export const Gateway = (config: GatewayConfig) =>
+  ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(
+    withMetrics(Ports(config)),
+    GatewayPolicy.layer(),
+    ProviderRouter(providerRouting(config))
+  )))

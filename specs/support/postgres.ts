@@ -10,7 +10,7 @@ import { type AdapterSet, IMAGE_BASE_URL } from "./AdapterSet.ts"
 import { startScratchPostgres } from "./ScratchPostgres.ts"
 
 /** The BYOK encryption key of every test database. */
-export const TEST_BYOK_KEY = Redacted.make("test-byok-encryption-key")
+export const TEST_BYOK_KEY = Redacted.make("rOgOfQcYsF+5/6GWk8UEMBJ9LUD7vzyNKhGnrGcqeqQ=")
 
 // --- the server: one per worker process ------------------------------------------------------
 

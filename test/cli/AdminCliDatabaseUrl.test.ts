@@ -31,7 +31,7 @@ describe("npm run admin with DATABASE_URL", () => {
   })
 
   it("migrates when MIGRATE=1 (as the gateway does) and works on the database, starting nothing under DATA_DIR", async () => {
-    const env = { DATABASE_URL: url, BYOK_ENCRYPTION_KEY: "admin-cli-test-byok-key", DATA_DIR: dataDir, STORAGE: "" }
+    const env = { DATABASE_URL: url, BYOK_ENCRYPTION_KEY: "8drrwUU75yHwbeWePqUX9Lh0tTtENQw1RF3a8qQkbfo=", DATA_DIR: dataDir, STORAGE: "" }
     const created = await runCli(["orgs", "create", "org_dburl", "--name", "Database URL", "--credits", "5.25"], { env: { ...env, MIGRATE: "1" } })
     expect(created.code, created.stderr).toBe(0)
     expect(created.stdout).toContain("Created organization org_dburl.")
@@ -45,7 +45,7 @@ describe("npm run admin with DATABASE_URL", () => {
     const port = await freePort()
     const [unreachable, noKey] = await Promise.all([
       runCli(["services", "list"], {
-        env: { DATABASE_URL: `postgres://u:secret-password@127.0.0.1:${port}/none`, BYOK_ENCRYPTION_KEY: "k", STORAGE: "" }
+        env: { DATABASE_URL: `postgres://u:secret-password@127.0.0.1:${port}/none`, BYOK_ENCRYPTION_KEY: "t5fV3QsGOUbIvtNVVH4nITR5GQI6iyQD4+bp2dmnFAI=", STORAGE: "" }
       }),
       runCli(["services", "list"], { env: { DATABASE_URL: url, BYOK_ENCRYPTION_KEY: "", STORAGE: "" } })
     ])

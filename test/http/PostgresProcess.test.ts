@@ -28,7 +28,7 @@ describe("npm start with DATABASE_URL", () => {
     const port = await freePort()
     return {
       origin: `http://127.0.0.1:${port}`,
-      env: { DATABASE_URL: url, MIGRATE: "1", DEMO: "1", BYOK_ENCRYPTION_KEY: "http-test-byok-key", PORT: String(port), HOST: "127.0.0.1" }
+      env: { DATABASE_URL: url, MIGRATE: "1", DEMO: "1", BYOK_ENCRYPTION_KEY: "bJGHSMXl7S1KA44onf8rIEBoapy6-EYiI9xCTYkIarE", PORT: String(port), HOST: "127.0.0.1" }
     }
   }
 
@@ -73,7 +73,7 @@ describe("npm start with DATABASE_URL", () => {
     const port = await freePort()
     const unreachable = await exec(process.execPath, ["src/main.ts"], {
       cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: `postgres://u:secret-password@127.0.0.1:${port}/none`, BYOK_ENCRYPTION_KEY: "k", PORT: "0" },
+      env: { ...process.env, DATABASE_URL: `postgres://u:secret-password@127.0.0.1:${port}/none`, BYOK_ENCRYPTION_KEY: "t5fV3QsGOUbIvtNVVH4nITR5GQI6iyQD4+bp2dmnFAI=", PORT: "0" },
       timeout: 30_000
     }).then(() => undefined, (e: { code: number; stderr: string }) => e)
     expect(unreachable?.code).toBe(78)

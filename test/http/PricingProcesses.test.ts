@@ -74,7 +74,7 @@ describe("prices changed on one instance, charged on every instance", () => {
       DATABASE_URL: url,
       MIGRATE: "1",
       DEMO: "1",
-      BYOK_ENCRYPTION_KEY: "pricing-test-byok-key",
+      BYOK_ENCRYPTION_KEY: "8drrwUU75yHwbeWePqUX9Lh0tTtENQw1RF3a8qQkbfo=",
       PORT: String(port),
       HOST: "127.0.0.1"
     })

@@ -6,6 +6,7 @@ import type { AdminFailure } from "../../application/Administration.ts"
 import type { StartupError } from "../../Layers.ts"
 import { OrgCommands, UserCommands } from "./AccountCommands.ts"
 import { AuditCommand, ReportCommands } from "./AuditCommands.ts"
+import { ByokCommands } from "./ByokCommands.ts"
 import { Json, type UsageError } from "./CliSupport.ts"
 import { CreditCommands } from "./CreditCommands.ts"
 import { AdminKeyCommands, KeyCommands } from "./KeyCommands.ts"
@@ -60,7 +61,8 @@ export const AdminCli = Command.make("admin").pipe(
     CreditCommands,
     PricingCommands,
     AuditCommand,
-    ReportCommands
+    ReportCommands,
+    ByokCommands
   ]),
   Command.withGlobalFlags([Json])
 )

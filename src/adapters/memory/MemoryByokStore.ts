@@ -25,6 +25,8 @@ export const MemoryByokStore = Layer.sync(ByokStore, () => {
         const i = find(account, id)
         if (i >= 0) keys[i] = { ...keys[i]!, enabled }
         return i >= 0
-      })
+      }),
+    // Process memory holds no ciphertext: there is nothing to re-encrypt.
+    reseal: Effect.sync(() => ({ currentKeyId: "", resealed: 0, alreadyCurrent: keys.length, unreadable: [] }))
   })
 })

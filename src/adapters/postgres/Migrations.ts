@@ -211,6 +211,12 @@ export const migrations = {
       data jsonb NOT NULL,
       updated_at bigint NOT NULL
     )`
+  ),
+
+  "0005_byok_key_ids": statements(
+    // The id of the encryption key that sealed the row (ByokKeyring.ts); NULL for rows sealed
+    // before key ids, whose AES key was the SHA-256 of the configured text.
+    `ALTER TABLE byok_keys ADD COLUMN key_id text`
   )
 }
 

@@ -17,8 +17,10 @@ import { PgUsageLog } from "./PgUsageLog.ts"
  */
 export const PgAdapters = (options: {
   readonly imageBaseUrl: string
-  /** Encrypts BYOK provider keys at rest. */
+  /** Encrypts BYOK provider keys at rest: 32 random bytes in base64 (`ByokKeyring.ts`). */
   readonly byokKey: Redacted.Redacted<string>
+  /** Earlier encryption keys, comma-separated, that open rows sealed before a rotation. */
+  readonly byokOldKeys?: Redacted.Redacted<string> | undefined
 }) =>
   Layer.mergeAll(
     PgLedgerStoreLayer,
@@ -27,7 +29,7 @@ export const PgAdapters = (options: {
     PgServiceRegistry,
     PgSessionStore,
     PgKeyStore,
-    PgByokStore(options.byokKey),
+    PgByokStore(options.byokKey, options.byokOldKeys),
     PgUsageLog,
     PgIdempotencyStore,
     PgStoreHealth,

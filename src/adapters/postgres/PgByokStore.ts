@@ -1,57 +1,41 @@
 import { Effect, Layer, Option, Redacted } from "effect"
 import * as SqlClient from "effect/sql/SqlClient"
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto"
-import { ByokStore } from "../../application/ports/ByokStore.ts"
+import { ByokStore, type ResealReport } from "../../application/ports/ByokStore.ts"
 import type { ByokKey } from "../../domain/Entities.ts"
+import type { AccountId } from "../../domain/Ids.ts"
 import type { ProviderName } from "../../domain/Models.ts"
-import { orDie } from "./PgSql.ts"
-
-const IV_BYTES = 12
-const TAG_BYTES = 16
-
-/**
- * AES-256-GCM with a key derived (SHA-256) from the configured secret. The additional data binds
- * a ciphertext to its account and key id, so a ciphertext copied onto another row fails to open.
- */
-export const makeByokCipher = (secret: Redacted.Redacted<string>) => {
-  const key = createHash("sha256").update(Redacted.value(secret), "utf8").digest()
-  const aad = (account: string, id: string) => Buffer.from(`${account}\u0000${id}`, "utf8")
-  return {
-    seal: (account: string, id: string, plaintext: string): Uint8Array => {
-      const iv = randomBytes(IV_BYTES)
-      const cipher = createCipheriv("aes-256-gcm", key, iv).setAAD(aad(account, id))
-      const body = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()])
-      return Buffer.concat([iv, cipher.getAuthTag(), body])
-    },
-    open: (account: string, id: string, sealed: Uint8Array): string => {
-      const bytes = Buffer.from(sealed)
-      const decipher = createDecipheriv("aes-256-gcm", key, bytes.subarray(0, IV_BYTES))
-        .setAAD(aad(account, id))
-        .setAuthTag(bytes.subarray(IV_BYTES, IV_BYTES + TAG_BYTES))
-      return Buffer.concat([decipher.update(bytes.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString("utf8")
-    }
-  }
-}
+import { makeKeyring } from "./ByokKeyring.ts"
+import { copyBytes, orDie } from "./PgSql.ts"
 
 interface ByokRow {
+  readonly seq: number
   readonly id: string
   readonly account: string
   readonly provider: ProviderName
   readonly ciphertext: Uint8Array
+  /** The encryption key that sealed the row; null for rows from before key ids. */
+  readonly key_id: string | null
   readonly last4: string
   readonly enabled: boolean
   readonly created_at: number
 }
 
-/** Provider keys, kept encrypted at rest; only `last4` is stored in clear. */
-export const PgByokStore = (byokKey: Redacted.Redacted<string>) =>
+/** Rows looked at per round of `reseal`. */
+const RESEAL_BATCH = 200
+
+/**
+ * Provider keys, kept encrypted at rest (AES-256-GCM, `ByokKeyring.ts`); only `last4` is stored
+ * in clear. `key` seals every row written; `oldKeys` (BYOK_ENCRYPTION_KEYS_OLD) only opens rows
+ * sealed before a rotation.
+ */
+export const PgByokStore = (key: Redacted.Redacted<string>, oldKeys: Redacted.Redacted<string> | undefined = undefined) =>
   Layer.effect(
     ByokStore,
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
-      const cipher = makeByokCipher(byokKey)
-      // A key that no longer opens (a changed BYOK secret) is a defect, not a silent "no key".
-      const secretOf = (r: ByokRow) => Redacted.make(cipher.open(r.account, r.id, r.ciphertext))
+      const keyring = yield* Effect.try({ try: () => makeKeyring(key, oldKeys), catch: (e) => e }).pipe(Effect.orDie)
+      // A key that no longer opens (a dropped or changed encryption key) is a defect, not a silent "no key".
+      const secretOf = (r: ByokRow) => Redacted.make(keyring.open(r.account, r.id, r.key_id, r.ciphertext))
       const toKey = (r: ByokRow): ByokKey => ({
         id: r.id,
         account: r.account,
@@ -61,6 +45,42 @@ export const PgByokStore = (byokKey: Redacted.Redacted<string>) =>
         enabled: r.enabled,
         createdAt: r.created_at
       })
+
+      /**
+       * Rewrites the rows not under the current key, a batch at a time. Each row changes in one
+       * statement and only if it is still as it was read (`WHERE ciphertext = <as read>`): a row
+       * removed or rewritten meanwhile is left alone, and a second run finds nothing to do.
+       */
+      const reseal = Effect.gen(function*() {
+        let after = -1
+        let resealed = 0
+        const unreadable: Array<ResealReport["unreadable"][number]> = []
+        while (true) {
+          const rows = (yield* sql<ByokRow>`
+            SELECT * FROM byok_keys WHERE seq > ${after} AND key_id IS DISTINCT FROM ${keyring.currentId}
+            ORDER BY seq LIMIT ${RESEAL_BATCH}`).map((r) => ({ ...r, ciphertext: copyBytes(r.ciphertext) }))
+          if (rows.length === 0) break
+          for (const r of rows) {
+            after = r.seq
+            let plaintext: string
+            try {
+              plaintext = keyring.open(r.account, r.id, r.key_id, r.ciphertext)
+            } catch {
+              unreadable.push({ account: r.account as AccountId, id: r.id, keyId: r.key_id })
+              continue
+            }
+            const sealed = keyring.seal(r.account, r.id, plaintext)
+            const updated = yield* sql`
+              UPDATE byok_keys SET ciphertext = ${sealed.ciphertext}, key_id = ${sealed.keyId}
+              WHERE account = ${r.account} AND id = ${r.id} AND ciphertext = ${r.ciphertext} RETURNING id`
+            if (updated.length > 0) resealed++
+          }
+        }
+        const [current] = yield* sql<{ n: number }>`
+          SELECT count(*)::int AS n FROM byok_keys WHERE key_id = ${keyring.currentId}`
+        return { currentKeyId: keyring.currentId, resealed, alreadyCurrent: current!.n - resealed, unreadable }
+      })
+
       return ByokStore.of({
         findEnabled: (account, provider) =>
           orDie(Effect.map(
@@ -69,11 +89,13 @@ export const PgByokStore = (byokKey: Redacted.Redacted<string>) =>
               ORDER BY seq LIMIT 1`,
             (rows) => rows.length === 0 ? Option.none() : Option.some(secretOf(rows[0]!))
           )),
-        add: (key) =>
-          orDie(Effect.asVoid(sql`
-            INSERT INTO byok_keys (account, id, provider, ciphertext, last4, enabled, created_at)
+        add: (key) => {
+          const sealed = keyring.seal(key.account, key.id, Redacted.value(key.secret))
+          return orDie(Effect.asVoid(sql`
+            INSERT INTO byok_keys (account, id, provider, ciphertext, key_id, last4, enabled, created_at)
             VALUES (${key.account}, ${key.id}, ${key.provider},
-              ${cipher.seal(key.account, key.id, Redacted.value(key.secret))}, ${key.last4}, ${key.enabled}, ${key.createdAt})`)),
+              ${sealed.ciphertext}, ${sealed.keyId}, ${key.last4}, ${key.enabled}, ${key.createdAt})`))
+        },
         list: (account) =>
           orDie(Effect.map(
             sql<ByokRow>`SELECT * FROM byok_keys WHERE account = ${account} ORDER BY seq`,
@@ -88,7 +110,8 @@ export const PgByokStore = (byokKey: Redacted.Redacted<string>) =>
           orDie(Effect.map(
             sql`UPDATE byok_keys SET enabled = ${enabled} WHERE account = ${account} AND id = ${id} RETURNING id`,
             (rows) => rows.length > 0
-          ))
+          )),
+        reseal: orDie(reseal)
       })
     })
   )
