@@ -273,11 +273,11 @@ describe("OpenRouterBackend.generate", () => {
       expect(fake.requestsTo("chat")).toHaveLength(2)
     })
 
-    it("429 on every attempt is rate limited, after maxAttempts requests, with the provider's retry-after", async () => {
+    it("429 on every attempt is rate limited after maxAttempts requests (retry-after of at least a second)", async () => {
       const limited = { kind: "error", status: 429, message: "Rate limit", headers: { "retry-after": "0" } } as const
       fake.script("chat", limited, limited, limited, { kind: "images" })
       const error = failureOf((await run(backend().generate(call()))).exit)
-      expect(error).toMatchObject({ _tag: "ProviderRateLimited", retryAfterSeconds: 0 })
+      expect(error).toMatchObject({ _tag: "ProviderRateLimited", retryAfterSeconds: 1 })
       expect(fake.requestsTo("chat")).toHaveLength(3)
     })
 

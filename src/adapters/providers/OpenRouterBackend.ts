@@ -129,7 +129,7 @@ const fromStatus = (
       return fail(
         new ProviderRateLimited({
           provider: PROVIDER,
-          ...(afterMs === undefined ? {} : { retryAfterSeconds: Math.ceil(afterMs / 1000) })
+          ...(afterMs === undefined ? {} : { retryAfterSeconds: Math.max(1, Math.ceil(afterMs / 1000)) })
         }),
         true,
         afterMs
@@ -392,7 +392,10 @@ export const makeOpenRouterBackend = (options: OpenRouterBackendOptions): Provid
   return { name: PROVIDER, platformKey, generate, check }
 }
 
-/** Connection failures that happen before a request can have been written. */
+/**
+ * Connection failures that prove the request never reached OpenRouter (nothing was drawn). A
+ * reset or close once the connection was up is not among them: the request may have been billed.
+ */
 const NOT_SENT_CODES = new Set([
   "ECONNREFUSED",
   "ENOTFOUND",
@@ -402,20 +405,29 @@ const NOT_SENT_CODES = new Set([
   "UND_ERR_CONNECT_TIMEOUT"
 ])
 
-const causeCode = (cause: unknown): string | undefined => {
-  const inner = typeof cause === "object" && cause !== null && "cause" in cause ? cause.cause : undefined
-  return typeof inner === "object" && inner !== null && "code" in inner ? String(inner.code) : undefined
+/** The error codes along a fetch failure's cause chain (and an AggregateError's members). */
+const causeCodes = (cause: unknown): ReadonlyArray<string> => {
+  const codes: Array<string> = []
+  let current: unknown = cause
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    const { code, errors } = current as { code?: unknown; errors?: unknown }
+    if (typeof code === "string") codes.push(code)
+    if (Array.isArray(errors)) {
+      for (const e of errors) {
+        const c = (e as { code?: unknown } | null)?.code
+        if (typeof c === "string") codes.push(c)
+      }
+    }
+    current = (current as { cause?: unknown }).cause
+  }
+  return codes
 }
 
-const notSent = (cause: unknown): boolean => {
-  const code = causeCode(cause)
-  return code !== undefined && (NOT_SENT_CODES.has(code) || code.startsWith("ERR_TLS_") || code.startsWith("CERT_"))
-}
+const notSent = (cause: unknown): boolean => causeCodes(cause).some((code) => NOT_SENT_CODES.has(code))
 
 const describe = (cause: unknown): string => {
   if (cause instanceof Error) {
-    const code = causeCode(cause)
-    return [cause.name, cause.message, code].filter((s) => s !== undefined && s !== "").join(": ")
+    return [cause.name, cause.message, ...causeCodes(cause)].filter((s) => s !== "").join(": ")
   }
   return String(cause)
 }
