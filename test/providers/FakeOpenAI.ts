@@ -10,7 +10,7 @@ import { renderPng } from "../../src/adapters/local/PngRenderer.ts"
  */
 export type FakeAnswer =
   | { readonly kind: "b64" }
-  | { readonly kind: "url"; readonly serve?: "png" | "html" | "missing" | "oversized" }
+  | { readonly kind: "url"; readonly serve?: "png" | "html" | "missing" | "oversized" | "hang" }
   | { readonly kind: "content_policy" }
   | { readonly kind: "invalid" }
   | { readonly kind: "unauthorized" }
@@ -39,6 +39,8 @@ export interface FakeOpenAI {
   readonly script: (...answers: ReadonlyArray<FakeAnswer>) => void
   /** Keys `GET /models` accepts (others get 401). */
   readonly acceptKeys: Set<string>
+  /** Requests left unanswered on purpose whose connection the client has since closed (aborted). */
+  readonly abandoned: () => number
   readonly close: () => Promise<void>
 }
 
@@ -64,6 +66,8 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
   const sockets = new Set<Socket>()
   const files = new Map<string, NonNullable<Extract<FakeAnswer, { kind: "url" }>["serve"]>>()
   let nextFile = 0
+  let abandoned = 0
+  const hold = (req: IncomingMessage) => req.socket.on("close", () => abandoned++)
   let origin = ""
 
   const bearer = (req: IncomingMessage) => req.headers.authorization?.replace(/^Bearer\s+/i, "") ?? ""
@@ -112,7 +116,7 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
       case "server_error":
         return sendJson(res, 500, error("The server had an error while processing your request.", "server_error", null))
       case "hang":
-        return // never answers; closed with the server
+        return hold(req) // never answers
       case "malformed":
         res.writeHead(200, { "content-type": "application/json" })
         return res.end(`{"created": 1700000000, "data": [{"b64_json": "iVBOR`)
@@ -123,7 +127,7 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
     }
   }
 
-  const serveFile = (path: string, res: ServerResponse) => {
+  const serveFile = (path: string, req: IncomingMessage, res: ServerResponse) => {
     const id = path.replace(/^\/files\//, "").replace(/\.png$/, "")
     const serve = files.get(id) ?? "missing"
     switch (serve) {
@@ -133,6 +137,8 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
       case "html":
         res.writeHead(200, { "content-type": "text/html" })
         return res.end("<html>signed URL expired</html>")
+      case "hang":
+        return hold(req)
       case "missing":
         res.writeHead(404, { "content-type": "text/plain" })
         return res.end("not found")
@@ -165,7 +171,7 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
           ? sendJson(res, 200, { object: "list", data: [{ id: "gpt-image-1", object: "model", created: 0, owned_by: "system" }] })
           : sendJson(res, 401, error(`Incorrect API key provided: ${maskKey(bearer(req))}.`, "invalid_request_error", "invalid_api_key"))
       }
-      if (req.method === "GET" && url.pathname.startsWith("/files/")) return serveFile(url.pathname, res)
+      if (req.method === "GET" && url.pathname.startsWith("/files/")) return serveFile(url.pathname, req, res)
       sendJson(res, 404, error("Unknown path", "invalid_request_error", "unknown_url"))
     })
   })
@@ -186,6 +192,7 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
       queue.push(...answers)
     },
     acceptKeys,
+    abandoned: () => abandoned,
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy()

@@ -69,6 +69,15 @@ const successOf = <A, E>(exit: Exit.Exit<A, E>): A => {
   return exit.value
 }
 
+/** Polls `condition` for up to two seconds. */
+const waitFor = async (condition: () => boolean, what: string) => {
+  const until = Date.now() + 2_000
+  while (!condition()) {
+    if (Date.now() > until) throw new Error(`timed out waiting: ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
 const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b))
 
 describe("OpenAI backend against a fake OpenAI server", () => {
@@ -181,6 +190,7 @@ describe("OpenAI backend against a fake OpenAI server", () => {
   })
 
   it("a provider that does not answer is ProviderTimeout at the call's deadline, not retried", async () => {
+    const abandonedBefore = fake.abandoned()
     fake.script({ kind: "hang" }, { kind: "b64" })
     const started = Date.now()
     const { exit, logs } = await run(backend().generate(call({ timeoutMs: 300 })))
@@ -188,6 +198,28 @@ describe("OpenAI backend against a fake OpenAI server", () => {
     assert.isTrue(logs.some((l) => l.includes("did not answer within 300 ms")), logs.join("\n"))
     assert.isBelow(Date.now() - started, 2_000)
     assert.strictEqual(fake.imageRequests().length, 1)
+    await waitFor(() => fake.abandoned() === abandonedBefore + 1, "the request was aborted at the deadline")
+  })
+
+  it("an image URL that does not answer is ProviderTimeout within what remains of the deadline", async () => {
+    const abandonedBefore = fake.abandoned()
+    fake.script({ kind: "url", serve: "hang" })
+    const started = Date.now()
+    const error = failureOf((await run(backend().generate(call({ timeoutMs: 400 })))).exit)
+    assert.deepInclude(error, { _tag: "ProviderTimeout", timeoutMs: 400 })
+    assert.isBelow(Date.now() - started, 2_000)
+    assert.strictEqual(fake.imageRequests().length, 1)
+    await waitFor(() => fake.abandoned() === abandonedBefore + 1, "the download was aborted at the deadline")
+  })
+
+  it("an interrupted call aborts its request", async () => {
+    const abandonedBefore = fake.abandoned()
+    fake.script({ kind: "hang" })
+    const exit = await Effect.runPromiseExit(
+      backend().generate(call({ timeoutMs: 10_000 })).pipe(Effect.timeout("200 millis"))
+    )
+    assert.isTrue(Exit.isFailure(exit))
+    await waitFor(() => fake.abandoned() === abandonedBefore + 1, "the request was aborted on interruption")
   })
 
   it("unparsable JSON is ProviderMalformed, not retried", async () => {
