@@ -5,7 +5,7 @@ import { renderPng } from "../../src/adapters/local/PngRenderer.ts"
 /**
  * A fake OpenAI API on 127.0.0.1 that speaks the Images API wire format (`POST /images/generations`,
  * `GET /models`, errors as `{"error":{"message","type","param","code"}}`). Each image request takes
- * the next scripted answer (a successful base64 answer once the script runs out), and every
+ * the next scripted answer (a base64 answer with `n` images once the script runs out), and every
  * request's Authorization header and body are recorded.
  */
 export type FakeAnswer =
@@ -72,12 +72,15 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
 
   const bearer = (req: IncomingMessage) => req.headers.authorization?.replace(/^Bearer\s+/i, "") ?? ""
 
-  const answerImages = (req: IncomingMessage, res: ServerResponse) => {
+  const answerImages = (req: IncomingMessage, res: ServerResponse, body: unknown) => {
     const answer = queue.shift() ?? { kind: "b64" }
     const b64 = Buffer.from(FAKE_PNG).toString("base64")
     switch (answer.kind) {
-      case "b64":
-        return sendJson(res, 200, { created: 1_700_000_000, data: [{ b64_json: b64, revised_prompt: "a revised prompt" }] })
+      case "b64": {
+        const n = typeof (body as { n?: unknown } | undefined)?.n === "number" ? (body as { n: number }).n : 1
+        const data = Array.from({ length: n }, () => ({ b64_json: b64, revised_prompt: "a revised prompt" }))
+        return sendJson(res, 200, { created: 1_700_000_000, data })
+      }
       case "url": {
         const id = `img-${nextFile++}`
         files.set(id, answer.serve ?? "png")
@@ -165,7 +168,7 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
         // recorded as text
       }
       requests.push({ method: req.method ?? "", path: url.pathname, authorization: req.headers.authorization, body })
-      if (req.method === "POST" && url.pathname === "/v1/images/generations") return answerImages(req, res)
+      if (req.method === "POST" && url.pathname === "/v1/images/generations") return answerImages(req, res, body)
       if (req.method === "GET" && url.pathname === "/v1/models") {
         return acceptKeys.has(bearer(req))
           ? sendJson(res, 200, { object: "list", data: [{ id: "gpt-image-1", object: "model", created: 0, owned_by: "system" }] })

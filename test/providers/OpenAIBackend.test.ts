@@ -104,6 +104,13 @@ describe("OpenAI backend against a fake OpenAI server", () => {
     })
   })
 
+  it("returns every image of an n > 1 answer", async () => {
+    const result = successOf((await run(backend().generate(call({ model: "dall-e-2", n: 3, size: "256x256" })))).exit)
+    assert.strictEqual(result.images.length, 3)
+    for (const image of result.images) assert.isTrue(sameBytes(image.bytes, FAKE_PNG))
+    assert.strictEqual((fake.imageRequests()[0]!.body as { n: number }).n, 3)
+  })
+
   it("does not send response_format to a gpt-image model, which always answers in base64", async () => {
     const { exit } = await run(backend().generate(call({ model: "gpt-image-1", quality: "low", outputFormat: "png" })))
     successOf(exit)
