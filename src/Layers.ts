@@ -7,6 +7,8 @@ import { GatewayPolicy } from "./application/GatewayPolicy.ts"
 import type { ImageStore } from "./application/ports/ImageStore.ts"
 import { DiskImageStore } from "./adapters/disk/DiskImageStore.ts"
 import { LocalImageProvider } from "./adapters/local/LocalImageProvider.ts"
+import { ProviderRouter } from "./adapters/providers/ProviderRouter.ts"
+import { ProviderConfig, routerOptions } from "./adapters/providers/ProviderSettings.ts"
 import { MemoryAdapters } from "./adapters/memory/MemoryAdapters.ts"
 import { type EmbeddedRole, startEmbeddedPostgres } from "./adapters/postgres/EmbeddedPostgres.ts"
 import { decodeKey, KEY_FORMAT, oldKeysProblem } from "./adapters/postgres/ByokKeyring.ts"
@@ -56,7 +58,9 @@ export const GatewayConfig = Config.all({
     "ADMIN_API_KEY"
   ).pipe(Config.option),
   // One JSON line per answered request on stdout.
-  accessLog: Config.Boolean("ACCESS_LOG").pipe(Config.withDefault(false))
+  accessLog: Config.Boolean("ACCESS_LOG").pipe(Config.withDefault(false)),
+  // OPENAI_API_KEY, OPENROUTER_API_KEY, their base URLs, PROVIDER_ROUTES, LOCAL_PROVIDER, the circuit breaker.
+  providers: ProviderConfig
 })
 export type GatewayConfig = Config.Success<typeof GatewayConfig>
 
@@ -249,6 +253,18 @@ export const StorePorts = (
   return MemoryAdapters(options.imageBaseUrl)
 }
 
+/**
+ * The local provider stands in for a provider with no platform key on the embedded default and
+ * STORAGE=memory (SPEC §10), unless LOCAL_PROVIDER says otherwise; on a DATABASE_URL it does not.
+ */
+export const localStandsIn = (config: GatewayConfig): boolean => {
+  const mode = storageMode(config)
+  return Option.getOrElse(config.providers.localProvider, () => mode._tag === "memory" || Option.isNone(mode.url))
+}
+
+/** The router's options as configured (the start-up banner describes them). */
+export const providerRouting = (config: GatewayConfig) => routerOptions(config.providers, localStandsIn(config))
+
 /** The core as the server runs it: on Node's platform (`adapters/node`). */
 export const ServerCore = makeCore(NodePlatform)
 
@@ -257,7 +273,12 @@ export const CoreOn = <E, R>(ports: Layer.Layer<PortServices, E, R>) =>
   ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(ports, GatewayPolicy.layer(), LocalImageProvider)))
 
 /**
- * The whole core on the configured adapters, with the local provider standing in for every
- * provider (no provider keys are configured yet: `provider_used` says `local`).
+ * The whole core on the configured adapters, each model answered by its provider through the
+ * router (circuit breakers, the local stand-in where configured).
  */
-export const Gateway = (config: GatewayConfig) => CoreOn(withMetrics(Ports(config)))
+export const Gateway = (config: GatewayConfig) =>
+  ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(
+    withMetrics(Ports(config)),
+    GatewayPolicy.layer(),
+    ProviderRouter(providerRouting(config))
+  )))

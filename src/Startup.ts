@@ -5,10 +5,11 @@ import { ImageStore } from "./application/ports/ImageStore.ts"
 import { DEMO, DEMO_SERVICES, demoLegacyKeyOf, demoOrgOf, seedDemo } from "./DemoData.ts"
 import { accountOfOrg, accountOfUser } from "./domain/Ids.ts"
 import { toCredits } from "./domain/Money.ts"
-import { EmbeddedCluster, imagesDir, type GatewayConfig, seedsDemo, storageMode } from "./Layers.ts"
+import { EmbeddedCluster, imagesDir, type GatewayConfig, providerRouting, seedsDemo, storageMode } from "./Layers.ts"
 import { flushCompileCache } from "node:module"
 import { resolve } from "node:path"
 import { serverOrigin } from "./adapters/http/Server.ts"
+import { describeRouting } from "./adapters/providers/ProviderSettings.ts"
 
 export const SWEEP_INTERVAL_MS = 30_000
 
@@ -91,7 +92,7 @@ export const Announce = (config: GatewayConfig) =>
       `  API docs   ${origin}/docs   (OpenAPI document: ${origin}/openapi.json)`,
       `  storage    ${storage}`,
       `  images     ${images}, served at ${origin}/v1/images/files/…`,
-      `  provider   local for every model (no provider keys configured): _metadata.provider_used = "local"`
+      `  provider   ${describeRouting(providerRouting(config))}`
     ]
     if (demo) {
       const services: Array<string> = []

@@ -28,7 +28,7 @@ describe("npm start with DATABASE_URL", () => {
     const port = await freePort()
     return {
       origin: `http://127.0.0.1:${port}`,
-      env: { DATABASE_URL: url, MIGRATE: "1", DEMO: "1", BYOK_ENCRYPTION_KEY: "bJGHSMXl7S1KA44onf8rIEBoapy6-EYiI9xCTYkIarE", PORT: String(port), HOST: "127.0.0.1" }
+      env: { DATABASE_URL: url, MIGRATE: "1", DEMO: "1", LOCAL_PROVIDER: "1", BYOK_ENCRYPTION_KEY: "bJGHSMXl7S1KA44onf8rIEBoapy6-EYiI9xCTYkIarE", PORT: String(port), HOST: "127.0.0.1" }
     }
   }
 

@@ -74,6 +74,8 @@ describe("prices changed on one instance, charged on every instance", () => {
       DATABASE_URL: url,
       MIGRATE: "1",
       DEMO: "1",
+      // Generations are drawn by the local provider (no provider keys in tests).
+      LOCAL_PROVIDER: "1",
       BYOK_ENCRYPTION_KEY: "8drrwUU75yHwbeWePqUX9Lh0tTtENQw1RF3a8qQkbfo=",
       PORT: String(port),
       HOST: "127.0.0.1"
