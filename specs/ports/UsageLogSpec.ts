@@ -28,7 +28,9 @@ const serviceEvent: UsageEvent = {
   costMillicredits: 5_000_000_123,
   mode: "billed",
   outcome: "success",
-  latencyMs: 1_234
+  latencyMs: 1_234,
+  // What the provider reported the call cost it: $0.039 in millionths of a dollar.
+  providerCostMicroUsd: 39_000
 }
 
 /** A user's own failed BYOK call: no optional field. */

@@ -246,6 +246,7 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
               ...(made.hold === undefined ? {} : { hold: made.hold }),
               billing: p.mode,
               providerUsed: made.result.providerUsed,
+              ...(made.result.providerCostMicroUsd === undefined ? {} : { providerCostMicroUsd: made.result.providerCostMicroUsd }),
               ...(p.mode === "byok" ? { byokProvider: req.model.provider } : {}),
               payer: { account: principal.payer.account, kind: principal.payer.kind, tier: principal.payer.tier },
               replayed: false
@@ -287,7 +288,8 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
                 costMillicredits: Exit.isSuccess(exit) ? exit.value.costMillicredits : 0,
                 mode: p.mode,
                 outcome: outcomeOf(exit),
-                latencyMs: now - started
+                latencyMs: now - started,
+                providerCostMicroUsd: Exit.isSuccess(exit) ? exit.value.providerCostMicroUsd : undefined
               }).pipe(Effect.andThen(auditUse(input, outcomeOf(exit), started)))
             )
           )

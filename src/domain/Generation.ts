@@ -52,6 +52,8 @@ export const Generation = Schema.Struct({
   providerUsed: Schema.String,
   /** With BYOK, whose key was used: the provider of the payer's own key. */
   byokProvider: Schema.optionalKey(Schema.String),
+  /** What the provider reported the call cost it (OpenRouter's `usage.cost`), in millionths of a US dollar. */
+  providerCostMicroUsd: Schema.optionalKey(Schema.Int),
   payer: PaidBy,
   replayed: Schema.Boolean
 })

@@ -217,6 +217,12 @@ export const migrations = {
     // The id of the encryption key that sealed the row (ByokKeyring.ts); NULL for rows sealed
     // before key ids, whose AES key was the SHA-256 of the configured text.
     `ALTER TABLE byok_keys ADD COLUMN key_id text`
+  ),
+
+  "0006_usage_provider_cost": statements(
+    // What the provider reported a call cost it (OpenRouter's usage.cost), in millionths of a US
+    // dollar, beside the gateway's own price; NULL when it reported none.
+    `ALTER TABLE usage_events ADD COLUMN provider_cost_micro_usd bigint`
   )
 }
 

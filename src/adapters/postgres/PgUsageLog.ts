@@ -26,6 +26,7 @@ type UsageRow = {
   readonly mode: BillingMode
   readonly outcome: string
   readonly latency_ms: number
+  readonly provider_cost_micro_usd: number | null
 }
 
 const toEvent = (r: UsageRow): UsageEvent => ({
@@ -44,7 +45,8 @@ const toEvent = (r: UsageRow): UsageEvent => ({
   costMillicredits: r.cost_millicredits,
   mode: r.mode,
   outcome: r.outcome,
-  latencyMs: r.latency_ms
+  latencyMs: r.latency_ms,
+  ...optional("providerCostMicroUsd", r.provider_cost_micro_usd)
 })
 
 const toRow = (e: UsageEvent): UsageRow => ({
@@ -63,7 +65,8 @@ const toRow = (e: UsageEvent): UsageRow => ({
   cost_millicredits: e.costMillicredits,
   mode: e.mode,
   outcome: e.outcome,
-  latency_ms: e.latencyMs
+  latency_ms: e.latencyMs,
+  provider_cost_micro_usd: e.providerCostMicroUsd ?? null
 })
 
 type Dimension = "total" | "service" | "payer" | "model" | "credential" | "mode"

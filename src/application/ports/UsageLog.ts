@@ -26,6 +26,8 @@ export interface UsageEvent {
   /** `success`, the tag of the error the request ended with, `interrupted` or `defect`. */
   readonly outcome: string
   readonly latencyMs: number
+  /** What the provider reported the call cost it, beside the gateway's price (millionths of a US dollar). */
+  readonly providerCostMicroUsd?: number | undefined
 }
 
 /** One group of a usage report. */
