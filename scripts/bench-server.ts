@@ -21,6 +21,7 @@ import { AccessLog, makeStdoutAccessLog } from "../src/adapters/http/AccessLog.t
 import { GenerationEndpoint } from "../src/adapters/http/GenerationEndpoint.ts"
 import { GenerationLane } from "../src/adapters/http/GenerationLane.ts"
 import { HttpApp, NodeServer, serverOrigin } from "../src/adapters/http/Server.ts"
+import { LocalProviderKeyCheck } from "../src/adapters/local/LocalProviderKeyCheck.ts"
 import { renderPng } from "../src/adapters/local/PngRenderer.ts"
 import { MemoryAdapters } from "../src/adapters/memory/MemoryAdapters.ts"
 import { withMetrics } from "../src/adapters/metrics/Metrics.ts"
@@ -86,7 +87,7 @@ if (process.env["BENCH_TARGET"] === "bare") {
       return Ports(yield* GatewayConfig)
     }))
     : Layer.unwrap(Effect.map(serverOrigin, (origin) => MemoryAdapters(`${origin}/v1/images/files`)))
-  const gateway = core.pipe(Layer.provideMerge(Layer.mergeAll(withMetrics(ports), GatewayPolicy.layer(), provider)))
+  const gateway = core.pipe(Layer.provideMerge(Layer.mergeAll(withMetrics(ports), GatewayPolicy.layer(), provider, LocalProviderKeyCheck)))
   const ready = Layer.effectDiscard(Effect.gen(function*() {
     yield* seedDemo
     // Enough credits that the run never meets a 402.

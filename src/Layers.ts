@@ -7,6 +7,7 @@ import { GatewayPolicy } from "./application/GatewayPolicy.ts"
 import type { ImageStore } from "./application/ports/ImageStore.ts"
 import { DiskImageStore } from "./adapters/disk/DiskImageStore.ts"
 import { LocalImageProvider } from "./adapters/local/LocalImageProvider.ts"
+import { LocalProviderKeyCheck } from "./adapters/local/LocalProviderKeyCheck.ts"
 import { ProviderRouter } from "./adapters/providers/ProviderRouter.ts"
 import { ProviderConfig, routerOptions } from "./adapters/providers/ProviderSettings.ts"
 import { MemoryAdapters } from "./adapters/memory/MemoryAdapters.ts"
@@ -270,7 +271,7 @@ export const ServerCore = makeCore(NodePlatform)
 
 /** The core on the given ports, with the gateway's policy and the local provider standing in for every provider. */
 export const CoreOn = <E, R>(ports: Layer.Layer<PortServices, E, R>) =>
-  ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(ports, GatewayPolicy.layer(), LocalImageProvider)))
+  ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(ports, GatewayPolicy.layer(), LocalImageProvider, LocalProviderKeyCheck)))
 
 /**
  * The whole core on the configured adapters, each model answered by its provider through the
@@ -280,5 +281,7 @@ export const Gateway = (config: GatewayConfig) =>
   ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(
     withMetrics(Ports(config)),
     GatewayPolicy.layer(),
-    ProviderRouter(providerRouting(config))
+    ProviderRouter(providerRouting(config)),
+    // Every key passes until the provider backends check keys (ProviderKeyCheck).
+    LocalProviderKeyCheck
   )))

@@ -1,6 +1,7 @@
 import { Effect, Exit, Layer, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { GatewayPolicy } from "../../src/application/GatewayPolicy.ts"
+import { LocalProviderKeyCheck } from "../../src/adapters/local/LocalProviderKeyCheck.ts"
 import { HttpGatewayServer, NodeServer, serverOrigin } from "../../src/adapters/http/Server.ts"
 import { MemoryAdapters } from "../../src/adapters/memory/MemoryAdapters.ts"
 import { PgAdapters } from "../../src/adapters/postgres/PgAdapters.ts"
@@ -33,7 +34,7 @@ const startGateway = async (store: "memory" | "postgres"): Promise<Gateway> => {
       : PgAdapters({ imageBaseUrl, byokKey: TEST_BYOK_KEY }).pipe(Layer.provide(Layer.succeedContext(database.client)))
   }))
   const core = ServerCore.pipe(
-    Layer.provideMerge(Layer.mergeAll(ports, GatewayPolicy.layer(), makeScriptedProvider({ tiny: true }).layer)),
+    Layer.provideMerge(Layer.mergeAll(ports, GatewayPolicy.layer(), makeScriptedProvider({ tiny: true }).layer, LocalProviderKeyCheck)),
     Layer.provideMerge(NodeServer({ host: "127.0.0.1", port: 0 }))
   )
   const layer = Layer.mergeAll(HttpGatewayServer, Layer.effectDiscard(seedDemo)).pipe(Layer.provideMerge(core))

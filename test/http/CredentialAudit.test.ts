@@ -2,6 +2,7 @@ import { Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
 import { createHash } from "node:crypto"
 import { afterAll, afterEach, describe, expect, it } from "vitest"
 import { GatewayPolicy } from "../../src/application/GatewayPolicy.ts"
+import { LocalProviderKeyCheck } from "../../src/adapters/local/LocalProviderKeyCheck.ts"
 import { AuditLog, type StoredAuditEntry } from "../../src/application/ports/AuditLog.ts"
 import { KeyStore } from "../../src/application/ports/KeyStore.ts"
 import { Provisioning } from "../../src/application/Provisioning.ts"
@@ -54,7 +55,7 @@ const startGatewayOn = async (storage: Storage) => {
   const scripted = makeScriptedProvider({ tiny: true })
   const ports = Layer.unwrap(Effect.map(serverOrigin, (origin) => storage.ports(`${origin}/v1/images/files`)))
   const gateway = ServerCore.pipe(
-    Layer.provideMerge(Layer.mergeAll(withMetrics(ports), GatewayPolicy.layer(), scripted.layer)),
+    Layer.provideMerge(Layer.mergeAll(withMetrics(ports), GatewayPolicy.layer(), scripted.layer, LocalProviderKeyCheck)),
     Layer.provideMerge(NodeServer({ host: "127.0.0.1", port: 0 }))
   )
   const seed = Layer.effectDiscard(Effect.gen(function*() {

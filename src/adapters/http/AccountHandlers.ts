@@ -1,10 +1,12 @@
-import { Clock, Effect, Redacted, Result, Schema, SchemaIssue } from "effect"
+import { Clock, Duration, Effect, Redacted, Result, Schema, SchemaIssue } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { randomBytes } from "node:crypto"
 import { CreditLedger } from "../../application/CreditLedger.ts"
 import { ByokStore } from "../../application/ports/ByokStore.ts"
+import { ProviderKeyCheck } from "../../application/ports/ProviderKeyCheck.ts"
 import { Provisioning } from "../../application/Provisioning.ts"
 import type { ByokKey } from "../../domain/Entities.ts"
+import { type ProviderError, ProviderTimeout } from "../../domain/Errors.ts"
 import type { AccountId } from "../../domain/Ids.ts"
 import { toCredits } from "../../domain/Money.ts"
 import type { Transfer } from "../../domain/Ledger.ts"
@@ -17,6 +19,8 @@ const DEFAULT_HISTORY = 50
 const MAX_HISTORY = 500
 const MIN_KEY_LENGTH = 8
 const MAX_KEY_LENGTH = 512
+/** How long "test this key" waits for the provider. */
+const KEY_CHECK_TIMEOUT_MS = 15_000
 
 const invalid = (param: string, message: string) => new HttpFailure({ wire: invalidParameter(param, message) })
 
@@ -56,6 +60,32 @@ const keyNotFound = (id: string) =>
   new HttpFailure({
     wire: resourceNotFound("byok_key_not_found", `No key '${id.slice(0, 64)}' among your own provider keys. GET /api/v1/llm/byok/keys lists them.`)
   })
+
+/**
+ * Why a key check did not pass, in the gateway's own words (the provider's text may carry
+ * internal ids or echo the key, and is never returned).
+ */
+const checkFailure = (e: ProviderError): { readonly code: string; readonly message: string } => {
+  switch (e._tag) {
+    case "ProviderRejected":
+      return e.reason === "credential"
+        ? {
+          code: "byok_key_rejected",
+          message: `${e.provider} refused this key: it is invalid, revoked, or lacks access. Replace it with a working key from your ${e.provider} account.`
+        }
+        : { code: "provider_rejected_request", message: `${e.provider} refused the check made with this key. Check the key's permissions in your ${e.provider} account.` }
+    case "ProviderRateLimited":
+      return { code: "provider_rate_limited", message: `${e.provider} is rate limiting this key, so the check could not finish. Try again later.` }
+    case "ProviderUnavailable":
+      return { code: "provider_unavailable", message: `${e.provider} could not be reached to check this key. Try again later.` }
+    case "ProviderTimeout":
+      return { code: "provider_timeout", message: `${e.provider} did not answer within ${e.timeoutMs} ms. Try again later.` }
+    case "ProviderMalformed":
+      return { code: "provider_malformed_response", message: `${e.provider} answered the check in a form the gateway could not read. Try again later.` }
+    case "ProviderNotConfigured":
+      return { code: "provider_not_configured", message: `This gateway cannot check ${e.provider} keys.` }
+  }
+}
 
 const standardIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 
@@ -138,6 +168,7 @@ export const ByokHandlers = HttpApiBuilder.group(
   Effect.fn(function*(handlers) {
     const byok = yield* ByokStore
     const provisioning = yield* Provisioning
+    const keyCheck = yield* ProviderKeyCheck
     const payer = Effect.map(caller, ({ headers, principal }) => ({ account: principal.payer.account, headers }))
 
     const view = (account: AccountId, id: string) =>
@@ -182,6 +213,26 @@ export const ByokHandlers = HttpApiBuilder.group(
           const { account, headers } = yield* payer
           if (!(yield* byok.remove(account, params.id))) return yield* keyNotFound(params.id)
           return json({ id: params.id, object: "byok_key", deleted: true }, { headers })
+        }).pipe(Effect.catch(failureResponse)))
+      .handle("test", ({ params }) =>
+        Effect.gen(function*() {
+          const { account, headers } = yield* payer
+          const key = (yield* byok.list(account)).find((k) => k.id === params.id)
+          if (key === undefined) return yield* keyNotFound(params.id)
+          // A disabled key is checked too: one may test a key before enabling it.
+          const outcome = yield* keyCheck.check(key.provider, key.secret).pipe(
+            Effect.timeoutOrElse({
+              duration: Duration.millis(KEY_CHECK_TIMEOUT_MS),
+              orElse: () => Effect.fail(new ProviderTimeout({ provider: key.provider, timeoutMs: KEY_CHECK_TIMEOUT_MS }))
+            }),
+            Effect.result
+          )
+          return json(
+            Result.isSuccess(outcome)
+              ? { id: key.id, provider: key.provider, ok: true }
+              : { id: key.id, provider: key.provider, ok: false, error: checkFailure(outcome.failure) },
+            { headers }
+          )
         }).pipe(Effect.catch(failureResponse)))
   })
 )

@@ -225,6 +225,16 @@ export const UpdateByokKey = Schema.Struct({ enabled: Schema.Boolean }).annotate
 
 export const Deleted = Schema.Struct({ id: Schema.String, object: Schema.Literal("byok_key"), deleted: Schema.Boolean })
 
+export const ByokKeyTest = Schema.Struct({
+  id: Schema.String,
+  provider: Schema.String,
+  ok: Schema.Boolean.annotate({ description: "Whether the provider accepted the key on a cheap authenticated call (no image made)." }),
+  error: Schema.optionalKey(Schema.Struct({
+    code: Schema.String.annotate({ description: "byok_key_rejected, provider_rate_limited, provider_unavailable, provider_timeout, provider_malformed_response or provider_not_configured" }),
+    message: Schema.String.annotate({ description: "The gateway's own words; the provider's text is never returned." })
+  }))
+}).annotate({ identifier: "ByokKeyTest" })
+
 const keyParams = { id: Schema.String }
 
 export class ByokGroup extends HttpApiGroup.make("byok")
@@ -247,7 +257,14 @@ export class ByokGroup extends HttpApiGroup.make("byok")
       params: keyParams,
       success: Deleted,
       error: [...AUTH_ERRORS, E404]
-    }).annotateMerge(OpenApi.annotations({ summary: "Remove a provider key" }))
+    }).annotateMerge(OpenApi.annotations({ summary: "Remove a provider key" })),
+    HttpApiEndpoint.post("test", "/api/v1/llm/byok/keys/:id/test", {
+      params: keyParams,
+      success: ByokKeyTest,
+      error: [...AUTH_ERRORS, E404]
+    }).annotateMerge(OpenApi.annotations({
+      summary: "Test a provider key: the provider is asked, with that key, whether it accepts it (no image is made)"
+    }))
   )
   .middleware(Authenticated)
   .annotateMerge(OpenApi.annotations({

@@ -3,8 +3,10 @@ import { readFileSync } from "node:fs"
 import { Ajv, type ValidateFunction } from "ajv"
 import { GatewayPolicy, type GatewayPolicyShape } from "../../../src/application/GatewayPolicy.ts"
 import type { ImageProvider } from "../../../src/application/ports/ImageProvider.ts"
+import type { ProviderKeyCheck } from "../../../src/application/ports/ProviderKeyCheck.ts"
 import { LedgerStore } from "../../../src/application/ports/LedgerStore.ts"
 import { AccessLog, type AccessSink } from "../../../src/adapters/http/AccessLog.ts"
+import { LocalProviderKeyCheck } from "../../../src/adapters/local/LocalProviderKeyCheck.ts"
 import { HttpGatewayServer, MetricsToken, NodeServer, serverOrigin } from "../../../src/adapters/http/Server.ts"
 import { MemoryAdapters } from "../../../src/adapters/memory/MemoryAdapters.ts"
 import { withMetrics } from "../../../src/adapters/metrics/Metrics.ts"
@@ -14,11 +16,16 @@ import { seedWorld } from "../../../specs/support/Harness.ts"
 import { makeScriptedProvider } from "../../../specs/support/ScriptedProvider.ts"
 
 /** The core on fresh in-memory adapters, image URLs on the test server's own origin. */
-const testGateway = (options: { readonly policy?: Partial<GatewayPolicyShape> | undefined; readonly provider: Layer.Layer<ImageProvider> }) =>
+const testGateway = (options: {
+  readonly policy?: Partial<GatewayPolicyShape> | undefined
+  readonly provider: Layer.Layer<ImageProvider>
+  readonly keyCheck?: Layer.Layer<ProviderKeyCheck> | undefined
+}) =>
   ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(
     Layer.unwrap(Effect.map(serverOrigin, (origin) => withMetrics(Layer.fresh(MemoryAdapters(`${origin}/v1/images/files`))))),
     GatewayPolicy.layer(options.policy),
-    options.provider
+    options.provider,
+    options.keyCheck ?? LocalProviderKeyCheck
   )))
 
 export type GatewayServices = Layer.Success<ReturnType<typeof testGateway>>
@@ -39,6 +46,8 @@ export interface TestGateway {
 export const startGateway = async (options: {
   readonly policy?: Partial<GatewayPolicyShape>
   readonly provider?: Layer.Layer<ImageProvider>
+  /** How BYOK keys are checked ("test this key"); every key passes by default. */
+  readonly keyCheck?: Layer.Layer<ProviderKeyCheck>
   readonly tinyImages?: boolean
   readonly gracefulShutdownMs?: number
   readonly headersTimeoutMs?: number
@@ -54,7 +63,7 @@ export const startGateway = async (options: {
     headersTimeoutMs: options.headersTimeoutMs,
     requestTimeoutMs: options.requestTimeoutMs
   })
-  const gateway = testGateway({ policy: options.policy, provider: options.provider ?? scripted.layer }).pipe(
+  const gateway = testGateway({ policy: options.policy, provider: options.provider ?? scripted.layer, keyCheck: options.keyCheck }).pipe(
     Layer.provideMerge(server)
   )
   const layer = Layer.mergeAll(HttpGatewayServer, Layer.effectDiscard(seedWorld)).pipe(Layer.provideMerge(gateway))
