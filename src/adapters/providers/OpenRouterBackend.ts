@@ -9,6 +9,7 @@ import {
   ProviderTimeout,
   ProviderUnavailable
 } from "../../domain/Errors.ts"
+import { fetchImage } from "./FetchImage.ts"
 import type { ProviderBackend } from "./ProviderBackend.ts"
 import { final, retryable, retryAfterMs, type RetryPolicy, retryWithinDeadline } from "./Retry.ts"
 
@@ -324,7 +325,12 @@ export const makeOpenRouterBackend = (options: OpenRouterBackendOptions): Provid
         )
         : Effect.succeed({ bytes, contentType })
     }
-    if (/^https?:\/\//i.test(url)) return fetchImage(fetchImpl, url, deadline, timeoutMs)
+    if (/^https?:\/\//i.test(url)) {
+      return Effect.flatMap(
+        Clock.currentTimeMillis,
+        (now) => fetchImage({ provider: PROVIDER, url, remainingMs: deadline - now, timeoutMs, fetch: fetchImpl })
+      )
+    }
     return Effect.andThen(
       Effect.logWarning("OpenRouter returned an image that is neither a data URL nor a URL"),
       Effect.fail(new ProviderMalformed({ provider: PROVIDER }))
@@ -437,43 +443,3 @@ const decodeBase64 = (payload: string): Uint8Array | undefined => {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(clean) || clean.length % 4 === 1) return undefined
   return Uint8Array.from(Buffer.from(clean, "base64"))
 }
-
-/**
- * A provider's plain image URL, fetched within the deadline. Any failure is the provider's
- * (the call is released, not charged).
- */
-const fetchImage = (
-  fetchImpl: typeof fetch,
-  url: string,
-  deadline: number,
-  timeoutMs: number
-): Effect.Effect<ProviderImage, ProviderError> =>
-  Effect.gen(function*() {
-    const remaining = deadline - (yield* Clock.currentTimeMillis)
-    if (remaining <= 0) return yield* new ProviderTimeout({ provider: PROVIDER, timeoutMs })
-    const deadlineSignal = AbortSignal.timeout(remaining)
-    const got = yield* Effect.tryPromise({
-      try: async (signal) => {
-        const response = await fetchImpl(url, { signal: AbortSignal.any([signal, deadlineSignal]) })
-        const bytes = new Uint8Array(await response.arrayBuffer())
-        return { status: response.status, contentType: response.headers.get("content-type"), bytes }
-      },
-      catch: (cause) => cause
-    }).pipe(
-      Effect.catch((cause) =>
-        Effect.andThen(
-          Effect.logWarning("OpenRouter image URL could not be fetched", { error: scrubProviderText(describe(cause), []) }),
-          Effect.fail(
-            deadlineSignal.aborted
-              ? new ProviderTimeout({ provider: PROVIDER, timeoutMs })
-              : new ProviderUnavailable({ provider: PROVIDER })
-          )
-        )
-      )
-    )
-    if (got.status < 200 || got.status >= 300 || got.bytes.length === 0) {
-      yield* Effect.logWarning("OpenRouter image URL answered without an image", { status: got.status })
-      return yield* new ProviderUnavailable({ provider: PROVIDER })
-    }
-    return { bytes: got.bytes, contentType: got.contentType?.split(";")[0]?.trim() || "image/png" }
-  })
