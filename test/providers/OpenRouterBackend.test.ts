@@ -81,6 +81,20 @@ describe("OpenRouterBackend.generate", () => {
     })
   })
 
+  it("asks for the size's aspect ratio and passes the seed", async () => {
+    successOf((await run(backend().generate(call({ size: "1536x1024", seed: 42 })))).exit)
+    successOf((await run(backend().generate(call({ size: "1024x1536" })))).exit)
+    successOf((await run(backend().generate(call({ size: "1024x1024" })))).exit)
+    successOf((await run(backend().generate(call({ size: "1000x999" })))).exit)
+    const bodies = fake.requestsTo("chat").map((r) => r.body as Record<string, unknown>)
+    expect(bodies[0]).toMatchObject({ image_config: { aspect_ratio: "3:2" }, seed: 42 })
+    expect(bodies[1]).toMatchObject({ image_config: { aspect_ratio: "2:3" } })
+    expect(bodies[1]).not.toHaveProperty("seed")
+    expect(bodies[2]).toMatchObject({ image_config: { aspect_ratio: "1:1" } })
+    // No ratio OpenRouter knows: the model chooses (as for "auto", whose body the first test checks).
+    expect(bodies[3]).not.toHaveProperty("image_config")
+  })
+
   it("reports no provider cost when usage.cost is absent", async () => {
     fake.script("chat", { kind: "images" })
     const result = successOf((await run(backend().generate(call()))).exit)

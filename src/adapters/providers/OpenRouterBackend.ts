@@ -275,6 +275,7 @@ export const makeOpenRouterBackend = (options: OpenRouterBackendOptions): Provid
             model: call.model,
             messages: [{ role: "user", content: call.prompt }],
             modalities: ["image", "text"],
+            ...aspectRatioOf(call.size),
             ...(call.seed === undefined ? {} : { seed: call.seed })
           }),
           idempotent: false
@@ -396,6 +397,24 @@ export const makeOpenRouterBackend = (options: OpenRouterBackendOptions): Provid
   })
 
   return { name: PROVIDER, platformKey, generate, check }
+}
+
+/** The aspect ratios OpenRouter's `image_config` accepts. */
+const ASPECT_RATIOS = new Set(["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"])
+
+/**
+ * OpenRouter's image models take an aspect ratio rather than pixel sizes: "1536x1024" asks for
+ * "3:2". `auto`, or a size with no matching ratio, leaves the choice to the model.
+ */
+export const aspectRatioOf = (size: string): { readonly image_config?: { readonly aspect_ratio: string } } => {
+  const match = /^(\d+)x(\d+)$/.exec(size)
+  if (match === null) return {}
+  const width = Number(match[1])
+  const height = Number(match[2])
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b))
+  const d = gcd(width, height)
+  const ratio = d === 0 ? "" : `${width / d}:${height / d}`
+  return ASPECT_RATIOS.has(ratio) ? { image_config: { aspect_ratio: ratio } } : {}
 }
 
 /**
