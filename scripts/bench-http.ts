@@ -5,57 +5,15 @@
  * BENCH_SECONDS (default 5), BENCH_ROUNDS (default 3) and BENCH_CONNECTIONS (default 32) tune it;
  * BENCH_ROWS=0,1 runs only those rows.
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
-import { createRequire } from "node:module"
+import type { ChildProcess } from "node:child_process"
 import { cpus, loadavg } from "node:os"
-import { join } from "node:path"
+import { autocannon, cpuMs, median, type Result, startReady, stop } from "./BenchKit.ts"
 import { scratchDir } from "./ScratchDir.ts"
-
-interface Histogram {
-  readonly average: number
-  readonly p50: number
-  readonly p99: number
-}
-interface Result {
-  readonly requests: Histogram & { readonly total: number }
-  readonly latency: Histogram
-  readonly non2xx: number
-  readonly errors: number
-}
-const autocannon = createRequire(import.meta.url)("autocannon") as (options: Record<string, unknown>) => Promise<Result>
-
-/**
- * CPU time (user + system, ms) the process has used, from /proc: less sensitive than req/s to
- * the load generator and other work sharing the cores. Clock ticks are 10 ms on Linux.
- */
-const cpuMs = (pid: number): number => {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-  return (Number(fields[11]) + Number(fields[12])) * 10
-}
 
 const seconds = Number(process.env["BENCH_SECONDS"] ?? 5)
 const connections = Number(process.env["BENCH_CONNECTIONS"] ?? 32)
 
-const start = (env: Record<string, string>) =>
-  new Promise<{ readonly origin: string; readonly child: ChildProcess }>((resolve, reject) => {
-    const child = spawn(process.execPath, [new URL("./bench-server.ts", import.meta.url).pathname], {
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "inherit"]
-    })
-    let out = ""
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString()
-      const ready = /READY (\S+)/.exec(out)
-      if (ready !== null) {
-        // What it prints from now on (an access log) is read and dropped.
-        child.stdout!.off("data", onData).resume()
-        resolve({ origin: ready[1]!, child })
-      }
-    }
-    child.stdout!.on("data", onData)
-    child.once("exit", (code) => reject(new Error(`bench server exited with ${code}: ${out}`)))
-  })
+const start = (env: Record<string, string>) => startReady([new URL("./bench-server.ts", import.meta.url).pathname], env)
 
 // The PostgreSQL row's data directory: a fresh embedded cluster, removed at the end.
 const dataDir = scratchDir("bench-http-")
@@ -93,19 +51,6 @@ const ROWS: ReadonlyArray<{
 const only = process.env["BENCH_ROWS"]?.split(",").map(Number)
 const rows = ROWS.filter((_, i) => only === undefined || only.includes(i))
 const rounds = Number(process.env["BENCH_ROUNDS"] ?? 3)
-const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-
-// SIGTERM lets a server stop its embedded PostgreSQL before it exits.
-const stop = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null) return resolve()
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)
-    child.once("exit", () => {
-      clearTimeout(timer)
-      resolve()
-    })
-    child.kill("SIGTERM")
-  })
 
 interface Measured {
   readonly row: (typeof ROWS)[number]
