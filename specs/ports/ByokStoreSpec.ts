@@ -99,6 +99,18 @@ export const byokStoreSuite = (adapter: PortAdapter<ByokStore>) =>
         expect((yield* byok.list(bob)).map((k) => [k.id, k.enabled])).toEqual([["first", false], ["second", true]])
       }))
 
+    test("re-encrypting keys already under the current encryption key moves none, twice over, and every secret still opens", (byok) =>
+      Effect.gen(function*() {
+        yield* byok.add(keyOf(bob, "k1", "openai", "sk-bob-openai-reseal-0001"))
+        yield* byok.add(keyOf(alice, "k1", "openrouter", "sk-or-alice-reseal-0002"))
+        for (let run = 0; run < 2; run++) {
+          const report = yield* byok.reseal
+          expect({ ...report, currentKeyId: undefined }).toEqual({ currentKeyId: undefined, resealed: 0, alreadyCurrent: 2, unreadable: [] })
+        }
+        expect(secretOf(yield* byok.findEnabled(bob, "openai"))).toEqual(Option.some("sk-bob-openai-reseal-0001"))
+        expect(secretOf(yield* byok.findEnabled(alice, "openrouter"))).toEqual(Option.some("sk-or-alice-reseal-0002"))
+      }))
+
     test("removes a key once: true the first time, false after, and it is gone from list and look-up", (byok) =>
       Effect.gen(function*() {
         yield* byok.add(keyOf(bob, "k1", "openai", "sk-bob-openai-0001"))
