@@ -281,7 +281,6 @@ export const Gateway = (config: GatewayConfig) =>
   ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(
     withMetrics(Ports(config)),
     GatewayPolicy.layer(),
-    ProviderRouter(providerRouting(config)),
-    // Every key passes until the provider backends check keys (ProviderKeyCheck).
-    LocalProviderKeyCheck
+    // The ImageProvider and the BYOK key check (ProviderKeyCheck), both by the configured routing.
+    ProviderRouter(providerRouting(config))
   )))

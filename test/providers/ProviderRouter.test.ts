@@ -23,6 +23,7 @@ const BOB_KEY = "sk-bob-own-key-9876543210"
 /** A backend in the test: records the key each call would send, and answers as `next` says. */
 const testBackend = (name: ProviderName, options: { readonly platformKey?: string } = {}) => {
   const keysUsed: Array<string> = []
+  const keysChecked: Array<string> = []
   let next: () => Effect.Effect<ProviderResult, ProviderError> = () =>
     Effect.succeed({ images: [{ bytes: new Uint8Array([1, 2, 3]), contentType: "image/png" }], providerUsed: name })
   const platformKey = Option.map(Option.fromUndefinedOr(options.platformKey), Redacted.make)
@@ -35,11 +36,15 @@ const testBackend = (name: ProviderName, options: { readonly platformKey?: strin
         keysUsed.push(Option.match(key, { onNone: () => "(none)", onSome: Redacted.value }))
         return next()
       }),
-    check: () => Effect.void
+    check: (apiKey) =>
+      Effect.sync(() => {
+        keysChecked.push(Redacted.value(apiKey))
+      })
   }
   return {
     backend,
     keysUsed,
+    keysChecked,
     answer: (f: () => Effect.Effect<ProviderResult, ProviderError>) => {
       next = f
     }
@@ -157,6 +162,26 @@ describe("ProviderRouter: the local stand-in and unconfigured providers", () => 
       const result = yield* r.service.generate(call({ apiKey: byok(BOB_KEY) }))
       assert.strictEqual(result.providerUsed, "openai")
       assert.deepStrictEqual(openai.keysUsed, [BOB_KEY])
+    }).pipe(Effect.scoped))
+})
+
+describe("ProviderRouter: the BYOK key check", () => {
+  it.effect("asks the key's provider's backend, with that key", () =>
+    Effect.gen(function*() {
+      const openai = testBackend("openai")
+      const r = yield* router({ backends: [openai.backend], localStandsIn: false, routes: { "dall-e-3": "local" } })
+      yield* r.keyCheck.check("openai", Redacted.make(BOB_KEY))
+      assert.deepStrictEqual(openai.keysChecked, [BOB_KEY])
+      // No backend for openrouter, and no stand-in: there is nobody to ask.
+      assert.strictEqual((yield* Effect.flip(r.keyCheck.check("openrouter", Redacted.make("sk-or-x"))))._tag, "ProviderNotConfigured")
+    }).pipe(Effect.scoped))
+
+  it.effect("passes without asking anyone where the local provider would answer the key's calls", () =>
+    Effect.gen(function*() {
+      const openai = testBackend("openai")
+      const r = yield* router({ backends: [openai.backend], localStandsIn: true })
+      yield* r.keyCheck.check("openai", Redacted.make(BOB_KEY))
+      assert.deepStrictEqual(openai.keysChecked, [])
     }).pipe(Effect.scoped))
 })
 

@@ -1,6 +1,7 @@
-import { Cause, Duration, Effect, Exit, Fiber, Layer, Option, Stream } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Option, type Redacted, Stream } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { ImageProvider, type ProviderCall, type ProviderResult } from "../../application/ports/ImageProvider.ts"
+import { ProviderKeyCheck } from "../../application/ports/ProviderKeyCheck.ts"
 import { type ProviderError, ProviderNotConfigured, ProviderTimeout, ProviderUnavailable } from "../../domain/Errors.ts"
 import type { ProviderName } from "../../domain/Models.ts"
 import { generateLocally } from "../local/LocalImageProvider.ts"
@@ -35,7 +36,7 @@ export type Route =
  * Picks who answers `call`. A BYOK call goes to the provider its key was made for (the catalogue's),
  * never to an override: the payer's key is not sent to another provider.
  */
-export const routeOf = (options: ProviderRouterOptions, call: ProviderCall): Route => {
+export const routeOf = (options: ProviderRouterOptions, call: Pick<ProviderCall, "provider" | "model" | "apiKey">): Route => {
   const provider = Option.isSome(call.apiKey) ? call.provider : (options.routes?.[call.model] ?? call.provider)
   if (provider === "local") return { _tag: "Local" }
   const backend = options.backends.find((b) => b.name === provider)
@@ -77,6 +78,9 @@ export const classifyOutcome = (exit: Exit.Exit<ProviderResult, ProviderError>):
  * answer in time counts on its circuit (a call the core interrupts counts for nothing).
  */
 const routerDeadlineMs = (timeoutMs: number) => Math.max(1, timeoutMs - Math.min(100, Math.floor(timeoutMs / 10)))
+
+/** How long a key check may take (the BYOK endpoint bounds it too). */
+const KEY_CHECK_TIMEOUT_MS = 15_000
 
 const circuitKey = (provider: ProviderName) => `provider:${provider}`
 
@@ -162,16 +166,33 @@ export const makeProviderRouter = Effect.fnUntraced(function*(options: ProviderR
     }
   }
 
+  /**
+   * A BYOK key is checked where a call with it would go: by its provider's backend, or not at all
+   * where the local provider would answer it (the stand-in draws without any key).
+   */
+  const check = (provider: ProviderName, apiKey: Redacted.Redacted<string>): Effect.Effect<void, ProviderError> => {
+    const route = routeOf(options, { provider, model: "", apiKey: Option.some(apiKey) })
+    switch (route._tag) {
+      case "Local":
+        return Effect.void
+      case "NotConfigured":
+        return Effect.fail(new ProviderNotConfigured({ provider: route.provider }))
+      case "Backend":
+        return route.backend.check(apiKey, KEY_CHECK_TIMEOUT_MS)
+    }
+  }
+
   return {
     service: ImageProvider.of({ generate }),
+    keyCheck: ProviderKeyCheck.of({ check }),
     /** A provider's circuit as the breaker's store holds it. */
     circuitState: (provider: ProviderName) =>
       breaker.state(circuitKey(provider)).pipe(Effect.orElseSucceed(() => ({ _tag: "Closed" as const, key: circuitKey(provider) })))
   }
 })
 
-/** The router as the gateway's `ImageProvider`, its circuits in this process's memory. */
-export const ProviderRouter = (options: ProviderRouterOptions): Layer.Layer<ImageProvider> =>
-  Layer.effect(ImageProvider, Effect.map(makeProviderRouter(options), (router) => router.service)).pipe(
-    Layer.provide(CircuitBreaker.layerStoreMemory())
-  )
+/** The router as the gateway's `ImageProvider` and `ProviderKeyCheck`, its circuits in this process's memory. */
+export const ProviderRouter = (options: ProviderRouterOptions): Layer.Layer<ImageProvider | ProviderKeyCheck> =>
+  Layer.effectContext(Effect.map(makeProviderRouter(options), (router) =>
+    Context.make(ImageProvider, router.service).pipe(Context.add(ProviderKeyCheck, router.keyCheck))
+  )).pipe(Layer.provide(CircuitBreaker.layerStoreMemory()))

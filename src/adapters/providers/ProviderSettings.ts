@@ -1,5 +1,6 @@
 import { Config, Option, Redacted, Schema } from "effect"
 import { DEFAULT_MODELS, PROVIDERS, type ProviderName } from "../../domain/Models.ts"
+import { makeOpenAIBackend } from "./OpenAIBackend.ts"
 import { makeOpenRouterBackend } from "./OpenRouterBackend.ts"
 import type { ProviderBackend } from "./ProviderBackend.ts"
 import { DEFAULT_CIRCUIT, type ProviderRouterOptions } from "./ProviderRouter.ts"
@@ -69,6 +70,7 @@ export type ProviderConfig = Config.Success<typeof ProviderConfig>
 
 /** The real providers, each with its platform key when one is set. */
 export const providerBackends = (config: ProviderConfig): ReadonlyArray<ProviderBackend> => [
+  makeOpenAIBackend({ apiKey: config.openaiApiKey, baseUrl: Option.getOrUndefined(config.openaiBaseUrl) }),
   makeOpenRouterBackend({ apiKey: config.openrouterApiKey, baseUrl: Option.getOrUndefined(config.openrouterBaseUrl) })
 ]
 
