@@ -12,6 +12,7 @@ import { MemoryAdapters } from "../../src/adapters/memory/MemoryAdapters.ts"
 import { withMetrics } from "../../src/adapters/metrics/Metrics.ts"
 import { PgAdapters } from "../../src/adapters/postgres/PgAdapters.ts"
 import { makeOpenAIBackend } from "../../src/adapters/providers/OpenAIBackend.ts"
+import { makeOpenRouterBackend } from "../../src/adapters/providers/OpenRouterBackend.ts"
 import { type CircuitOptions, ProviderRouter } from "../../src/adapters/providers/ProviderRouter.ts"
 import type { Balance } from "../../src/domain/Ledger.ts"
 import { ServerCore } from "../../src/Layers.ts"
@@ -19,9 +20,11 @@ import { seedWorld, WORLD } from "../../specs/support/Harness.ts"
 import { openTestDatabase, type TestDatabase, TEST_BYOK_KEY } from "../../specs/support/postgres.ts"
 import { bearerHeader, changedAccounts, generate, http, UNICORN } from "../http/support/HttpHarness.ts"
 import { FAKE_PNG, type FakeAnswer, type FakeOpenAI, startFakeOpenAI } from "./FakeOpenAI.ts"
+import { type FakeOpenRouter, PNG_BYTES, startFakeOpenRouter } from "./FakeOpenRouter.ts"
 
 const PLATFORM_KEY = "sk-platform-openai-test-key-0123456789"
 const BOB_OWN_KEY = WORLD.bobOpenAiKey
+const OPENROUTER_PLATFORM_KEY = "sk-or-platform-test-key-0123456789"
 
 type Store = "memory" | "postgres"
 
@@ -36,6 +39,7 @@ const startProviderGateway = async (options: {
   readonly store: Store
   readonly database?: TestDatabase | undefined
   readonly fake: FakeOpenAI
+  readonly openrouter?: FakeOpenRouter | undefined
   readonly circuit: CircuitOptions
   readonly policy?: Partial<GatewayPolicyShape>
 }): Promise<ProviderGateway> => {
@@ -49,7 +53,16 @@ const startProviderGateway = async (options: {
     )
   }))
   const router = ProviderRouter({
-    backends: [makeOpenAIBackend({ apiKey: Option.some(Redacted.make(PLATFORM_KEY)), baseUrl: options.fake.baseUrl, maxAttempts: 1 })],
+    backends: [
+      makeOpenAIBackend({ apiKey: Option.some(Redacted.make(PLATFORM_KEY)), baseUrl: options.fake.baseUrl, maxAttempts: 1 }),
+      ...(options.openrouter === undefined ? [] : [
+        makeOpenRouterBackend({
+          apiKey: Option.some(Redacted.make(OPENROUTER_PLATFORM_KEY)),
+          baseUrl: options.openrouter.baseUrl,
+          maxAttempts: 1
+        })
+      ])
+    ],
     localStandsIn: false,
     circuit: options.circuit
   })
@@ -207,6 +220,69 @@ describe.each<Store>(["memory", "postgres"])("the OpenAI provider over HTTP on %
     expect(r.json.error.code).toBe("byok_key_rejected")
     expect(r.text).not.toContain(BOB_OWN_KEY)
     expect(changedAccounts(before, await gateway.balances())).toEqual([])
+  })
+})
+
+describe.each<Store>(["memory", "postgres"])("the OpenRouter provider over HTTP on %s", (store) => {
+  let openai: FakeOpenAI
+  let fake: FakeOpenRouter
+  let database: TestDatabase | undefined
+  let gateway: ProviderGateway
+  beforeAll(async () => {
+    openai = await startFakeOpenAI()
+    fake = await startFakeOpenRouter()
+    if (store === "postgres") database = await openTestDatabase()
+    gateway = await startProviderGateway({
+      store,
+      database,
+      fake: openai,
+      openrouter: fake,
+      circuit: { failures: 1_000, openDuration: "30 seconds" },
+      policy: { providerTimeoutMs: 1_500 }
+    })
+  }, 60_000)
+  afterAll(async () => {
+    await gateway?.close()
+    await fake?.close()
+    await openai?.close()
+    await database?.close()
+  })
+  const GEMINI = { prompt: "a red fox in the snow", model: "google/gemini-2.5-flash-image", response_format: "b64_json" }
+
+  it("draws the OpenRouter model with the platform's OpenRouter key, charging the payer", async () => {
+    fake.script("chat", { kind: "images", cost: 0.039 })
+    const before = await gateway.balances()
+    const sent = fake.requestsTo("chat").length
+    const r = await generate(gateway.origin, presenton, GEMINI)
+    expect(r.status, r.text).toBe(200)
+    expect(r.json._metadata.provider_used).toBe("openrouter")
+    expect(Uint8Array.from(Buffer.from(r.json.data[0].b64_json, "base64"))).toEqual(PNG_BYTES)
+    expect(fake.requestsTo("chat").slice(sent).map((q) => q.authorization)).toEqual([`Bearer ${OPENROUTER_PLATFORM_KEY}`])
+    expect(changedAccounts(before, await gateway.balances())).not.toEqual([])
+    expect(openai.imageRequests().length).toBe(0)
+  })
+
+  it("Bob's BYOK call carries his own OpenRouter key and moves no credits", async () => {
+    const before = await gateway.balances()
+    const sent = fake.requestsTo("chat").length
+    const r = await generate(gateway.origin, bob, GEMINI)
+    expect(r.status, r.text).toBe(200)
+    expect(fake.requestsTo("chat").slice(sent).map((q) => q.authorization)).toEqual([`Bearer ${WORLD.bobOpenRouterKey}`])
+    expect(changedAccounts(before, await gateway.balances())).toEqual([])
+  })
+
+  it.each<[string, Parameters<FakeOpenRouter["script"]>[1], number]>([
+    ["a 402 on the platform's key", { kind: "error", status: 402, code: 402, message: "Insufficient credits on sk-or-platform" }, 503],
+    ["a 502 from the upstream model", { kind: "error", status: 502, code: 502, message: "upstream exploded" }, 503],
+    ["a 429", { kind: "error", status: 429, code: 429, message: "slow down", headers: { "retry-after": "3" } }, 429],
+    ["no images in the answer", { kind: "json", status: 200, body: { choices: [{ message: { role: "assistant", content: "no" } }] } }, 502]
+  ])("%s: released, not charged, the provider's text kept out", async (_, reply, status) => {
+    fake.script("chat", reply)
+    const before = await gateway.balances()
+    const r = await generate(gateway.origin, presenton, GEMINI)
+    expect(r.status, r.text).toBe(status)
+    expect(changedAccounts(before, await gateway.balances())).toEqual([])
+    for (const leak of ["Insufficient credits", "upstream exploded", "slow down", OPENROUTER_PLATFORM_KEY]) expect(r.text).not.toContain(leak)
   })
 })
 
