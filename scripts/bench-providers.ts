@@ -10,7 +10,8 @@
  *   backend. The demo organization is granted enough credits first through the admin API.
  * Each server runs in its own process. BENCH_SECONDS (default 5), BENCH_ROUNDS (default 3) and
  * BENCH_CONNECTIONS (default 32) tune it; BENCH_CPU_PROF=<dir> runs the gateway with
- * `--cpu-prof` and writes its profile there when it stops.
+ * `--cpu-prof` and writes its profile there when it stops; BENCH_GATEWAY_NODE_OPTIONS is the
+ * gateway's NODE_OPTIONS (e.g. an `--import` that changes its fetch, to measure that).
  */
 import type { ChildProcess } from "node:child_process"
 import { spawn } from "node:child_process"
@@ -68,7 +69,8 @@ const startGateway = async (upstream: string) => {
       DATABASE_URL: "",
       OPENAI_API_KEY: "sk-bench-platform-key",
       OPENAI_BASE_URL: `${upstream}/v1`,
-      LOCAL_PROVIDER: "0"
+      LOCAL_PROVIDER: "0",
+      ...(process.env["BENCH_GATEWAY_NODE_OPTIONS"] !== undefined ? { NODE_OPTIONS: process.env["BENCH_GATEWAY_NODE_OPTIONS"] } : {})
     },
     stdio: ["ignore", "ignore", "inherit"]
   })
