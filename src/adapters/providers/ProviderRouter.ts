@@ -147,8 +147,8 @@ export const makeProviderRouter = Effect.fnUntraced(function*(options: ProviderR
         }))
       ),
       breaker.execute({ key: circuitKey(provider), classify: classifyOutcome }),
-      // An open (or probing) circuit refuses the call without reaching the provider. The memory
-      // store never fails; if a store did, the call is refused rather than run unguarded.
+      // An open circuit (or a half-open one whose probe is running) refuses the call without
+      // reaching the provider. A failing store lets calls through unrecorded (the breaker's default).
       Effect.catchTag("CircuitBreakerError", () =>
         Effect.andThen(observeProviderCall(provider, "circuit_open"), Effect.fail(new ProviderUnavailable({ provider }))))
     )
