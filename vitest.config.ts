@@ -12,6 +12,8 @@ export default defineConfig({
     // loading them again for each of ~60 files cost about 10 % of the run. No test changes
     // module state that another file reads (the one that sets TMPDIR restores it).
     isolate: false,
+    // No provider key or gateway setting of the machine's own reaches the tests' processes.
+    setupFiles: ["test/support/CleanEnvironment.ts"],
     reporters: ["default", "json"],
     outputFile: { json: ".vitest-results.json" }
   }
