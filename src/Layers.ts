@@ -184,6 +184,13 @@ export const startEmbedded = (
         ? Effect.void
         : Console.error(`Stopped the embedded PostgreSQL (pid ${started.recovered}) that a previous gateway on this DATA_DIR left running.`)
     ),
+    Effect.tap((started) =>
+      started.setAside === undefined
+        ? Effect.void
+        : Console.error(
+          `DATA_DIR has no record of the cluster kept for its path (it was removed and made anew): that cluster was moved to ${started.setAside} and a new one is created.`
+        )
+    ),
     Effect.mapError((e) => new StartupError({ message: `DATA_DIR (${config.dataDir}): ${e.message}` })),
     Effect.filterOrFail(
       (started) => decodeKey(Redacted.value(started.byokKey)) !== undefined,

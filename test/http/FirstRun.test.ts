@@ -170,6 +170,16 @@ describe("first run: start-up, crashes and directories", () => {
       expect(await attempt(port, "POST", "/v1/images/generations", GENERATE)).toMatchObject({ status: 200 })
       expect(await gateway.stop()).toBe(0)
       dirs.push(join(location, ".."))
+
+      // DATA_DIR removed (its secrets with it) and the gateway started again at the same path:
+      // the cluster kept for that path cannot be opened any more; it is set aside, not reused.
+      await rm(dir, { recursive: true, force: true })
+      await mkdir(dir, { recursive: true })
+      const again = await startGatewayProcess(embedded(dir, port))
+      children.push(again.child)
+      expect(again.output()).toMatch(/that cluster was moved to \/var\/lib\/image-gateway\/data-[0-9a-f]+\/postgres\.set-aside-/)
+      expect(await attempt(port, "POST", "/v1/images/generations", GENERATE)).toMatchObject({ status: 200 })
+      expect(await again.stop()).toBe(0)
     }
   )
 })

@@ -1,6 +1,6 @@
 import { Data, Effect, Option, Redacted, type Scope } from "effect"
 import { createHash, randomBytes } from "node:crypto"
-import { access, chmod, mkdir, readFile, realpath, rm, stat, writeFile } from "node:fs/promises"
+import { access, chmod, mkdir, readFile, realpath, rename, rm, stat, writeFile } from "node:fs/promises"
 import { basename, dirname, join, resolve } from "node:path"
 import { freePort } from "../net/FreePort.ts"
 import {
@@ -55,7 +55,11 @@ export const SHARED_CLUSTERS = "/var/lib/image-gateway"
  * user and cannot enter DATA_DIR (say, a clone under /root): then a directory of its own under
  * /var/lib/image-gateway, named after DATA_DIR's real path, and recorded in DATA_DIR/postgres-location.
  */
-const clusterHome = async (root: string, user: Awaited<ReturnType<typeof serverUser>>): Promise<string> => {
+const clusterHome = async (
+  root: string,
+  user: Awaited<ReturnType<typeof serverUser>>,
+  setAside: Array<string>
+): Promise<string> => {
   if (user === undefined) return root
   if (await canReach(user, dirname(root))) {
     // The server's user must be able to pass through DATA_DIR to its cluster (not to list it).
@@ -67,6 +71,14 @@ const clusterHome = async (root: string, user: Awaited<ReturnType<typeof serverU
   const home = join(SHARED_CLUSTERS, `${basename(real)}-${createHash("sha256").update(real).digest("hex").slice(0, 12)}`)
   await mkdir(home, { recursive: true, mode: 0o755 })
   await chmod(SHARED_CLUSTERS, 0o755)
+  // A cluster there while DATA_DIR has no record of it was made for an earlier DATA_DIR at this
+  // path, since removed with its secrets (its password is lost): it is set aside, never deleted,
+  // and this DATA_DIR gets a cluster of its own.
+  if (!(await exists(join(root, "postgres-location"))) && (await exists(join(home, "postgres")))) {
+    const aside = join(home, `postgres.set-aside-${new Date().toISOString().replace(/[:.]/g, "-")}`)
+    await rename(join(home, "postgres"), aside)
+    setAside.push(aside)
+  }
   await writeFile(
     join(root, "postgres-location"),
     `${join(home, "postgres")}\n# DATA_DIR's PostgreSQL cluster lives here: the 'postgres' user cannot enter DATA_DIR.\n`
@@ -135,6 +147,8 @@ export const startEmbeddedPostgres = (dataDir: string, role: EmbeddedRole = "gat
     readonly cluster: string
     /** A server left behind by a gateway that is gone, stopped before this one started. */
     readonly recovered: number | undefined
+    /** A cluster of an earlier, removed DATA_DIR at the same path, moved out of the way. */
+    readonly setAside: string | undefined
   },
   EmbeddedPostgresError,
   Scope.Scope
@@ -159,7 +173,8 @@ export const startEmbeddedPostgres = (dataDir: string, role: EmbeddedRole = "gat
     yield* Effect.acquireRelease(attempt(`cannot claim ${root}`, () => claim(root, role)), (release) => Effect.promise(release))
     const user = yield* attempt("cannot choose the PostgreSQL user", serverUser)
     const bins = yield* attempt("cannot find the PostgreSQL binaries", () => binaries(user))
-    const home = yield* attempt(`cannot prepare a directory for the cluster of ${root}`, () => clusterHome(root, user))
+    const setAside: Array<string> = []
+    const home = yield* attempt(`cannot prepare a directory for the cluster of ${root}`, () => clusterHome(root, user, setAside))
     const cluster = join(home, "postgres")
 
     // This process holds DATA_DIR's lock, so a server still running on the cluster was left by a
@@ -182,7 +197,8 @@ export const startEmbeddedPostgres = (dataDir: string, role: EmbeddedRole = "gat
       url: Redacted.make(`postgres://postgres:${encodeURIComponent(secrets.postgresPassword)}@127.0.0.1:${port}/postgres`),
       byokKey: Redacted.make(secrets.byokKey),
       cluster,
-      recovered: left?.pid
+      recovered: left?.pid,
+      setAside: setAside[0]
     }
   })
 
