@@ -32,6 +32,18 @@ export const byokStoreSuite = (adapter: PortAdapter<ByokStore>) =>
   describe(`ByokStore [${adapter.name}]`, () => {
     const test = portTest(ByokStore, adapter)
 
+    test("adding a key under an account and id already stored keeps the first, also when added at once", (byok) =>
+      Effect.gen(function*() {
+        const first = keyOf(alice, "byok_same", "openai", "sk-first-secret-0001")
+        yield* byok.add(first)
+        yield* byok.add(keyOf(alice, "byok_same", "openrouter", "sk-or-second-secret-0002"))
+        yield* Effect.all(Array.from({ length: 6 }, (_, i) => byok.add(keyOf(bob, "byok_race", "openai", `sk-race-${i}-secret`))), {
+          concurrency: "unbounded"
+        })
+        expect((yield* byok.list(alice)).map(opened)).toStrictEqual([opened(first)])
+        expect(yield* byok.list(bob)).toHaveLength(1)
+      }))
+
     test("has no key for an account that added none", (byok) =>
       Effect.gen(function*() {
         expect(yield* byok.findEnabled(alice, "openai")).toEqual(Option.none())

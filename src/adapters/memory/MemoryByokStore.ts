@@ -12,7 +12,10 @@ export const MemoryByokStore = Layer.sync(ByokStore, () => {
           Option.map((k) => k.secret)
         )
       ),
-    add: (key) => Effect.sync(() => void keys.push(key)),
+    add: (key) =>
+      Effect.sync(() => {
+        if (!keys.some((k) => k.account === key.account && k.id === key.id)) keys.push(key)
+      }),
     list: (account) => Effect.sync(() => keys.filter((k) => k.account === account)),
     remove: (account, id) =>
       Effect.sync(() => {

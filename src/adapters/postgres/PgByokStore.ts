@@ -94,7 +94,8 @@ export const PgByokStore = (key: Redacted.Redacted<string>, oldKeys: Redacted.Re
           return orDie(Effect.asVoid(sql`
             INSERT INTO byok_keys (account, id, provider, ciphertext, key_id, last4, enabled, created_at)
             VALUES (${key.account}, ${key.id}, ${key.provider},
-              ${sealed.ciphertext}, ${sealed.keyId}, ${key.last4}, ${key.enabled}, ${key.createdAt})`))
+              ${sealed.ciphertext}, ${sealed.keyId}, ${key.last4}, ${key.enabled}, ${key.createdAt})
+            ON CONFLICT (account, id) DO NOTHING`))
         },
         list: (account) =>
           orDie(Effect.map(

@@ -18,6 +18,10 @@ export interface ResealReport {
 /** Accounts' own provider keys. Adapters keep the secret encrypted at rest. */
 export class ByokStore extends Context.Service<ByokStore, {
   readonly findEnabled: (account: AccountId, provider: ProviderName) => Effect.Effect<Option.Option<Redacted.Redacted<string>>>
+  /**
+   * Stores the key; a key already stored under the same account and id is kept as it is (adding
+   * is idempotent, so instances seeding one database at once never fail on each other).
+   */
   readonly add: (key: ByokKey) => Effect.Effect<void>
   readonly list: (account: AccountId) => Effect.Effect<ReadonlyArray<ByokKey>>
   readonly remove: (account: AccountId, id: string) => Effect.Effect<boolean>
