@@ -70,10 +70,11 @@ export const PgKeyStore = Layer.effect(
             VALUES (${record.id}, ${record.prefix}, ${record.hash}, ${owner.kind}, ${owner.id}, ${record.status},
               ${record.createdAt}, ${record.expiresAt ?? null}, ${record.scopes === undefined ? null : [...record.scopes]},
               ${record.deprecated?.sunset ?? null}, ${record.legacy}, ${record.lastUsedAt ?? null})
-            ON CONFLICT (hash) DO NOTHING
+            ON CONFLICT DO NOTHING
             RETURNING ${columns}`
           if (inserted.length > 0) return toKey(inserted[0]!)
-          // The hash was taken first: the stored record wins, as the port says.
+          // The hash was taken first: the stored record wins, as the port says. (No arbiter: two
+          // instances importing one key at once collide on the id too, which is derived from it.)
           return Option.getOrThrow(yield* findByHash(record.hash))
         })),
       setStatus: (id, status) =>
