@@ -4,7 +4,9 @@ import { withMetrics } from "./adapters/metrics/Metrics.ts"
 import { NodePlatform } from "./adapters/node/NodePlatform.ts"
 import { makeCore } from "./application/Core.ts"
 import { GatewayPolicy } from "./application/GatewayPolicy.ts"
+import { PricingCatalog } from "./application/PricingCatalog.ts"
 import type { ImageStore } from "./application/ports/ImageStore.ts"
+import type { PricingStore } from "./application/ports/PricingStore.ts"
 import { DiskImageStore } from "./adapters/disk/DiskImageStore.ts"
 import { LocalImageProvider } from "./adapters/local/LocalImageProvider.ts"
 import { LocalProviderKeyCheck } from "./adapters/local/LocalProviderKeyCheck.ts"
@@ -284,10 +286,23 @@ export const CoreOn = <E, R>(ports: Layer.Layer<PortServices, E, R>) =>
  * The whole core on the configured adapters, each model answered by its provider through the
  * router (circuit breakers, the local stand-in where configured).
  */
-export const Gateway = (config: GatewayConfig) =>
-  ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(
-    withMetrics(Ports(config)),
-    GatewayPolicy.layer(),
-    // The ImageProvider and the BYOK key check (ProviderKeyCheck), both by the configured routing.
-    ProviderRouter(providerRouting(config))
+export const Gateway = (config: GatewayConfig) => {
+  const base = Layer.mergeAll(withMetrics(Ports(config)), GatewayPolicy.layer())
+  return ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(
+    base,
+    // The ImageProvider and the BYOK key check (ProviderKeyCheck), both by the configured routing
+    // and the routes of the pricing data. Layers are shared by identity within a build, so the
+    // router reads the core's own PricingCatalog (and `base` is built once).
+    withPricingCatalog(ProviderRouter(providerRouting(config)), base)
   )))
+}
+
+/**
+ * `router` on the core's PricingCatalog: `PricingCatalog.layer` is the very layer the core is
+ * built with, so within one build both get the same instance (an update made through the admin
+ * API applies to routing at once). `ports` must be the same layer value the core gets.
+ */
+export const withPricingCatalog = <A, E, R>(
+  router: Layer.Layer<A, never, PricingCatalog>,
+  ports: Layer.Layer<PricingStore | GatewayPolicy, E, R>
+) => router.pipe(Layer.provide(PricingCatalog.layer), Layer.provide(ports))

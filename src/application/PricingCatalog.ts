@@ -1,5 +1,6 @@
 import { Clock, Context, Effect, Layer, Option, Ref, Result, Schedule, Semaphore } from "effect"
 import type { InvalidRequest } from "../domain/Errors.ts"
+import type { ProviderName } from "../domain/Models.ts"
 import type { PriceRow } from "../domain/Pricing.ts"
 import { GatewayPolicy } from "./GatewayPolicy.ts"
 import { PricingStore, type VersionedPricing } from "./ports/PricingStore.ts"
@@ -17,6 +18,8 @@ export interface PricingChange {
   readonly creditExempt?: ReadonlyArray<string> | undefined
   /** The global billing switch. */
   readonly billingEnabled?: boolean | undefined
+  /** Model id → the provider that serves it; `null` removes a model's route. */
+  readonly routes?: Readonly<Record<string, ProviderName | null>> | undefined
 }
 
 /**

@@ -1,6 +1,6 @@
 import { Result, Schema } from "effect"
 import { InvalidRequest } from "../domain/Errors.ts"
-import type { ModelSpec } from "../domain/Models.ts"
+import { type ModelSpec, PROVIDERS, type ProviderName } from "../domain/Models.ts"
 import type { PriceRow } from "../domain/Pricing.ts"
 import { Tier } from "../domain/Tier.ts"
 import type { PricingChange } from "./PricingCatalog.ts"
@@ -61,14 +61,14 @@ export const validateChange = (
   change: PricingChange,
   models: ReadonlyArray<ModelSpec>
 ): Result.Result<void, InvalidRequest> => {
-  const { setPrices, removePrices, multipliersBps, defaultMultiplierBps, creditExempt, billingEnabled } = change
+  const { setPrices, removePrices, multipliersBps, defaultMultiplierBps, creditExempt, billingEnabled, routes } = change
   if (
     setPrices === undefined && removePrices === undefined && multipliersBps === undefined &&
-    defaultMultiplierBps === undefined && creditExempt === undefined && billingEnabled === undefined
+    defaultMultiplierBps === undefined && creditExempt === undefined && billingEnabled === undefined && routes === undefined
   ) {
     return invalid(
       null,
-      "The pricing change is empty: give at least one of setPrices, removePrices, multipliersBps, defaultMultiplierBps, creditExempt or billingEnabled."
+      "The pricing change is empty: give at least one of setPrices, removePrices, multipliersBps, defaultMultiplierBps, creditExempt, billingEnabled or routes."
     )
   }
   const touched = new Map<string, string>()
@@ -120,6 +120,22 @@ export const validateChange = (
   if (billingEnabled !== undefined && typeof billingEnabled !== "boolean") {
     return invalid("billingEnabled", "billingEnabled must be true or false.")
   }
+  if (routes !== undefined) {
+    if (typeof routes !== "object" || routes === null || Array.isArray(routes)) {
+      return invalid("routes", "routes must map model ids to providers (or null to remove a model's route).")
+    }
+    for (const [model, provider] of Object.entries(routes)) {
+      if (!models.some((m) => m.id === model)) {
+        return invalid(
+          `routes.${model.slice(0, 64)}`,
+          `routes: '${model.slice(0, 64)}' is not one of the gateway's models: ${quoted(models.map((m) => m.id))}.`
+        )
+      }
+      if (provider !== null && !(PROVIDERS as ReadonlyArray<unknown>).includes(provider)) {
+        return invalid(`routes.${model}`, `routes.${model} must be one of the providers ${quoted(PROVIDERS)}, or null.`)
+      }
+    }
+  }
   return ok
 }
 
@@ -149,8 +165,18 @@ export const applyChange = (data: PricingData, change: PricingChange): Result.Re
     if (bps === null) delete multipliersBps[tier]
     else multipliersBps[tier] = bps
   }
+  let routes = data.routes
+  if (change.routes !== undefined) {
+    const next: Record<string, ProviderName> = { ...data.routes }
+    for (const [model, provider] of Object.entries(change.routes)) {
+      if (provider === null) delete next[model]
+      else next[model] = provider
+    }
+    routes = next
+  }
   return Result.succeed({
     prices,
+    ...(routes === undefined ? {} : { routes }),
     tiers: {
       multipliersBps,
       defaultMultiplierBps: change.defaultMultiplierBps ?? data.tiers.defaultMultiplierBps,

@@ -117,6 +117,25 @@ describe("PricingCatalog", () => {
       assert.deepStrictEqual(updated.data.prices, DEFAULT_PRICES)
     }))
 
+  it.effect("sets and removes provider routes; data stored without routes stays valid and shows none", () =>
+    Effect.gen(function*() {
+      const store = makeStore()
+      const catalog = yield* startCatalog(store)
+      assert.isUndefined((yield* catalog.current).data.routes)
+
+      const routed = yield* catalog.update({ routes: { "dall-e-3": "local", "google/gemini-2.5-flash-image": "openai" } })
+      assert.deepStrictEqual(routed.data.routes, { "dall-e-3": "local", "google/gemini-2.5-flash-image": "openai" })
+      assert.deepStrictEqual(store.stored()?.data.routes, routed.data.routes)
+
+      // Another change keeps the routes; null removes one route and leaves the others.
+      const billed = yield* catalog.update({ billingEnabled: false })
+      assert.deepStrictEqual(billed.data.routes, routed.data.routes)
+      const cleared = yield* catalog.update({ routes: { "dall-e-3": null } })
+      assert.deepStrictEqual(cleared.data.routes, { "google/gemini-2.5-flash-image": "openai" })
+      assert.deepStrictEqual((yield* catalog.current).data.routes, { "google/gemini-2.5-flash-image": "openai" })
+      assert.strictEqual(cleared.data.tiers.billingEnabled, false)
+    }))
+
   const refused: ReadonlyArray<readonly [string, PricingChange, string | null, RegExp]> = [
     ["an empty change", {}, null, /empty/],
     ["an unknown model", { setPrices: [{ model: "dall-e-4", quality: "standard", size: "1024x1024", millicredits: 1 }] }, "setPrices[0].model", /dall-e-3/],
@@ -137,7 +156,10 @@ describe("PricingCatalog", () => {
     ["a multiplier past 1,000,000 bps", { multipliersBps: { free: 1_000_001 } }, "multipliersBps.free", /from 1 to 1,000,000/],
     ["a fractional multiplier", { defaultMultiplierBps: 12000.5 }, "defaultMultiplierBps", /integer number of basis points/],
     ["a tier name out of the pattern", { multipliersBps: { Free: 12000 } }, "multipliersBps", /'Free' is not a tier name/],
-    ["an exempt tier name out of the pattern", { creditExempt: ["free", "vip founder"] }, "creditExempt[1]", /tier name/]
+    ["an exempt tier name out of the pattern", { creditExempt: ["free", "vip founder"] }, "creditExempt[1]", /tier name/],
+    ["a route for an unknown model", { routes: { "dall-e-3": "local", "dall-e-4": "openai" } }, "routes.dall-e-4", /not one of the gateway's models: .*'dall-e-3'/],
+    ["a route to an unknown provider", { routes: { "dall-e-3": "anthropic" as never } }, "routes.dall-e-3", /'openai', 'openrouter', 'local', or null/],
+    ["routes that are not a map", { routes: ["dall-e-3"] as never }, "routes", /map model ids to providers/]
   ]
 
   for (const [what, change, param, message] of refused) {

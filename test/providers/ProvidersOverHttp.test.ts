@@ -15,9 +15,10 @@ import { makeOpenAIBackend } from "../../src/adapters/providers/OpenAIBackend.ts
 import { makeOpenRouterBackend } from "../../src/adapters/providers/OpenRouterBackend.ts"
 import { type CircuitOptions, ProviderRouter } from "../../src/adapters/providers/ProviderRouter.ts"
 import type { Balance } from "../../src/domain/Ledger.ts"
-import { ServerCore } from "../../src/Layers.ts"
+import { ServerCore, withPricingCatalog } from "../../src/Layers.ts"
 import { seedWorld, WORLD } from "../../specs/support/Harness.ts"
 import { openTestDatabase, type TestDatabase, TEST_BYOK_KEY } from "../../specs/support/postgres.ts"
+import { makeAdminClient } from "../http/support/AdminHttp.ts"
 import { bearerHeader, changedAccounts, generate, http, UNICORN } from "../http/support/HttpHarness.ts"
 import { FAKE_PNG, type FakeAnswer, type FakeOpenAI, startFakeOpenAI } from "./FakeOpenAI.ts"
 import { type FakeOpenRouter, PNG_BYTES, startFakeOpenRouter } from "./FakeOpenRouter.ts"
@@ -66,8 +67,9 @@ const startProviderGateway = async (options: {
     localStandsIn: false,
     circuit: options.circuit
   })
+  const base = Layer.mergeAll(ports, GatewayPolicy.layer(options.policy))
   const gateway = ServerCore.pipe(
-    Layer.provideMerge(Layer.mergeAll(ports, GatewayPolicy.layer(options.policy), router)),
+    Layer.provideMerge(Layer.mergeAll(base, withPricingCatalog(router, base))),
     Layer.provideMerge(NodeServer({ host: "127.0.0.1", port: 0 }))
   )
   const layer = Layer.mergeAll(HttpGatewayServer, Layer.effectDiscard(seedWorld)).pipe(Layer.provideMerge(gateway))
@@ -124,7 +126,9 @@ describe.each<Store>(["memory", "postgres"])("the OpenAI provider over HTTP on %
       database,
       fake,
       circuit: { failures: 1_000, openDuration: "30 seconds" },
-      policy: { providerTimeoutMs: 1_500 }
+      // No background pricing refresh during the tests: a route set over the admin API must reach
+      // the router through the one catalog the core and the router share.
+      policy: { providerTimeoutMs: 1_500, pricingRefreshMs: 600_000 }
     })
   }, 60_000)
   afterAll(async () => {
@@ -210,6 +214,41 @@ describe.each<Store>(["memory", "postgres"])("the OpenAI provider over HTTP on %
     expect(r.headers.get("x-credits-charged") ?? "0").toBe("0")
     expect(fake.imageRequests().slice(sent).map((q) => q.authorization)).toEqual([`Bearer ${BOB_OWN_KEY}`])
     expect(changedAccounts(before, await gateway.balances())).toEqual([])
+  })
+
+  it("a route in the admin pricing data sends dall-e-3 to local from the next call (BYOK still to openai); cleared, back to openai", async () => {
+    const admin = await makeAdminClient(gateway.origin)
+    const sent = fake.imageRequests().length
+    try {
+      const routed = await admin.call("PATCH", "/pricing", { body: { routes: { "dall-e-3": "local" } } })
+      expect(routed.status, routed.text).toBe(200)
+      expect(routed.json.routes).toEqual({ "dall-e-3": "local" })
+      expect((await admin.call("GET", "/pricing")).json.routes).toEqual({ "dall-e-3": "local" })
+
+      const local = await generate(gateway.origin, presenton)
+      expect(local.status, local.text).toBe(200)
+      expect(local.json._metadata.provider_used).toBe("local")
+      expect(fake.imageRequests().length).toBe(sent)
+
+      // The payer's own key is never sent elsewhere: Bob's BYOK call still goes to OpenAI.
+      fake.script({ kind: "b64" })
+      const byok = await generate(gateway.origin, bob)
+      expect(byok.status, byok.text).toBe(200)
+      expect(byok.json._metadata.provider_used).toBe("openai")
+      expect(fake.imageRequests().slice(sent).map((q) => q.authorization)).toEqual([`Bearer ${BOB_OWN_KEY}`])
+
+      const refused = await admin.call("PATCH", "/pricing", { body: { routes: { "dall-e-3": "anthropic" } } })
+      expect({ status: refused.status, param: refused.json.error.param }).toEqual({ status: 400, param: "routes.dall-e-3" })
+    } finally {
+      const cleared = await admin.call("PATCH", "/pricing", { body: { routes: { "dall-e-3": null } } })
+      expect(cleared.status, cleared.text).toBe(200)
+      expect(cleared.json.routes).toEqual({})
+    }
+    fake.script({ kind: "b64" })
+    const back = await generate(gateway.origin, presenton)
+    expect(back.status, back.text).toBe(200)
+    expect(back.json._metadata.provider_used).toBe("openai")
+    expect(fake.imageRequests().slice(sent).map((q) => q.authorization)).toEqual([`Bearer ${BOB_OWN_KEY}`, `Bearer ${PLATFORM_KEY}`])
   })
 
   it("a rejected BYOK key is Bob's to fix (400) and is not charged", async () => {

@@ -16,6 +16,7 @@ import type { VersionedPricing } from "../../application/ports/PricingStore.ts"
 import type { UsageGroup, UsageReport } from "../../application/ports/UsageLog.ts"
 import type { KeyOwner } from "../../domain/Entities.ts"
 import type { Balance, Transfer } from "../../domain/Ledger.ts"
+import { PROVIDERS } from "../../domain/Models.ts"
 import { MILLI_PER_CREDIT, toCredits } from "../../domain/Money.ts"
 
 /**
@@ -269,7 +270,10 @@ export const PricingJson = Schema.Struct({
   multipliers: Schema.Record(Schema.String, Schema.Int).annotate({ description: "Basis points per tier (10000 = list price)." }),
   default_multiplier: Schema.Int.annotate({ description: "Basis points for a tier with none of its own." }),
   credit_exempt: Schema.Array(Schema.String).annotate({ description: "Tiers never charged." }),
-  billing_enabled: Schema.Boolean.annotate({ description: "The global switch: false charges no one." })
+  billing_enabled: Schema.Boolean.annotate({ description: "The global switch: false charges no one." }),
+  routes: Schema.Record(Schema.String, Schema.Literals(PROVIDERS)).annotate({
+    description: "Model id → the provider that serves it, over PROVIDER_ROUTES and the catalogue's default (BYOK calls go to their key's provider)."
+  })
 }).annotate({ identifier: "AdminPricing" })
 
 export const AuditEntryJson = Schema.Struct({
@@ -484,7 +488,8 @@ export const pricing = (p: VersionedPricing): typeof PricingJson.Type => ({
   multipliers: { ...p.data.tiers.multipliersBps },
   default_multiplier: p.data.tiers.defaultMultiplierBps,
   credit_exempt: [...p.data.tiers.creditExempt],
-  billing_enabled: p.data.tiers.billingEnabled
+  billing_enabled: p.data.tiers.billingEnabled,
+  routes: { ...p.data.routes }
 })
 
 export const auditEntry = (e: StoredAuditEntry): typeof AuditEntryJson.Type => ({

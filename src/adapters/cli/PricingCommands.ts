@@ -2,6 +2,7 @@ import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { Administration } from "../../application/Administration.ts"
 import type { PricingChange } from "../../application/PricingCatalog.ts"
+import { PROVIDERS } from "../../domain/Models.ts"
 import * as AdminJson from "../admin/AdminJson.ts"
 import { pricingText } from "./AdminText.ts"
 import { adminCall, emit, idempotencyKey, onStore, priceArgument, tier, UsageError } from "./CliSupport.ts"
@@ -97,7 +98,34 @@ const billing = Command.make("billing", {
     Command.withDescription("Turn billing on or off for everyone")
   )
 
+const route = Command.make("route", {
+  model,
+  provider: Argument.Literals("provider", PROVIDERS).pipe(
+    Argument.withDescription(`The provider that serves the model: ${PROVIDERS.join(", ")}`),
+    Argument.optional
+  ),
+  clear: Flag.Boolean("clear").pipe(
+    Flag.withDescription("Remove the model's route (PROVIDER_ROUTES, then the catalogue's default, apply)"),
+    Flag.withDefault(false)
+  ),
+  idempotencyKey
+}, (input) =>
+  Effect.gen(function*() {
+    if (input.clear === Option.isSome(input.provider)) {
+      return yield* new UsageError({ message: "give the provider, or --clear" })
+    }
+    const provider = Option.getOrNull(input.provider)
+    yield* change(
+      input.idempotencyKey,
+      { routes: { [input.model]: provider } },
+      provider === null ? `Cleared the route of ${input.model}.` : `${input.model} is served by ${provider}.`
+    )
+  })).pipe(
+    Command.withDescription("Route a model to a provider (over PROVIDER_ROUTES; BYOK calls still go to their key's provider), or --clear it"),
+    Command.withExamples([{ command: "admin pricing route dall-e-3 openrouter" }, { command: "admin pricing route dall-e-3 --clear" }])
+  )
+
 export const PricingCommands = Command.make("pricing").pipe(
-  Command.withDescription("Prices, tier multipliers, credit-exempt tiers and the billing switch (data, applied within seconds)"),
-  Command.withSubcommands([show, setPrice, removePrice, setMultiplier, exempt, billing])
+  Command.withDescription("Prices, tier multipliers, credit-exempt tiers, the billing switch and provider routes (data, applied within seconds)"),
+  Command.withSubcommands([show, setPrice, removePrice, setMultiplier, exempt, billing, route])
 )

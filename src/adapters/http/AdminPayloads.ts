@@ -1,5 +1,6 @@
 import { Schema } from "effect"
 import { SCOPES } from "../../domain/Entities.ts"
+import { PROVIDERS } from "../../domain/Models.ts"
 
 /**
  * The admin API's request bodies, as `/openapi.json` publishes them and the handlers decode them
@@ -132,5 +133,8 @@ export const UpdatePricing = Schema.Struct({
   }),
   default_multiplier: Schema.optionalKey(Schema.Int).annotate({ description: "Basis points for tiers with none of their own." }),
   credit_exempt: Schema.optionalKey(Schema.Array(Schema.String)).annotate({ description: "Replaces the list of tiers never charged." }),
-  billing_enabled: Schema.optionalKey(Schema.Boolean).annotate({ description: "The global switch: false charges no one." })
+  billing_enabled: Schema.optionalKey(Schema.Boolean).annotate({ description: "The global switch: false charges no one." }),
+  routes: Schema.optionalKey(Schema.Record(Schema.String, Schema.NullOr(Schema.String))).annotate({
+    description: `Model id → the provider that serves it (${PROVIDERS.join(", ")}), over PROVIDER_ROUTES and the catalogue's default; null removes a model's route. BYOK calls still go to their key's provider.`
+  })
 }).annotate({ identifier: "AdminUpdatePricing", description: "What is left out stays as it is." })

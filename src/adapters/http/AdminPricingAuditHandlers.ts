@@ -12,7 +12,10 @@ import { Api } from "./Api.ts"
 
 // --- pricing ------------------------------------------------------------------------------------
 
-const readPricing = decodeBody(UpdatePricing, { multipliers: "Basis points per tier (10000 = list price), or null to remove." })
+const readPricing = decodeBody(UpdatePricing, {
+  multipliers: "Basis points per tier (10000 = list price), or null to remove.",
+  routes: "A provider name per model id, or null to remove the model's route."
+})
 
 /** The core's names for the pricing fields, and the API's. */
 const PRICING_WORDS: ReadonlyArray<readonly [RegExp, string]> = [
@@ -55,7 +58,9 @@ export const AdminPricingHandlers = HttpApiBuilder.group(
             multipliersBps: body.multipliers,
             defaultMultiplierBps: body.default_multiplier,
             creditExempt: body.credit_exempt,
-            billingEnabled: body.billing_enabled
+            billingEnabled: body.billing_enabled,
+            // Provider names are checked by the core, which names the model whose provider is unknown.
+            routes: body.routes as PricingChange["routes"]
           }
           const updated = yield* admin.updatePricing(call, change).pipe(Effect.catchTag("InvalidRequest", pricingRefusal))
           return answer(AdminJson.pricing(updated))

@@ -1,6 +1,7 @@
 import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Option, type Redacted, Stream } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { ImageProvider, type ProviderCall, type ProviderResult } from "../../application/ports/ImageProvider.ts"
+import { PricingCatalog } from "../../application/PricingCatalog.ts"
 import { ProviderKeyCheck } from "../../application/ports/ProviderKeyCheck.ts"
 import { type ProviderError, ProviderNotConfigured, ProviderTimeout, ProviderUnavailable } from "../../domain/Errors.ts"
 import type { ProviderName } from "../../domain/Models.ts"
@@ -23,6 +24,11 @@ export interface ProviderRouterOptions {
   readonly localStandsIn: boolean
   /** Overrides of the catalogue: the provider that serves a model (by the model name the provider is asked for). */
   readonly routes?: Readonly<Record<string, ProviderName>> | undefined
+  /**
+   * Overrides read at every call, winning over `routes` (the admin pricing data's routes); none
+   * when absent.
+   */
+  readonly currentRoutes?: Effect.Effect<Readonly<Record<string, ProviderName>>> | undefined
   readonly circuit?: CircuitOptions | undefined
 }
 
@@ -36,8 +42,14 @@ export type Route =
  * Picks who answers `call`. A BYOK call goes to the provider its key was made for (the catalogue's),
  * never to an override: the payer's key is not sent to another provider.
  */
-export const routeOf = (options: ProviderRouterOptions, call: Pick<ProviderCall, "provider" | "model" | "apiKey">): Route => {
-  const provider = Option.isSome(call.apiKey) ? call.provider : (options.routes?.[call.model] ?? call.provider)
+export const routeOf = (
+  options: ProviderRouterOptions,
+  call: Pick<ProviderCall, "provider" | "model" | "apiKey">,
+  current: Readonly<Record<string, ProviderName>> = {}
+): Route => {
+  const provider = Option.isSome(call.apiKey)
+    ? call.provider
+    : (current[call.model] ?? options.routes?.[call.model] ?? call.provider)
   if (provider === "local") return { _tag: "Local" }
   const backend = options.backends.find((b) => b.name === provider)
   const hasPlatformKey = backend !== undefined && Option.isSome(backend.platformKey)
@@ -154,17 +166,21 @@ export const makeProviderRouter = Effect.fnUntraced(function*(options: ProviderR
     )
   }
 
-  const generate = (call: ProviderCall): Effect.Effect<ProviderResult, ProviderError> => {
-    const route = routeOf(options, call)
-    switch (route._tag) {
-      case "Local":
-        return generateLocally(call)
-      case "NotConfigured":
-        return Effect.fail(new ProviderNotConfigured({ provider: route.provider }))
-      case "Backend":
-        return guarded(route.backend, route.provider, call)
-    }
-  }
+  const noRoutes = Effect.succeed<Readonly<Record<string, ProviderName>>>({})
+  const currentRoutes = options.currentRoutes ?? noRoutes
+
+  const generate = (call: ProviderCall): Effect.Effect<ProviderResult, ProviderError> =>
+    Effect.flatMap(currentRoutes, (current) => {
+      const route = routeOf(options, call, current)
+      switch (route._tag) {
+        case "Local":
+          return generateLocally(call)
+        case "NotConfigured":
+          return Effect.fail(new ProviderNotConfigured({ provider: route.provider }))
+        case "Backend":
+          return guarded(route.backend, route.provider, call)
+      }
+    })
 
   /**
    * A BYOK key is checked where a call with it would go: by its provider's backend, or not at all
@@ -191,8 +207,19 @@ export const makeProviderRouter = Effect.fnUntraced(function*(options: ProviderR
   }
 })
 
-/** The router as the gateway's `ImageProvider` and `ProviderKeyCheck`, its circuits in this process's memory. */
-export const ProviderRouter = (options: ProviderRouterOptions): Layer.Layer<ImageProvider | ProviderKeyCheck> =>
-  Layer.effectContext(Effect.map(makeProviderRouter(options), (router) =>
-    Context.make(ImageProvider, router.service).pipe(Context.add(ProviderKeyCheck, router.keyCheck))
-  )).pipe(Layer.provide(CircuitBreaker.layerStoreMemory()))
+/**
+ * The router as the gateway's `ImageProvider` and `ProviderKeyCheck`, its circuits in this
+ * process's memory. Each call reads the routes of the pricing catalog's current data, so a route
+ * an admin sets applies from the next call.
+ */
+export const ProviderRouter = (
+  options: ProviderRouterOptions
+): Layer.Layer<ImageProvider | ProviderKeyCheck, never, PricingCatalog> =>
+  Layer.effectContext(Effect.gen(function*() {
+    const catalog = yield* PricingCatalog
+    const router = yield* makeProviderRouter({
+      ...options,
+      currentRoutes: Effect.map(catalog.current, (pricing) => pricing.data.routes ?? {})
+    })
+    return Context.make(ImageProvider, router.service).pipe(Context.add(ProviderKeyCheck, router.keyCheck))
+  })).pipe(Layer.provide(CircuitBreaker.layerStoreMemory()))

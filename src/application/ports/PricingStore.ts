@@ -1,11 +1,20 @@
 import { Context, type Effect, type Option } from "effect"
+import type { ProviderName } from "../../domain/Models.ts"
 import type { PriceRow } from "../../domain/Pricing.ts"
 import type { TierPolicy } from "../../domain/Tier.ts"
 
-/** What operators change at run time: the price table, tier multipliers, exemptions, the billing switch. */
+/**
+ * What operators change at run time: the price table, tier multipliers, exemptions, the billing
+ * switch and the provider that serves a model.
+ */
 export interface PricingData {
   readonly prices: ReadonlyArray<PriceRow>
   readonly tiers: TierPolicy
+  /**
+   * Model id → the provider that serves it, over PROVIDER_ROUTES and the catalogue's default;
+   * absent in data stored before routes existed (no route then).
+   */
+  readonly routes?: Readonly<Record<string, ProviderName>> | undefined
 }
 
 export interface VersionedPricing {
