@@ -1,0 +1,52 @@
+import { Effect } from "effect"
+import * as SqlClient from "effect/sql/SqlClient"
+import { randomBytes } from "node:crypto"
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { openTestDatabase, type TestDatabase } from "../../specs/support/postgres.ts"
+import { jsonOf, runCli } from "./support/Cli.ts"
+
+/** `npm run admin pricing route`: a model's provider set and cleared in the stored pricing data. */
+describe("npm run admin pricing route", () => {
+  let server: TestDatabase
+  let env: Record<string, string>
+  let dataDir: string
+  const name = `admin_cli_route_${randomBytes(4).toString("hex")}`
+
+  beforeAll(async () => {
+    server = await openTestDatabase({ maxConnections: 2 })
+    await server.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE DATABASE ${name}`)))
+    const u = new URL(server.url)
+    u.pathname = `/${name}`
+    dataDir = await mkdtemp(join(tmpdir(), "admin-cli-route-"))
+    env = { DATABASE_URL: u.href, BYOK_ENCRYPTION_KEY: "8drrwUU75yHwbeWePqUX9Lh0tTtENQw1RF3a8qQkbfo=", DATA_DIR: dataDir, STORAGE: "", MIGRATE: "1" }
+  }, 60_000)
+  afterAll(async () => {
+    await server.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))).catch(() => undefined)
+    await server.close()
+    await rm(dataDir, { recursive: true, force: true })
+  })
+
+  it("routes a model to a provider, shows the route, and clears it; refuses an unknown provider and a call with neither", async () => {
+    const routed = await runCli(["--json", "pricing", "route", "dall-e-3", "openrouter"], { env })
+    expect(routed.code, routed.stderr).toBe(0)
+    expect(jsonOf(routed)).toMatchObject({ object: "pricing", routes: { "dall-e-3": "openrouter" } })
+
+    const shown = await runCli(["--json", "pricing", "show"], { env })
+    expect(shown.code, shown.stderr).toBe(0)
+    expect(jsonOf(shown)).toMatchObject({ routes: { "dall-e-3": "openrouter" } })
+
+    const unknown = await runCli(["pricing", "route", "dall-e-3", "anthropic"], { env })
+    expect(unknown.code).not.toBe(0)
+    const neither = await runCli(["pricing", "route", "dall-e-3"], { env })
+    expect(neither.code).not.toBe(0)
+    expect(neither.stderr).toContain("give the provider, or --clear")
+
+    const cleared = await runCli(["--json", "pricing", "route", "dall-e-3", "--clear"], { env })
+    expect(cleared.code, cleared.stderr).toBe(0)
+    expect(jsonOf(cleared)).toMatchObject({ routes: {} })
+    expect(Object.keys(jsonOf(cleared).routes)).toEqual([])
+  }, 60_000)
+})
