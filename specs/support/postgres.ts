@@ -149,3 +149,31 @@ export const postgresAdapterSet = (): AdapterSet => {
       }))
   }
 }
+
+/** A database of its own on the test server, empty (for processes that migrate it themselves). */
+export interface EmptyDatabase {
+  readonly url: string
+  /** Drops the database and releases the test server. */
+  readonly close: () => Promise<void>
+}
+
+export const openEmptyDatabase = async (prefix: string): Promise<EmptyDatabase> => {
+  const server = await openTestDatabase({ maxConnections: 2 })
+  const name = `${prefix}_${randomBytes(4).toString("hex")}`
+  const statement = (text: string) => server.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(text)))
+  try {
+    await statement(`CREATE DATABASE ${name}`)
+  } catch (error) {
+    await server.close()
+    throw error
+  }
+  const url = new URL(server.url)
+  url.pathname = `/${name}`
+  return {
+    url: url.href,
+    close: async () => {
+      await statement(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined)
+      await server.close()
+    }
+  }
+}

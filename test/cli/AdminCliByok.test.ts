@@ -1,5 +1,4 @@
 import { Effect, Layer, Redacted } from "effect"
-import * as SqlClient from "effect/sql/SqlClient"
 import { randomBytes } from "node:crypto"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ByokStore } from "../../src/application/ports/ByokStore.ts"
@@ -7,7 +6,7 @@ import { decodeKey, keyIdOf } from "../../src/adapters/postgres/ByokKeyring.ts"
 import { PgByokStore } from "../../src/adapters/postgres/PgByokStore.ts"
 import * as PgDatabase from "../../src/adapters/postgres/PgDatabase.ts"
 import type { AccountId } from "../../src/domain/Ids.ts"
-import { openTestDatabase, type TestDatabase } from "../../specs/support/postgres.ts"
+import { type EmptyDatabase, openEmptyDatabase } from "../../specs/support/postgres.ts"
 import { jsonOf, runCli } from "./support/Cli.ts"
 
 const bob = "2f1c6a53-5d8e-4b7a-9a51-3c9e8f0b1d24" as AccountId
@@ -17,20 +16,15 @@ const SECRETS = ["sk-or-v1-rotation-secret-0001", "sk-proj-rotation-secret-0002"
 
 /** `npm run admin -- byok reencrypt` on DATABASE_URL: a rotation of BYOK_ENCRYPTION_KEY, end to end. */
 describe("npm run admin -- byok reencrypt", () => {
-  let server: TestDatabase
+  let database: EmptyDatabase
   let url: string
-  const name = `admin_byok_${randomBytes(4).toString("hex")}`
 
   beforeAll(async () => {
-    server = await openTestDatabase({ maxConnections: 2 })
-    await server.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE DATABASE ${name}`)))
-    const u = new URL(server.url)
-    u.pathname = `/${name}`
-    url = u.href
+    database = await openEmptyDatabase("admin_byok")
+    url = database.url
   })
   afterAll(async () => {
-    await server.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))).catch(() => undefined)
-    await server.close()
+    await database?.close()
   })
 
   /** The store on the test's database, sealing with `key` and opening with `old` too. */

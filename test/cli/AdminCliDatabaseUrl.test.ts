@@ -1,32 +1,24 @@
-import { Effect } from "effect"
-import * as SqlClient from "effect/sql/SqlClient"
-import { randomBytes } from "node:crypto"
 import { mkdtemp, readdir, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { openTestDatabase, type TestDatabase } from "../../specs/support/postgres.ts"
+import { type EmptyDatabase, openEmptyDatabase } from "../../specs/support/postgres.ts"
 import { freePort } from "../http/support/Processes.ts"
 import { jsonOf, runCli } from "./support/Cli.ts"
 
 /** `npm run admin` with DATABASE_URL: the same variables as the gateway, and no embedded server. */
 describe("npm run admin with DATABASE_URL", () => {
-  let server: TestDatabase
+  let database: EmptyDatabase
   let url: string
   let dataDir: string
-  const name = `admin_cli_${randomBytes(4).toString("hex")}`
 
   beforeAll(async () => {
-    server = await openTestDatabase({ maxConnections: 2 })
-    await server.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE DATABASE ${name}`)))
-    const u = new URL(server.url)
-    u.pathname = `/${name}`
-    url = u.href
+    database = await openEmptyDatabase("admin_cli")
+    url = database.url
     dataDir = await mkdtemp(join(tmpdir(), "admin-cli-dburl-"))
   })
   afterAll(async () => {
-    await server.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))).catch(() => undefined)
-    await server.close()
+    await database?.close()
     await rm(dataDir, { recursive: true, force: true })
   })
 

@@ -1,31 +1,23 @@
-import { Effect } from "effect"
-import * as SqlClient from "effect/sql/SqlClient"
-import { randomBytes } from "node:crypto"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { openTestDatabase, type TestDatabase } from "../../specs/support/postgres.ts"
+import { type EmptyDatabase, openEmptyDatabase } from "../../specs/support/postgres.ts"
 import { jsonOf, runCli } from "./support/Cli.ts"
 
 /** `npm run admin pricing route`: a model's provider set and cleared in the stored pricing data. */
 describe("npm run admin pricing route", () => {
-  let server: TestDatabase
+  let database: EmptyDatabase
   let env: Record<string, string>
   let dataDir: string
-  const name = `admin_cli_route_${randomBytes(4).toString("hex")}`
 
   beforeAll(async () => {
-    server = await openTestDatabase({ maxConnections: 2 })
-    await server.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE DATABASE ${name}`)))
-    const u = new URL(server.url)
-    u.pathname = `/${name}`
+    database = await openEmptyDatabase("admin_cli_route")
     dataDir = await mkdtemp(join(tmpdir(), "admin-cli-route-"))
-    env = { DATABASE_URL: u.href, BYOK_ENCRYPTION_KEY: "8drrwUU75yHwbeWePqUX9Lh0tTtENQw1RF3a8qQkbfo=", DATA_DIR: dataDir, STORAGE: "", MIGRATE: "1" }
+    env = { DATABASE_URL: database.url, BYOK_ENCRYPTION_KEY: "8drrwUU75yHwbeWePqUX9Lh0tTtENQw1RF3a8qQkbfo=", DATA_DIR: dataDir, STORAGE: "", MIGRATE: "1" }
   }, 60_000)
   afterAll(async () => {
-    await server.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))).catch(() => undefined)
-    await server.close()
+    await database?.close()
     await rm(dataDir, { recursive: true, force: true })
   })
 

@@ -1,27 +1,19 @@
-import { Effect } from "effect"
-import * as SqlClient from "effect/sql/SqlClient"
-import { randomBytes } from "node:crypto"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { DEMO } from "../../src/DemoData.ts"
-import { openTestDatabase, type TestDatabase } from "../../specs/support/postgres.ts"
+import { type EmptyDatabase, openEmptyDatabase } from "../../specs/support/postgres.ts"
 import { creditsOf, curl, exec, freePort, incidentCommands, ROOT, startGatewayProcess } from "./support/Processes.ts"
 
 /** The HTTP service on a real PostgreSQL (DATABASE_URL), across a restart. */
 describe("npm start with DATABASE_URL", () => {
-  let server: TestDatabase
+  let database: EmptyDatabase
   let url: string
-  const name = `gateway_http_${randomBytes(4).toString("hex")}`
 
   beforeAll(async () => {
-    server = await openTestDatabase({ maxConnections: 2 })
-    await server.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE DATABASE ${name}`)))
-    const u = new URL(server.url)
-    u.pathname = `/${name}`
-    url = u.href
+    database = await openEmptyDatabase("gateway_http")
+    url = database.url
   })
   afterAll(async () => {
-    await server.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))).catch(() => undefined)
-    await server.close()
+    await database?.close()
   })
 
   const env = async () => {

@@ -1,12 +1,10 @@
 import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
-import * as SqlClient from "effect/sql/SqlClient"
-import { randomBytes } from "node:crypto"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { GatewayPolicy } from "../../src/application/GatewayPolicy.ts"
 import { PricingCatalog } from "../../src/application/PricingCatalog.ts"
 import * as PgDatabase from "../../src/adapters/postgres/PgDatabase.ts"
 import { PgPricingStore } from "../../src/adapters/postgres/PgPricingStore.ts"
-import { openTestDatabase, type TestDatabase } from "../../specs/support/postgres.ts"
+import { type EmptyDatabase, openEmptyDatabase } from "../../specs/support/postgres.ts"
 import { freePort, type Started, startGatewayProcess } from "./support/Processes.ts"
 
 const PRESENTON_KEY = "sk-presenton-service-key-2025"
@@ -48,24 +46,19 @@ const pollUntil = async <A>(attempt: () => Promise<A>, expected: A, deadlineMs: 
  * charged by both gateways within about their refresh interval (1 s).
  */
 describe("prices changed on one instance, charged on every instance", () => {
-  let server: TestDatabase
+  let database: EmptyDatabase
   let url: string
-  const name = `gateway_pricing_${randomBytes(4).toString("hex")}`
   const catalogScope = Scope.makeUnsafe()
   const gateways: Array<Started> = []
 
   beforeAll(async () => {
-    server = await openTestDatabase({ maxConnections: 2 })
-    await server.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE DATABASE ${name}`)))
-    const u = new URL(server.url)
-    u.pathname = `/${name}`
-    url = u.href
+    database = await openEmptyDatabase("gateway_pricing")
+    url = database.url
   })
   afterAll(async () => {
     await Promise.all(gateways.map((g) => g.stop()))
     await Effect.runPromise(Scope.close(catalogScope, Exit.void))
-    await server.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))).catch(() => undefined)
-    await server.close()
+    await database?.close()
   })
 
   const startOne = async () => {
