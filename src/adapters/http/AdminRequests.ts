@@ -1,7 +1,7 @@
 import { Effect, Result, Schema, SchemaIssue } from "effect"
 import type { HttpServerRequest, HttpServerResponse } from "effect/http"
 import type { AdminCall, Replayable } from "../../application/Administration.ts"
-import type { DomainError } from "../../domain/Errors.ts"
+import type { DomainError, InvalidRequest } from "../../domain/Errors.ts"
 import type { Tier } from "../../domain/Tier.ts"
 import {
   isServiceName,
@@ -16,7 +16,7 @@ import {
 import { parseCredits, parseTime } from "../admin/AdminJson.ts"
 import { CurrentAdmin } from "./AdminApi.ts"
 import { invalidParameter } from "./ErrorMapping.ts"
-import { MAX_IDEMPOTENCY_KEY_LENGTH } from "./GenerationEndpoint.ts"
+import { checkedIdempotencyKey } from "./GenerationEndpoint.ts"
 import { CurrentRequestId, HttpFailure, readJsonBody } from "./Requests.ts"
 import { failureResponse, json } from "./Responses.ts"
 
@@ -132,24 +132,15 @@ export const transferIdOf = (raw: string): Effect.Effect<TransferId, HttpFailure
 
 // --- who asks -----------------------------------------------------------------------------------
 
-const checkIdempotencyKey = (key: string | undefined): Effect.Effect<string | undefined, HttpFailure> =>
-  key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)
-    ? Effect.fail(invalid(
-      "Idempotency-Key",
-      `The Idempotency-Key header must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters.`,
-      "invalid_idempotency_key"
-    ))
-    : Effect.succeed(key)
-
 /**
  * The call as the core records it: the admin key's id as the actor (`key:<id>`), the request's
  * X-Request-ID, and the Idempotency-Key header when the endpoint takes one.
  */
-export const adminCall = (headers?: { readonly "idempotency-key"?: string | undefined }): Effect.Effect<AdminCall, HttpFailure, CurrentAdmin> =>
+export const adminCall = (headers: { readonly "idempotency-key"?: string | undefined } = {}): Effect.Effect<AdminCall, InvalidRequest, CurrentAdmin> =>
   Effect.gen(function*() {
     const admin = yield* CurrentAdmin
     const requestId = yield* CurrentRequestId
-    const idempotencyKey = yield* checkIdempotencyKey(headers?.["idempotency-key"])
+    const idempotencyKey = yield* checkedIdempotencyKey(headers)
     return { actor: `key:${admin.keyId}`, requestId, idempotencyKey }
   })
 

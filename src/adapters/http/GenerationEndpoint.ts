@@ -26,7 +26,8 @@ export const errorAnswer = (wire: WireError, requestId: string): WireAnswer => (
   body: errorBody(wire)
 })
 
-const idempotencyKey = (headers: Headers): Effect.Effect<string | undefined, InvalidRequest> => {
+/** The request's `Idempotency-Key`, when it sent one of 1 to 255 characters; any other length is refused. */
+export const checkedIdempotencyKey = (headers: Headers): Effect.Effect<string | undefined, InvalidRequest> => {
   const key = idempotencyKeyFrom(headers)
   return key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)
     ? Effect.fail(
@@ -53,7 +54,7 @@ export const readGenerationCall = (resolver: PrincipalResolver["Service"], polic
       if (Result.isFailure(draft)) return Effect.fail(draft.failure)
       const request = validateGeneration(draft.success, policy.models, policy.defaultModel)
       if (Result.isFailure(request)) return Effect.fail(request.failure)
-      return Effect.map(idempotencyKey(headers), (key) => ({ principal, request: request.success, idempotencyKey: key }))
+      return Effect.map(checkedIdempotencyKey(headers), (key) => ({ principal, request: request.success, idempotencyKey: key }))
     }))
 
 /**
