@@ -1,18 +1,12 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Config, Console, Effect, Exit, Layer, References, Runtime } from "effect"
+import { Cause, Console, Effect, Exit, Layer, References, Runtime } from "effect"
 import type { HttpServerError } from "effect/http"
 import { AccessLog, makeStdoutAccessLog } from "./adapters/http/AccessLog.ts"
 import { HttpGatewayServer, MetricsToken, NodeServer } from "./adapters/http/Server.ts"
 import { Gateway, GatewayConfig } from "./Layers.ts"
 import { Announce, Sweeper } from "./Startup.ts"
+import { describeConfigError } from "./adapters/config/ConfigErrors.ts"
 
-/** "PORT: Expected a value between 0 and 65535" — the variable first, then what it must be. */
-const describeConfigError = (e: Config.ConfigError): string => {
-  const text = e.cause.toString().replace(/^SchemaError\(|\)$/g, "")
-  const variable = /at \["([^"]+)"\]/.exec(text)?.[1]
-  const problem = text.replace(/\s*at \[.*\]\s*$/s, "").trim()
-  return variable === undefined ? problem : `${variable}: ${problem}`
-}
 
 /** Why the server could not listen, naming HOST and PORT: one line, no stack trace. */
 const describeListenError = (e: HttpServerError.ServeError, host: string, port: number): string => {

@@ -647,7 +647,7 @@ const make = Effect.gen(function*() {
       call,
       action,
       `service:${name}`,
-      Effect.map(updateService(call, name, patch), (r) => r),
+      updateService(call, name, patch),
       { after: (r) => ({ before: withoutKeys(r.before), after: withoutKeys(r.after) }) }
     ).pipe(Effect.map((r) => r.after))
 

@@ -12,6 +12,7 @@ import { CreditCommands } from "./CreditCommands.ts"
 import { AdminKeyCommands, KeyCommands } from "./KeyCommands.ts"
 import { PricingCommands } from "./PricingCommands.ts"
 import { ServiceCommands } from "./ServiceCommands.ts"
+import { describeConfigError } from "../config/ConfigErrors.ts"
 
 /**
  * The admin CLI (`npm run admin -- <command>`): the operations of the admin API, in process on
@@ -91,13 +92,6 @@ const presenter: CliOutput.Presenter = {
   }
 }
 
-/** "PORT: Expected a value between 0 and 65535": the variable first, then what it must be. */
-const describeConfigError = (e: Config.ConfigError): string => {
-  const text = e.cause.toString().replace(/^SchemaError\(|\)$/g, "")
-  const variable = /at \["([^"]+)"\]/.exec(text)?.[1]
-  const problem = text.replace(/\s*at \[.*\]\s*$/s, "").trim()
-  return variable === undefined ? problem : `${variable}: ${problem}`
-}
 
 type Failure = AdminFailure | UsageError | StartupError | Config.ConfigError | CliError.CliError
 
