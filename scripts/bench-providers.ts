@@ -8,6 +8,8 @@
  * - the gateway as `npm start` runs it (STORAGE=memory, LOCAL_PROVIDER=0, OPENAI_BASE_URL at the
  *   fake upstream): a billed dall-e-3 generation with the demo service key, through the openai
  *   backend. The demo organization is granted enough credits first through the admin API.
+ * - the same gateway with PROVIDER_HTTP_CLIENT=fetch: the SDK on Node's global fetch (undici)
+ *   instead of the gateway's node:http transport, to show what that transport buys.
  * Each server runs in its own process. BENCH_SECONDS (default 5), BENCH_ROUNDS (default 3) and
  * BENCH_CONNECTIONS (default 32) tune it; BENCH_CPU_PROF=<dir> runs the gateway with
  * `--cpu-prof` and writes its profile there when it stops; BENCH_GATEWAY_NODE_OPTIONS is the
@@ -54,7 +56,7 @@ const startServer = async (env: Record<string, string>) => {
 }
 
 /** `npm start`, on `port`, answering /readyz within 60 s. */
-const startGateway = async (upstream: string) => {
+const startGateway = async (upstream: string, env: Record<string, string> = {}) => {
   const start = npmStart(ROOT)
   const port = await freePort()
   const args = cpuProf === undefined ? start.args : ["--cpu-prof", `--cpu-prof-dir=${resolve(cpuProf)}`, ...start.args]
@@ -70,6 +72,7 @@ const startGateway = async (upstream: string) => {
       OPENAI_API_KEY: "sk-bench-platform-key",
       OPENAI_BASE_URL: `${upstream}/v1`,
       LOCAL_PROVIDER: "0",
+      ...env,
       ...(process.env["BENCH_GATEWAY_NODE_OPTIONS"] !== undefined ? { NODE_OPTIONS: process.env["BENCH_GATEWAY_NODE_OPTIONS"] } : {})
     },
     stdio: ["ignore", "ignore", "inherit"]
@@ -88,16 +91,19 @@ const startGateway = async (upstream: string) => {
 
 const upstream = await startServer({ BENCH_TARGET: "upstream" })
 const gateway = await startGateway(upstream.origin)
+const gatewayOnFetch = await startGateway(upstream.origin, { PROVIDER_HTTP_CLIENT: "fetch" })
 
 // Credits for the whole run: each request may cost up to dall-e-3's 40 credits, at a rate well
 // above what this machine reaches, for every warm-up and round.
-const grant = await fetch(`${gateway.origin}/api/v1/admin/accounts/${DEMO_ORG}/grants`, {
-  method: "POST",
-  headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
-  body: JSON.stringify({ credits: 1_000_000_000, reason: "bench:providers" }),
-  signal: AbortSignal.timeout(10_000)
-})
-if (grant.status !== 201) throw new Error(`the grant to ${DEMO_ORG} answered ${grant.status}: ${await grant.text()}`)
+for (const { origin } of [gateway, gatewayOnFetch]) {
+  const grant = await fetch(`${origin}/api/v1/admin/accounts/${DEMO_ORG}/grants`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
+    body: JSON.stringify({ credits: 1_000_000_000, reason: "bench:providers" }),
+    signal: AbortSignal.timeout(10_000)
+  })
+  if (grant.status !== 201) throw new Error(`the grant to ${DEMO_ORG} answered ${grant.status}: ${await grant.text()}`)
+}
 
 // One real gateway response: its bytes are what the bare server answers.
 const captured = await fetch(`${gateway.origin}${GENERATION.path}`, { ...GENERATION, signal: AbortSignal.timeout(10_000) })
@@ -113,7 +119,8 @@ const rows = [
   { name: "bare node:http, the gateway's response bytes", server: await startServer({ BENCH_TARGET: "bare", BENCH_BODY_FILE: bodyFile }) },
   { name: "keep-alive proxy (http.request, Agent keepAlive)", server: await startServer({ BENCH_TARGET: "keepalive", BENCH_UPSTREAM: upstream.origin }) },
   { name: "fetch() proxy", server: await startServer({ BENCH_TARGET: "fetch", BENCH_UPSTREAM: upstream.origin }) },
-  { name: "gateway: billed dall-e-3 through the openai backend (as npm start runs it)", server: gateway }
+  { name: "gateway: billed dall-e-3 through the openai backend (as npm start runs it)", server: gateway },
+  { name: "the same gateway, its SDK on Node's fetch (PROVIDER_HTTP_CLIENT=fetch)", server: gatewayOnFetch }
 ].map((row) => ({ ...row, options: { url: `${row.server.origin}${GENERATION.path}`, ...GENERATION, connections }, runs: [] as Array<Result>, cpu: [] as Array<number> }))
 
 // Warm-up (the JIT compiles the hot paths), then rounds visiting each row in turn, so that other
@@ -125,6 +132,39 @@ for (let round = 0; round < rounds; round++) {
     const run = await autocannon({ ...row.options, duration: seconds })
     row.runs.push(run)
     row.cpu.push(((cpuMs(row.server.child.pid!) - before) * 1000) / Math.max(1, run.requests.total))
+  }
+}
+// The client side alone: the CPU one call costs the caller, layer by layer (bench-providers-client),
+// each layer once per round in turn, in a process of its own, on the same upstream; the gateways
+// are stopped first so that they take no CPU from it.
+await Promise.all([gateway.child, gatewayOnFetch.child, ...rows.slice(0, 3).map((r) => r.server.child)].map((child) => stop(child)))
+const CLIENT = new URL("./bench-providers-client.ts", import.meta.url).pathname
+const clientLayers = [
+  ["raw", "http.request, keep-alive Agent, JSON.parse (the floor)"],
+  ["nodeHttpFetch", "the gateway's transport (NodeHttpFetch), response.json()"],
+  ["fetch", "Node's fetch (undici), response.json()"],
+  ["sdk", "openai SDK images.generate on NodeHttpFetch (the gateway's)"],
+  ["sdkOnFetch", "openai SDK images.generate on Node's fetch"]
+] as const
+const clientRuns = new Map<string, Array<{ cpu: number; rate: number }>>()
+for (let round = 0; round < rounds; round++) {
+  for (const [layer] of clientLayers) {
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, [CLIENT], {
+        env: { ...process.env, BENCH_UPSTREAM: upstream.origin, BENCH_CLIENT: layer },
+        stdio: ["ignore", "pipe", "inherit"]
+      })
+      children.add(child)
+      let text = ""
+      const timer = setTimeout(() => child.kill("SIGKILL"), 120_000)
+      child.stdout.on("data", (chunk: Buffer) => (text += chunk.toString()))
+      child.once("exit", (code) => {
+        clearTimeout(timer)
+        return code === 0 ? resolve(text) : reject(new Error(`the ${layer} client exited with ${code}: ${text}`))
+      })
+    })
+    const [, cpu, rate] = /RESULT (\d+) (\d+)/.exec(out) ?? []
+    clientRuns.set(layer, [...(clientRuns.get(layer) ?? []), { cpu: Number(cpu), rate: Number(rate) }])
   }
 }
 await Promise.all([...children].map((child) => stop(child)))
@@ -148,4 +188,12 @@ for (const r of results) {
   )
 }
 const gatewayRatio = results[3]!.rps / bare
-console.log(`\ngateway ÷ bare = ${gatewayRatio.toFixed(3)} (target ≥ 0.12)`)
+console.log(`\ngateway ÷ bare = ${gatewayRatio.toFixed(3)} (target ≥ 0.12); its node:http transport ÷ Node's fetch = ${(results[3]!.rps / results[4]!.rps).toFixed(2)} in req/s, ${(results[4]!.cpu - results[3]!.cpu).toFixed(0)} µs less CPU per request`)
+
+console.log("\nOne provider call on the client side (32 in flight, medians of the rounds):\n")
+console.log("| client | CPU µs/call | calls/s |")
+console.log("|---|---:|---:|")
+for (const [layer, name] of clientLayers) {
+  const runs = clientRuns.get(layer) ?? []
+  console.log(`| ${name} | ${median(runs.map((r) => r.cpu))} | ${Math.round(median(runs.map((r) => r.rate))).toLocaleString("en-US")} |`)
+}

@@ -22,6 +22,8 @@ describe("provider configuration", () => {
     expect(config.circuitFailures).toBe(5)
     expect(config.circuitOpenSeconds).toBe(30)
     expect(config.routes).toEqual({})
+    expect(config.httpClient).toBe("node")
+    expect((await read(ProviderConfig, { PROVIDER_HTTP_CLIENT: "fetch" })).httpClient).toBe("fetch")
   })
 
   it.each([
@@ -30,7 +32,8 @@ describe("provider configuration", () => {
     [{ PROVIDER_ROUTES: "dall-e-3=nowhere" }, "PROVIDER_ROUTES"],
     [{ LOCAL_PROVIDER: "perhaps" }, "LOCAL_PROVIDER"],
     [{ PROVIDER_CIRCUIT_FAILURES: "0" }, "PROVIDER_CIRCUIT_FAILURES"],
-    [{ PROVIDER_CIRCUIT_OPEN_SECONDS: "soon" }, "PROVIDER_CIRCUIT_OPEN_SECONDS"]
+    [{ PROVIDER_CIRCUIT_OPEN_SECONDS: "soon" }, "PROVIDER_CIRCUIT_OPEN_SECONDS"],
+    [{ PROVIDER_HTTP_CLIENT: "curl" }, "PROVIDER_HTTP_CLIENT"]
   ])("refuses %o naming the variable", async (env, variable) => {
     expect(await readError(env)).toContain(variable)
   })

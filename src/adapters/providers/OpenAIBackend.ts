@@ -13,10 +13,13 @@ import {
   ProviderUnavailable
 } from "../../domain/Errors.ts"
 import { describeFetchFailure, fetchImage } from "./FetchImage.ts"
+import { interruptOption, providerFetch } from "./NodeHttpFetch.ts"
 import type { ProviderBackend } from "./ProviderBackend.ts"
 import { final, type RetryPolicy, type Retryability, retryable, retryAfterMs, retryWithinDeadline } from "./Retry.ts"
 
 const PROVIDER = "openai"
+
+type RequestOptions = OpenAI.RequestOptions
 export const OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 export interface OpenAIBackendOptions {
@@ -24,19 +27,28 @@ export interface OpenAIBackendOptions {
   readonly apiKey: Option.Option<Redacted.Redacted<string>>
   /** OPENAI_BASE_URL; OpenAI's own API when absent. */
   readonly baseUrl?: string | undefined
-  /**
-   * The fetch the SDK and the image downloads use. Node's global fetch (undici) already keeps
-   * connections alive in one pool per origin, which is what a provider backend wants.
-   */
+  /** The fetch the SDK uses (default `providerFetch`: node:http with keep-alive, see NodeHttpFetch). */
   readonly fetch?: typeof globalThis.fetch | undefined
+  /**
+   * The fetch that downloads images answered as URLs (default the global fetch, which follows
+   * redirects, as image hosts may).
+   */
+  readonly downloadFetch?: typeof globalThis.fetch | undefined
   /** Attempts per call, the first included (default 3). */
   readonly maxAttempts?: number | undefined
   /** Back-off tuning; `maxAttempts` above wins over `policy.maxAttempts`. */
   readonly retryPolicy?: Partial<RetryPolicy> | undefined
 }
 
-/** One failed attempt: the typed error it becomes and whether the retry policy may try again. */
-class AttemptFailure extends Data.Class<{ readonly error: ProviderError; readonly retry: Retryability }> {}
+/**
+ * One failed attempt: the typed error it becomes and whether the retry policy may try again;
+ * `deadline` marks the call's deadline passing (rather than a failure the provider answered).
+ */
+class AttemptFailure extends Data.Class<{
+  readonly error: ProviderError
+  readonly retry: Retryability
+  readonly deadline?: boolean
+}> {}
 
 /**
  * Connection failures that prove the request never reached the provider: nothing was drawn, so
@@ -184,6 +196,7 @@ export const makeOpenAIBackend = (options: OpenAIBackendOptions): ProviderBacken
   }
   // Organization and project are set to null so the SDK does not pick OPENAI_ORG_ID /
   // OPENAI_PROJECT_ID from the environment and send the platform's ids with a payer's key.
+  const sdkFetch = options.fetch ?? providerFetch
   const clientFor = (key: Redacted.Redacted<string>) =>
     new OpenAI({
       apiKey: Redacted.value(key),
@@ -192,8 +205,16 @@ export const makeOpenAIBackend = (options: OpenAIBackendOptions): ProviderBacken
       project: null,
       maxRetries: 0,
       logLevel: "off",
-      ...(options.fetch !== undefined ? { fetch: options.fetch } : {})
+      fetch: sdkFetch
     })
+  /**
+   * How an attempt's interruption reaches its request. Over `providerFetch` it rides in
+   * `fetchOptions` (see NodeHttpFetch's INTERRUPT): as the SDK's `signal` it would be composed
+   * with the SDK's own on every call (AbortSignal.any), at more CPU than the rest of the request.
+   * Any other fetch gets it as the SDK's `signal`.
+   */
+  const interruptOn = (signal: AbortSignal): RequestOptions =>
+    sdkFetch === providerFetch ? { fetchOptions: interruptOption(signal) as RequestOptions["fetchOptions"] & {} } : { signal }
   const platformClient = Option.map(options.apiKey, clientFor)
   const platformKeyText: ReadonlyArray<string> = Option.match(options.apiKey, {
     onNone: () => [],
@@ -207,22 +228,18 @@ export const makeOpenAIBackend = (options: OpenAIBackendOptions): ProviderBacken
     readonly byok: boolean
     readonly timeoutMs: number
     readonly deadlineMs: number
-    readonly request: (signal: AbortSignal, remainingMs: number) => PromiseLike<A>
+    readonly request: (remainingMs: number, interrupt: RequestOptions) => PromiseLike<A>
   }): Effect.Effect<A, ProviderError> => {
-    const keys = [Redacted.value(input.key), ...platformKeyText]
-    const deadline = new AttemptFailure({
-      error: new ProviderTimeout({ provider: PROVIDER, timeoutMs: input.timeoutMs }),
-      retry: final
-    })
     return retryWithinDeadline({
       attempt: (remainingMs, attempt) =>
         Effect.tryPromise({
-          try: (signal) => input.request(signal, remainingMs),
+          try: (signal) => input.request(remainingMs, interruptOn(signal)),
           catch: (cause) => cause
         }).pipe(
           Effect.catch((cause) =>
             Effect.flatMap(Clock.currentTimeMillis, (now) => {
               const failure = classify(cause, input.byok, now, input.timeoutMs)
+              const keys = [Redacted.value(input.key), ...platformKeyText]
               return Effect.logWarning(
                 `${PROVIDER} ${input.what} attempt ${attempt} failed (${failure.error._tag}, ${
                   failure.retry._tag === "Retryable" ? "retryable" : "final"
@@ -233,11 +250,16 @@ export const makeOpenAIBackend = (options: OpenAIBackendOptions): ProviderBacken
         ),
       classify: (failure) => failure.retry,
       deadlineMs: input.deadlineMs,
-      onDeadline: () => deadline,
+      onDeadline: () =>
+        new AttemptFailure({
+          error: new ProviderTimeout({ provider: PROVIDER, timeoutMs: input.timeoutMs }),
+          retry: final,
+          deadline: true
+        }),
       policy
     }).pipe(
       Effect.tapError((failure) =>
-        failure === deadline
+        failure.deadline === true
           ? Effect.logWarning(`${PROVIDER} ${input.what} did not answer within ${input.timeoutMs} ms (the call's deadline)`)
           : Effect.void
       ),
@@ -258,7 +280,7 @@ export const makeOpenAIBackend = (options: OpenAIBackendOptions): ProviderBacken
     const data = typeof response === "object" && response !== null ? (response as { data?: unknown }).data : undefined
     if (!Array.isArray(data)) return malformed("no data array")
     if (data.length === 0) return malformed("an empty image list")
-    return Effect.forEach(data, (item: unknown, index): Effect.Effect<ProviderImage, ProviderError> => {
+    const readImage = (item: unknown, index: number): Effect.Effect<ProviderImage, ProviderError> => {
       const entry = typeof item === "object" && item !== null ? item as Record<string, unknown> : {}
       const revised = typeof entry["revised_prompt"] === "string" ? { revisedPrompt: entry["revised_prompt"] } : {}
       const b64 = entry["b64_json"]
@@ -277,14 +299,18 @@ export const makeOpenAIBackend = (options: OpenAIBackendOptions): ProviderBacken
             url,
             remainingMs: deadlineMs - now,
             timeoutMs: call.timeoutMs,
-            fetch: options.fetch
+            fetch: options.downloadFetch
           })).pipe(Effect.map((image) => ({ ...image, ...revised })))
       }
       return malformed(`image ${index} has neither b64_json nor url`)
-    }, { concurrency: 4 })
+    }
+    return data.length === 1
+      ? Effect.map(readImage(data[0], 0), (image) => [image])
+      : Effect.forEach(data, readImage, { concurrency: 4 })
   }
 
-  const generate = Effect.fn("OpenAIBackend.generate")(function*(call: ProviderCall) {
+  // fnUntraced + withSpan: the span without Effect.fn's stack capture on every call.
+  const generate = Effect.fnUntraced(function*(call: ProviderCall) {
     const byok = Option.isSome(call.apiKey)
     const key = Option.orElse(call.apiKey, () => options.apiKey)
     if (Option.isNone(key)) return yield* new ProviderNotConfigured({ provider: PROVIDER })
@@ -297,16 +323,17 @@ export const makeOpenAIBackend = (options: OpenAIBackendOptions): ProviderBacken
       byok,
       timeoutMs: call.timeoutMs,
       deadlineMs,
-      request: (signal, remainingMs) =>
-        client.images.generate(params, { signal, timeout: Math.max(1, Math.floor(remainingMs)), maxRetries: 0 })
+      // The SDK's own timeout (the time left) ends each request; over providerFetch the body too.
+      request: (remainingMs, interrupt) =>
+        client.images.generate(params, { ...interrupt, timeout: Math.max(1, Math.floor(remainingMs)), maxRetries: 0 })
     })
     // Downloads (for answers given as URLs) are not retried with the generation: the image is
     // already drawn; a new generation would draw and bill another one.
     const images = yield* readImages(response, call, deadlineMs)
     return { images, providerUsed: PROVIDER } satisfies ProviderResult
-  })
+  }, Effect.withSpan("OpenAIBackend.generate"))
 
-  const check = Effect.fn("OpenAIBackend.check")(function*(apiKey: Redacted.Redacted<string>, timeoutMs: number) {
+  const check = Effect.fnUntraced(function*(apiKey: Redacted.Redacted<string>, timeoutMs: number) {
     const byok = !platformKeyText.includes(Redacted.value(apiKey))
     const client = clientFor(apiKey)
     const deadlineMs = (yield* Clock.currentTimeMillis) + timeoutMs
@@ -316,11 +343,11 @@ export const makeOpenAIBackend = (options: OpenAIBackendOptions): ProviderBacken
       byok,
       timeoutMs,
       deadlineMs,
-      request: async (signal, remainingMs) => {
-        await client.models.list({ signal, timeout: Math.max(1, Math.floor(remainingMs)), maxRetries: 0 })
+      request: async (remainingMs, interrupt) => {
+        await client.models.list({ ...interrupt, timeout: Math.max(1, Math.floor(remainingMs)), maxRetries: 0 })
       }
     })
-  })
+  }, Effect.withSpan("OpenAIBackend.check"))
 
   return { name: PROVIDER, platformKey: options.apiKey, generate, check }
 }

@@ -10,6 +10,7 @@ import {
   ProviderUnavailable
 } from "../../domain/Errors.ts"
 import { fetchImage } from "./FetchImage.ts"
+import { providerFetch } from "./NodeHttpFetch.ts"
 import type { ProviderBackend } from "./ProviderBackend.ts"
 import { final, retryable, retryAfterMs, type RetryPolicy, retryWithinDeadline } from "./Retry.ts"
 
@@ -28,7 +29,10 @@ export interface OpenRouterBackendOptions {
   /** The platform's key (OPENROUTER_API_KEY); BYOK calls bring their own. */
   readonly apiKey: Option.Option<Redacted.Redacted<string>>
   readonly baseUrl?: string | undefined
+  /** The fetch of the API calls (default `providerFetch`: node:http with keep-alive, see NodeHttpFetch). */
   readonly fetch?: typeof fetch | undefined
+  /** The fetch that downloads images answered as URLs (default the global fetch, which follows redirects). */
+  readonly downloadFetch?: typeof fetch | undefined
   /** Attempts per call, the first included (the shared retry policy's default otherwise). */
   readonly maxAttempts?: number | undefined
   /** The rest of the shared retry policy (back-off base and ceiling). */
@@ -164,7 +168,8 @@ interface Exchange {
 
 export const makeOpenRouterBackend = (options: OpenRouterBackendOptions): ProviderBackend => {
   const baseUrl = (options.baseUrl ?? OPENROUTER_DEFAULT_BASE_URL).replace(/\/+$/, "")
-  const fetchImpl = options.fetch ?? globalThis.fetch
+  const fetchImpl = options.fetch ?? providerFetch
+  const downloadFetch = options.downloadFetch ?? globalThis.fetch
   const platformKey = options.apiKey
 
   /**
@@ -329,7 +334,7 @@ export const makeOpenRouterBackend = (options: OpenRouterBackendOptions): Provid
     if (/^https?:\/\//i.test(url)) {
       return Effect.flatMap(
         Clock.currentTimeMillis,
-        (now) => fetchImage({ provider: PROVIDER, url, remainingMs: deadline - now, timeoutMs, fetch: fetchImpl })
+        (now) => fetchImage({ provider: PROVIDER, url, remainingMs: deadline - now, timeoutMs, fetch: downloadFetch })
       )
     }
     return Effect.andThen(

@@ -2,6 +2,7 @@ import { Config, Option, Redacted, Schema } from "effect"
 import { DEFAULT_MODELS, PROVIDERS, type ProviderName } from "../../domain/Models.ts"
 import { makeOpenAIBackend } from "./OpenAIBackend.ts"
 import { makeOpenRouterBackend } from "./OpenRouterBackend.ts"
+import { providerFetch } from "./NodeHttpFetch.ts"
 import type { ProviderBackend } from "./ProviderBackend.ts"
 import { DEFAULT_CIRCUIT, type ProviderRouterOptions } from "./ProviderRouter.ts"
 
@@ -64,15 +65,21 @@ export const ProviderConfig = Config.all({
   // Forces the local stand-in on or off; by default it is on for the embedded default and STORAGE=memory.
   localProvider: Config.Boolean("LOCAL_PROVIDER").pipe(Config.option),
   circuitFailures: positiveInt("PROVIDER_CIRCUIT_FAILURES", DEFAULT_CIRCUIT.failures),
-  circuitOpenSeconds: positiveInt("PROVIDER_CIRCUIT_OPEN_SECONDS", 30)
+  circuitOpenSeconds: positiveInt("PROVIDER_CIRCUIT_OPEN_SECONDS", 30),
+  // The transport of the provider API calls: node:http with keep-alive (NodeHttpFetch), or
+  // Node's global fetch (undici), e.g. to go through a dispatcher or proxy set for it.
+  httpClient: Config.schema(Schema.Literals(["node", "fetch"]), "PROVIDER_HTTP_CLIENT").pipe(Config.withDefault("node" as const))
 })
 export type ProviderConfig = Config.Success<typeof ProviderConfig>
 
 /** The real providers, each with its platform key when one is set. */
-export const providerBackends = (config: ProviderConfig): ReadonlyArray<ProviderBackend> => [
-  makeOpenAIBackend({ apiKey: config.openaiApiKey, baseUrl: Option.getOrUndefined(config.openaiBaseUrl) }),
-  makeOpenRouterBackend({ apiKey: config.openrouterApiKey, baseUrl: Option.getOrUndefined(config.openrouterBaseUrl) })
-]
+export const providerBackends = (config: ProviderConfig): ReadonlyArray<ProviderBackend> => {
+  const fetch = config.httpClient === "fetch" ? globalThis.fetch : providerFetch
+  return [
+    makeOpenAIBackend({ apiKey: config.openaiApiKey, baseUrl: Option.getOrUndefined(config.openaiBaseUrl), fetch }),
+    makeOpenRouterBackend({ apiKey: config.openrouterApiKey, baseUrl: Option.getOrUndefined(config.openrouterBaseUrl), fetch })
+  ]
+}
 
 /** The router's options: `localStandsIn` is LOCAL_PROVIDER, or `standsInByDefault` (the embedded default, STORAGE=memory). */
 export const routerOptions = (
