@@ -1,5 +1,6 @@
 import { Clock, Console, Effect, Layer, Option, Schedule } from "effect"
 import { CreditLedger } from "./application/CreditLedger.ts"
+import { PricingCatalog } from "./application/PricingCatalog.ts"
 import { Provisioning } from "./application/Provisioning.ts"
 import { ImageStore } from "./application/ports/ImageStore.ts"
 import { DEMO, DEMO_SERVICES, demoLegacyKeyOf, demoOrgOf, seedDemo } from "./DemoData.ts"
@@ -87,12 +88,16 @@ export const Announce = (config: GatewayConfig) =>
       : mode._tag === "postgres" && Option.isSome(mode.url)
       ? "in PostgreSQL"
       : `on disk under ${imagesDir(config)}`
+    // The routes in the stored pricing data (admin API / CLI) win over PROVIDER_ROUTES, as in the router.
+    const catalog = yield* Effect.serviceOption(PricingCatalog)
+    const storedRoutes = Option.isSome(catalog) ? (yield* catalog.value.current).data.routes ?? {} : {}
+    const routing = providerRouting(config)
     const lines = [
       `Image Gateway listening on ${origin}`,
       `  API docs   ${origin}/docs   (OpenAPI document: ${origin}/openapi.json)`,
       `  storage    ${storage}`,
       `  images     ${images}, served at ${origin}/v1/images/files/…`,
-      `  provider   ${describeRouting(providerRouting(config))}`
+      `  provider   ${describeRouting({ ...routing, routes: { ...routing.routes, ...storedRoutes } })}`
     ]
     if (demo) {
       const services: Array<string> = []

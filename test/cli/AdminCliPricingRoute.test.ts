@@ -29,6 +29,9 @@ describe("npm run admin pricing route", () => {
     const shown = await runCli(["--json", "pricing", "show"], { env })
     expect(shown.code, shown.stderr).toBe(0)
     expect(jsonOf(shown)).toMatchObject({ routes: { "dall-e-3": "openrouter" } })
+    const text = await runCli(["pricing", "show"], { env })
+    expect(text.code, text.stderr).toBe(0)
+    expect(text.stdout).toMatch(/Provider routes[^\n]*\n\s*MODEL\s+PROVIDER\s*\n\s*dall-e-3\s+openrouter/)
 
     const unknown = await runCli(["pricing", "route", "dall-e-3", "anthropic"], { env })
     expect(unknown.code).not.toBe(0)

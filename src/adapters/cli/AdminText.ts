@@ -208,7 +208,15 @@ export const pricingText = (p: VersionedPricing): string => {
       { header: "QUALITY", cell: (r) => r.quality },
       { header: "SIZE", cell: (r) => r.size },
       { header: "CREDITS", cell: (r) => credits(r.millicredits), align: "right" }
-    ])
+    ]),
+    "",
+    "Provider routes (win over PROVIDER_ROUTES and the catalogue):",
+    Object.keys(p.data.routes ?? {}).length === 0
+      ? "none"
+      : table(Object.entries(p.data.routes ?? {}), [
+        { header: "MODEL", cell: ([model]) => model },
+        { header: "PROVIDER", cell: ([, provider]) => provider }
+      ])
   ].join("\n")
 }
 

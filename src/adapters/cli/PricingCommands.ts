@@ -22,7 +22,7 @@ const show = Command.make("show", {}, () =>
   Effect.gen(function*() {
     const pricing = yield* onStore(Administration.use((admin) => admin.pricing))
     yield* emit(() => AdminJson.pricing(pricing), () => pricingText(pricing))
-  })).pipe(Command.withDescription("Show the prices, tier multipliers, credit-exempt tiers and the billing switch"))
+  })).pipe(Command.withDescription("Show the prices, tier multipliers, credit-exempt tiers, the billing switch and the provider routes"))
 
 const setPrice = Command.make("set-price", {
   model,
