@@ -27,6 +27,7 @@ import {
   type WireError
 } from "./ErrorMapping.ts"
 import { observeResponse } from "../metrics/Metrics.ts"
+import { ScrapeRefresh } from "../metrics/LedgerGauges.ts"
 import { AccessLog, accessEntry } from "./AccessLog.ts"
 import { GenerationEndpoint } from "./GenerationEndpoint.ts"
 import { FrontLane, type Lane, GenerationLane } from "./GenerationLane.ts"
@@ -119,6 +120,7 @@ const bearerMatches = (authorization: string | undefined, token: Redacted.Redact
 const MetricsRoute = Layer.effectDiscard(Effect.gen(function*() {
   const router = yield* HttpRouter.HttpRouter
   const token = yield* MetricsToken
+  const refresh = yield* ScrapeRefresh
   yield* router.add(
     "GET",
     "/metrics",
@@ -127,6 +129,7 @@ const MetricsRoute = Layer.effectDiscard(Effect.gen(function*() {
       if (Option.isSome(token) && !bearerMatches(request.headers["authorization"], token.value)) {
         return errorResponse(metricsUnauthorized())
       }
+      yield* refresh
       return HttpServerResponse.text(yield* PrometheusMetrics.format(), {
         contentType: "text/plain; version=0.0.4; charset=utf-8"
       })

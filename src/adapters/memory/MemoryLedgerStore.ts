@@ -335,6 +335,11 @@ export const makeMemoryLedgerStore = (limits: MemoryLedgerLimits = MEMORY_LEDGER
 
     balance: (id) => Effect.sync(() => balanceOf(id)),
     balances: Effect.sync(() => [...accounts.keys()].map(balanceOf)),
+    pendingHolds: Effect.sync(() => {
+      let amount = 0
+      for (const hold of pending.values()) amount += hold.amount
+      return { count: pending.size, amount }
+    }),
     hold: (id) => Effect.sync(() => Option.fromUndefinedOr(findHold(id))),
     transfers: (filter) =>
       Effect.sync(() => {

@@ -1,5 +1,7 @@
 import { type Context, Effect, Layer, Metric } from "effect"
+import type { LedgerStore } from "../../application/ports/LedgerStore.ts"
 import { UsageLog, type UsageEvent } from "../../application/ports/UsageLog.ts"
+import { LedgerGauges } from "./LedgerGauges.ts"
 
 /**
  * The gateway's Prometheus metrics, served at `GET /metrics` (effect's PrometheusMetrics).
@@ -16,6 +18,10 @@ const images = Metric.counter("image_gateway_images_generated_total", {
 })
 const charged = Metric.counter("image_gateway_charged_millicredits_total", {
   description: "Millicredits settled from payers' accounts for generations (1,000 millicredits = 1 credit).",
+  incremental: true
+})
+const consumed = Metric.counter("image_gateway_service_consumed_millicredits_total", {
+  description: "Millicredits settled for generations, by the service whose credential made the request (service=\"none\" for user keys and sessions).",
   incremental: true
 })
 const duration = Metric.histogram("image_gateway_generation_duration_seconds", {
@@ -54,6 +60,7 @@ const providerCalls = Metric.counter("image_gateway_provider_calls_total", {
 const generationsBy = series(generations, "mode", "outcome")
 const imagesBy = series(images, "model", "provider")
 const durationBy = series(duration, "provider")
+const consumedBy = series(consumed, "service")
 const responsesBy = series(responses, "status")
 const circuitStateBy = series(circuitState, "provider")
 const providerCallsBy = series(providerCalls, "provider", "outcome")
@@ -78,7 +85,10 @@ export const observeGeneration = (event: UsageEvent, context: Context.Context<ne
   generationsBy(event.mode, event.outcome).updateUnsafe(1, context)
   const provider = event.provider ?? "none"
   if (event.images > 0) imagesBy(event.model, provider).updateUnsafe(event.images, context)
-  if (event.costMillicredits > 0) charged.updateUnsafe(event.costMillicredits, context)
+  if (event.costMillicredits > 0) {
+    charged.updateUnsafe(event.costMillicredits, context)
+    consumedBy(event.service ?? "none").updateUnsafe(event.costMillicredits, context)
+  }
   durationBy(provider).updateUnsafe(event.latencyMs / 1000, context)
 }
 
@@ -107,6 +117,9 @@ export const MeteredUsageLog: Layer.Layer<UsageLog, never, UsageLog> = Layer.eff
   })
 )
 
-/** `ports` with their usage log metered. */
-export const withMetrics = <A, E, R>(ports: Layer.Layer<A | UsageLog, E, R>): Layer.Layer<A | UsageLog, E, R> =>
-  Layer.merge(ports, MeteredUsageLog.pipe(Layer.provide(ports)))
+/** `ports` with their usage log metered, and the ledger's pending holds read at every scrape. */
+export const withMetrics = <A, E, R>(
+  ports: Layer.Layer<A | UsageLog | LedgerStore, E, R>
+): Layer.Layer<A | UsageLog | LedgerStore, E, R> =>
+  // The gauges read the very store the gateway writes (a `Layer.fresh` ports layer is built once here).
+  LedgerGauges.pipe(Layer.provideMerge(Layer.merge(ports, MeteredUsageLog.pipe(Layer.provide(ports)))))

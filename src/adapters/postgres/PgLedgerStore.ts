@@ -387,6 +387,13 @@ export const makePgLedgerStore = Effect.gen(function*() {
     (rows) => rows.map((r) => balanceOf(r.account as AccountId, r.posted, r.pending))
   ))
 
+  // Reads the holds_status_expiry index; pending holds are the few requests in flight.
+  const pendingHolds: Store["pendingHolds"] = orDie(Effect.map(
+    sql<{ count: number; amount: number }>`
+      SELECT count(*)::bigint AS count, COALESCE(SUM(amount), 0)::bigint AS amount FROM holds WHERE status = 'pending'`,
+    (rows) => ({ count: rows[0]?.count ?? 0, amount: rows[0]?.amount ?? 0 })
+  ))
+
   const hold: Store["hold"] = (id) => orDie(Effect.map(findHold(id), (r) => Option.map(Option.fromUndefinedOr(r), toHold)))
 
   // A page walks the seq index backwards from the cursor; an account's page reads its debit and
@@ -423,6 +430,7 @@ export const makePgLedgerStore = Effect.gen(function*() {
     expireHolds,
     balance,
     balances,
+    pendingHolds,
     hold,
     transfers,
     transfer,

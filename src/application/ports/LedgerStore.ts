@@ -57,6 +57,8 @@ export class LedgerStore extends Context.Service<LedgerStore, {
   readonly expireHolds: (now: number) => Effect.Effect<number>
   readonly balance: (account: AccountId) => Effect.Effect<Balance>
   readonly balances: Effect.Effect<ReadonlyArray<Balance>>
+  /** Every pending hold, on every account: how many, and the millicredits they hold. */
+  readonly pendingHolds: Effect.Effect<{ readonly count: number; readonly amount: number }>
   readonly hold: (id: HoldId) => Effect.Effect<Option.Option<Hold>>
   /** Newest first; each carries its `seq`, the cursor for the next page (`beforeSeq`). */
   readonly transfers: (filter: {
