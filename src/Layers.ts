@@ -1,5 +1,6 @@
 import { Cause, Config, Console, Context, Data, Effect, Layer, Option, Redacted, Schema, type Scope } from "effect"
 import { join, resolve } from "node:path"
+import { AlertConfig, alertConfigProblem, withAlerts } from "./adapters/alerts/AlertSettings.ts"
 import { withMetrics } from "./adapters/metrics/Metrics.ts"
 import { NodePlatform } from "./adapters/node/NodePlatform.ts"
 import { makeCore } from "./application/Core.ts"
@@ -63,7 +64,9 @@ export const GatewayConfig = Config.all({
   // One JSON line per answered request on stdout.
   accessLog: Config.Boolean("ACCESS_LOG").pipe(Config.withDefault(false)),
   // OPENAI_API_KEY, OPENROUTER_API_KEY, their base URLs, PROVIDER_ROUTES, LOCAL_PROVIDER, the circuit breaker.
-  providers: ProviderConfig
+  providers: ProviderConfig,
+  // ALERT_WEBHOOK_URL, ALERT_WEBHOOK_SECRET, ALERT_LOW_BALANCE_CREDITS (docs/alerts.md).
+  alerts: AlertConfig
 })
 export type GatewayConfig = Config.Success<typeof GatewayConfig>
 
@@ -287,7 +290,10 @@ export const CoreOn = <E, R>(ports: Layer.Layer<PortServices, E, R>) =>
  * router (circuit breakers, the local stand-in where configured).
  */
 export const Gateway = (config: GatewayConfig) => {
-  const base = Layer.mergeAll(withMetrics(Ports(config)), GatewayPolicy.layer())
+  const problem = alertConfigProblem(config.alerts)
+  // Low-balance alerts watch the ledger; their outbox is drained in the background.
+  const ports = problem === undefined ? withAlerts(withMetrics(Ports(config)), config.alerts) : failStartup<PortServices>(problem)
+  const base = Layer.mergeAll(ports, GatewayPolicy.layer())
   return ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(
     base,
     // The ImageProvider and the BYOK key check (ProviderKeyCheck), both by the configured routing

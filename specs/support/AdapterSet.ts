@@ -1,4 +1,5 @@
 import type { Layer } from "effect"
+import type { AlertStore } from "../../src/application/ports/AlertStore.ts"
 import type { AuditLog } from "../../src/application/ports/AuditLog.ts"
 import type { ByokStore } from "../../src/application/ports/ByokStore.ts"
 import type { IdempotencyStore } from "../../src/application/ports/IdempotencyStore.ts"
@@ -29,6 +30,7 @@ export type Ports =
   | ImageStore
   | AuditLog
   | PricingStore
+  | AlertStore
 
 /**
  * One implementation of every persistent port. `fresh()` gives an empty store for one test

@@ -36,6 +36,8 @@ import {
 import type { Balance, Transfer } from "../domain/Ledger.ts"
 import { SERVICE_ORG_DEFAULT_TIER, Tier } from "../domain/Tier.ts"
 import { CreditLedger } from "./CreditLedger.ts"
+import { DEFAULT_LOW_BALANCE_THRESHOLD } from "./AlertsBalance.ts"
+import { type AlertRecord, AlertStore } from "./ports/AlertStore.ts"
 import { AuditLog, type AuditFilter, type StoredAuditEntry } from "./ports/AuditLog.ts"
 import { IdempotencyStore } from "./ports/IdempotencyStore.ts"
 import { KeyStore } from "./ports/KeyStore.ts"
@@ -140,6 +142,13 @@ export interface TransferView extends Replayable {
 }
 
 /** A page of a newest-first list; `nextCursor` continues it (absent on the last page). */
+/** An account's low-balance threshold: its own, or the default. */
+export interface AlertThresholdView {
+  readonly account: AccountId
+  readonly threshold: number
+  readonly isDefault: boolean
+}
+
 export interface Page<A> {
   readonly data: ReadonlyArray<A>
   readonly nextCursor?: number | undefined
@@ -297,6 +306,15 @@ export class Administration extends Context.Service<Administration, {
     NotFound | InvalidRequest
   >
 
+  // alerts
+  /** Alerts with their delivery, newest first. */
+  readonly alerts: (page: { readonly limit: number; readonly beforeSeq?: number | undefined }) => Effect.Effect<Page<AlertRecord>>
+  /** Sets the account's low-balance threshold (millicredits, ≥ 0), or with `null` goes back to the default. */
+  readonly setAlertThreshold: (call: AdminCall, account: string, millicredits: number | null) => Effect.Effect<
+    AlertThresholdView,
+    NotFound | InvalidRequest
+  >
+
   // pricing
   readonly pricing: Effect.Effect<VersionedPricing>
   readonly updatePricing: (call: AdminCall, change: PricingChange) => Effect.Effect<VersionedPricing, AdminFailure>
@@ -319,6 +337,7 @@ export class Administration extends Context.Service<Administration, {
     | OrganizationRepository
     | ServiceRegistry
     | AuditLog
+    | AlertStore
     | UsageLog
     | IdempotencyStore
     | Digest.Digest
@@ -394,6 +413,7 @@ const make = Effect.gen(function*() {
   const orgs = yield* OrganizationRepository
   const services = yield* ServiceRegistry
   const auditLog = yield* AuditLog
+  const alertStore = yield* AlertStore
   const usage = yield* UsageLog
   const idempotency = yield* IdempotencyStore
   const hash = hashWith(yield* Digest.Digest)
@@ -901,6 +921,36 @@ const make = Effect.gen(function*() {
         const data = found.slice(0, limit)
         return { data, nextCursor: found.length > limit ? data.at(-1)?.seq : undefined } satisfies Page<Transfer>
       }),
+
+    alerts: (page) =>
+      // One more than asked: whether another page exists.
+      Effect.map(alertStore.list({ limit: page.limit + 1, beforeSeq: page.beforeSeq }), (found) => {
+        const data = found.slice(0, page.limit)
+        return { data, nextCursor: found.length > page.limit ? data.at(-1)?.seq : undefined }
+      }),
+    setAlertThreshold: (call, raw, millicredits) =>
+      audited(
+        call,
+        "alerts.threshold",
+        `account:${raw.trim().slice(0, 128)}`,
+        Effect.gen(function*() {
+          const target = yield* customer(raw)
+          if (millicredits !== null && !(Number.isSafeInteger(millicredits) && millicredits >= 0)) {
+            return yield* invalid("credits", "invalid_amount", "A threshold is a number of credits, 0 or more, with at most 3 decimals.")
+          }
+          const before = yield* alertStore.threshold(target.account)
+          yield* alertStore.setThreshold(target.account, millicredits)
+          return {
+            before: Option.getOrNull(before),
+            view: {
+              account: target.account,
+              threshold: millicredits ?? DEFAULT_LOW_BALANCE_THRESHOLD,
+              isDefault: millicredits === null
+            } satisfies AlertThresholdView
+          }
+        }),
+        { after: (r) => ({ before: r.before, after: r.view.isDefault ? null : r.view.threshold }) }
+      ).pipe(Effect.map((r) => r.view)),
 
     pricing: catalog.current,
     updatePricing: (call, change) =>

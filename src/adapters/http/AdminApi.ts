@@ -2,7 +2,9 @@ import { Context, Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "effect/http-api"
 import type { AdminPrincipal } from "../../domain/Principal.ts"
 import * as AdminJson from "../admin/AdminJson.ts"
+import * as AlertJson from "../admin/AlertJson.ts"
 import {
+  AlertThreshold,
   CreateAdminKey,
   CreateOrganization,
   CreateService,
@@ -309,4 +311,29 @@ export class AdminAuditGroup extends adminGroup("adminAudit")
   .prefix(ADMIN_PREFIX)
   .middleware(AdminAuthenticated)
   .annotateMerge(OpenApi.annotations({ title: "Admin: audit and usage", description: "Who did what, and what was used. Admin key only." }))
+{}
+
+export class AdminAlertsGroup extends adminGroup("adminAlerts")
+  .add(
+    HttpApiEndpoint.get("list", "/alerts", {
+      query: {
+        before: str.annotate({ description: "The previous page's next_cursor." }),
+        limit: str.annotate({ description: "1–500, default 100." })
+      },
+      success: AlertJson.AlertListJson,
+      error: READ_ERRORS
+    }).annotateMerge(summary("Alerts, newest first, with their delivery: pending, delivered or failed, attempts, last error, next attempt")),
+    HttpApiEndpoint.put("threshold", "/accounts/:account_id/alert-threshold", {
+      params: accountParam,
+      payload: AlertThreshold,
+      success: AlertJson.AlertThresholdJson,
+      error: WRITE_ERRORS
+    }).annotateMerge(summary("Set an account's low-balance alert threshold, or (null) go back to the default"))
+  )
+  .prefix(ADMIN_PREFIX)
+  .middleware(AdminAuthenticated)
+  .annotateMerge(OpenApi.annotations({
+    title: "Admin: alerts",
+    description: "Low-balance alerts and their delivery (docs/alerts.md). Admin key only."
+  }))
 {}

@@ -25,6 +25,7 @@ import {
   userIdOf
 } from "./AdminRequests.ts"
 import { Api } from "./Api.ts"
+import { AdminAlertsHandlers } from "./AdminAlertHandlers.ts"
 
 /**
  * The admin API on the `Administration` service: each handler reads the request (`AdminRequests.ts`),
@@ -222,5 +223,6 @@ export const AdminHandlers = Layer.mergeAll(
   AdminAccountsHandlers,
   AdminCreditsHandlers,
   AdminPricingHandlers,
-  AdminAuditHandlers
+  AdminAuditHandlers,
+  AdminAlertsHandlers
 ).pipe(Layer.provide(AdminAuthenticatedLayer))

@@ -112,6 +112,12 @@ export const Grant = Schema.Struct({
   reason: Reason
 }).annotate({ identifier: "AdminGrant" })
 
+export const AlertThreshold = Schema.Struct({
+  credits: Schema.NullOr(CreditsInput).annotate({
+    description: "Alert when the available balance goes below this many credits (0 or more); null goes back to the default."
+  })
+}).annotate({ identifier: "AdminAlertThreshold" })
+
 export const Refund = Schema.Struct({
   credits: Schema.optionalKey(CreditsInput).annotate({ description: "What to refund; all that is left of the charge when absent." }),
   reason: Reason

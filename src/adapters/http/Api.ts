@@ -3,6 +3,7 @@ import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchem
 import type { Principal } from "../../domain/Principal.ts"
 import {
   AdminAccountsGroup,
+  AdminAlertsGroup,
   AdminAuditGroup,
   AdminCreditsGroup,
   AdminKeysGroup,
@@ -360,7 +361,7 @@ const describeDocument = (spec: Record<string, any>) => {
 
 export class Api extends HttpApi.make("image-gateway")
   .add(ImagesGroup, ModelsGroup, CreditsGroup, ByokGroup, SystemGroup)
-  .add(AdminServicesGroup, AdminKeysGroup, AdminAccountsGroup, AdminCreditsGroup, AdminPricingGroup, AdminAuditGroup)
+  .add(AdminServicesGroup, AdminKeysGroup, AdminAccountsGroup, AdminCreditsGroup, AdminPricingGroup, AdminAuditGroup, AdminAlertsGroup)
   .annotateMerge(OpenApi.annotations({
     title: "Image Gateway",
     version: "0.1.0",

@@ -1,4 +1,5 @@
 import { Layer } from "effect"
+import { MemoryAlertStore } from "./MemoryAlertStore.ts"
 import { MemoryAuditLog } from "./MemoryAuditLog.ts"
 import { MemoryByokStore } from "./MemoryByokStore.ts"
 import { MemoryIdempotencyStore } from "./MemoryIdempotencyStore.ts"
@@ -31,5 +32,6 @@ export const MemoryAdapters = (imageBaseUrl: string) =>
     MemoryStoreHealth,
     MemoryAuditLog,
     MemoryPricingStore,
+    MemoryAlertStore,
     MemoryImageStore(imageBaseUrl).pipe(Layer.provide(SecureRandom.layerWebCrypto))
   )

@@ -80,6 +80,15 @@ export const circuitStateOf = (provider: string): Effect.Effect<number> =>
 export const observeProviderCall = (provider: string, outcome: string): Effect.Effect<void> =>
   Metric.update(providerCallsBy(provider, outcome), 1)
 
+const alertDeliveries = Metric.counter("image_gateway_alert_deliveries_total", {
+  description: "Alert delivery attempts, by outcome: delivered, retry (tried again later), failed (given up).",
+  incremental: true
+})
+const alertDeliveriesBy = series(alertDeliveries, "outcome")
+
+/** Counts one alert delivery attempt. */
+export const observeAlertDelivery = (outcome: string): Effect.Effect<void> => Metric.update(alertDeliveriesBy(outcome), 1)
+
 /** Updates the generation metrics for one usage event, in the registry of `context`. */
 export const observeGeneration = (event: UsageEvent, context: Context.Context<never>): void => {
   generationsBy(event.mode, event.outcome).updateUnsafe(1, context)

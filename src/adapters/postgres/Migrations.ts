@@ -223,6 +223,33 @@ export const migrations = {
     // What the provider reported a call cost it (OpenRouter's usage.cost), in millionths of a US
     // dollar, beside the gateway's own price; NULL when it reported none.
     `ALTER TABLE usage_events ADD COLUMN provider_cost_micro_usd bigint`
+  ),
+
+  "0007_alerts": statements(
+    // Per account: its own low-balance threshold (NULL: the default) and whether its alert has
+    // fired since the balance was last at or above the threshold (PgAlertStore.ts).
+    `CREATE TABLE alert_states (
+      account text PRIMARY KEY,
+      threshold bigint CHECK (threshold >= 0),
+      fired boolean NOT NULL DEFAULT false
+    )`,
+    // The outbox: alerts to deliver, written in the transaction that fired them, drained by
+    // every instance's delivery worker (claims skip rows another instance holds).
+    `CREATE TABLE alert_outbox (
+      seq bigint GENERATED ALWAYS AS IDENTITY,
+      id text PRIMARY KEY,
+      type text NOT NULL,
+      created_at bigint NOT NULL,
+      data jsonb NOT NULL,
+      status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+      attempts integer NOT NULL DEFAULT 0,
+      next_attempt_at bigint,
+      leased_until bigint NOT NULL DEFAULT 0,
+      last_error text,
+      delivered_at bigint
+    )`,
+    `CREATE UNIQUE INDEX alert_outbox_seq ON alert_outbox (seq)`,
+    `CREATE INDEX alert_outbox_due ON alert_outbox (next_attempt_at) WHERE status = 'pending'`
   )
 }
 
@@ -242,7 +269,9 @@ export const TABLES = [
   "usage_events",
   "images",
   "audit_log",
-  "pricing"
+  "pricing",
+  "alert_states",
+  "alert_outbox"
 ] as const
 
 /**

@@ -1,5 +1,6 @@
 import { Layer, type Redacted } from "effect"
 import { SecureRandom } from "effect/crypto"
+import { PgAlertStore } from "./PgAlertStore.ts"
 import { PgAuditLog } from "./PgAuditLog.ts"
 import { PgByokStore } from "./PgByokStore.ts"
 import { PgIdempotencyStore } from "./PgIdempotencyStore.ts"
@@ -35,5 +36,6 @@ export const PgAdapters = (options: {
     PgStoreHealth,
     PgAuditLog,
     PgPricingStore,
+    PgAlertStore,
     PgImageStore(options.imageBaseUrl).pipe(Layer.provide(SecureRandom.layerWebCrypto))
   )

@@ -1,0 +1,62 @@
+import { Config, Layer, Option, type Redacted, Schema } from "effect"
+import { FetchHttpClient } from "effect/http"
+import { AlertDelivery, DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from "../../application/AlertsDelivery.ts"
+import { BalanceAlerts, WatchedLedgerStore } from "../../application/AlertsBalance.ts"
+import type { AlertStore } from "../../application/ports/AlertStore.ts"
+import type { LedgerStore } from "../../application/ports/LedgerStore.ts"
+import { MILLI_PER_CREDIT } from "../../domain/Money.ts"
+import { observeAlertDelivery } from "../metrics/Metrics.ts"
+import { LogAlertNotifier } from "./LogAlertNotifier.ts"
+import { WebhookAlertNotifier } from "./WebhookAlertNotifier.ts"
+
+const MIN_SECRET = 32
+
+/** ALERT_WEBHOOK_URL, ALERT_WEBHOOK_SECRET and ALERT_LOW_BALANCE_CREDITS (docs/alerts.md). */
+export const AlertConfig = Config.all({
+  webhookUrl: Config.URL("ALERT_WEBHOOK_URL").pipe(Config.option),
+  webhookSecret: Config.schema(
+    Schema.RedactedFromValue(Schema.String.check(Schema.isMinLength(MIN_SECRET, {
+      message: `a webhook secret has at least ${MIN_SECRET} characters (e.g. $(openssl rand -hex 32))`
+    }))),
+    "ALERT_WEBHOOK_SECRET"
+  ).pipe(Config.option),
+  // The low-balance threshold of accounts with none of their own, in whole credits.
+  lowBalanceCredits: Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 1_000_000_000 })), "ALERT_LOW_BALANCE_CREDITS")
+    .pipe(Config.withDefault(1_000))
+})
+export type AlertConfig = Config.Success<typeof AlertConfig>
+
+/** What stops start-up in the alert settings, in one line naming the variable; never the secret. */
+export const alertConfigProblem = (config: AlertConfig): string | undefined =>
+  Option.isSome(config.webhookUrl) && Option.isNone(config.webhookSecret)
+    ? `ALERT_WEBHOOK_SECRET must be set with ALERT_WEBHOOK_URL: it signs every alert (at least ${MIN_SECRET} characters).`
+    : Option.isNone(config.webhookUrl) && Option.isSome(config.webhookSecret)
+    ? "ALERT_WEBHOOK_URL: not set, but ALERT_WEBHOOK_SECRET is: set both to deliver alerts to a webhook, or neither to log them."
+    : undefined
+
+/** Where alerts go, as the banner says it (the webhook's origin only: its path may hold a token). */
+export const alertTarget = (config: AlertConfig): string =>
+  Option.match(config.webhookUrl, { onNone: () => "log (stderr)", onSome: (url) => `webhook ${url.origin}` })
+
+const notifier = (config: AlertConfig) =>
+  Option.isSome(config.webhookUrl) && Option.isSome(config.webhookSecret)
+    ? WebhookAlertNotifier({ url: config.webhookUrl.value, secret: config.webhookSecret.value as Redacted.Redacted<string> })
+      .pipe(Layer.provide(FetchHttpClient.layer))
+    : LogAlertNotifier
+
+/**
+ * `ports` with alerts: their LedgerStore watched for low balances (`WatchedLedgerStore`), and
+ * the outbox drained to the configured notifier in the background (`AlertDelivery`). Merge it
+ * after the ports so that the watched LedgerStore replaces theirs; `ports` must be one layer
+ * value (built once).
+ */
+export const withAlerts = <A, E, R>(
+  ports: Layer.Layer<A | LedgerStore | AlertStore, E, R>,
+  config: AlertConfig,
+  policy: DeliveryPolicy = DEFAULT_DELIVERY_POLICY
+) => {
+  const alerts = BalanceAlerts.layer({ defaultThreshold: config.lowBalanceCredits * MILLI_PER_CREDIT }).pipe(Layer.provide(ports))
+  const watched = WatchedLedgerStore.pipe(Layer.provide(Layer.merge(alerts, ports)))
+  const delivery = AlertDelivery.layer(policy, observeAlertDelivery).pipe(Layer.provide(Layer.merge(notifier(config), ports)))
+  return Layer.mergeAll(ports, watched, delivery, alerts)
+}
