@@ -79,7 +79,9 @@ describe("admin credentials, both ways", () => {
       ["GET", "/pricing", {}],
       ["PATCH", "/pricing", { body: { billing_enabled: false } }],
       ["GET", "/audit", {}],
-      ["GET", "/usage/report", {}]
+      ["GET", "/usage/report", {}],
+      ["GET", "/alerts", {}],
+      ["PUT", "/accounts/{account_id}/alert-threshold", { params: { account_id: WORLD.alice.id }, body: { credits: 5 } }]
     ]
   }
 
