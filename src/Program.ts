@@ -1,11 +1,12 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Console, Effect, Exit, Layer, References, Runtime } from "effect"
+import { Cause, Console, Effect, Exit, Layer, Option, References, Runtime } from "effect"
 import type { HttpServerError } from "effect/http"
 import { AccessLog, makeStdoutAccessLog } from "./adapters/http/AccessLog.ts"
 import { HttpGatewayServer, MetricsToken, NodeServer } from "./adapters/http/Server.ts"
 import { Gateway, GatewayConfig } from "./Layers.ts"
 import { Announce, Sweeper } from "./Startup.ts"
 import { describeConfigError } from "./adapters/config/ConfigErrors.ts"
+import { TracingConfig } from "./adapters/observability/TracingConfig.ts"
 
 
 /** Why the server could not listen, naming HOST and PORT: one line, no stack trace. */
@@ -36,20 +37,24 @@ const stop = (message: string) =>
  */
 const main = Effect.gen(function*() {
   const config = yield* GatewayConfig
+  const tracing = yield* TracingConfig
   const server = HttpGatewayServer.pipe(
     // Demo data is seeded and announced before the first request is served.
     Layer.provide(Layer.mergeAll(Announce(config), Sweeper)),
     Layer.provide(Gateway(config)),
     Layer.provide(NodeServer({ host: config.host, port: config.port }))
   )
-  return yield* Layer.launch(server).pipe(
+  const launched = Layer.launch(server).pipe(
     Effect.provideService(MetricsToken, config.metricsToken),
     Effect.provideService(AccessLog, config.accessLog ? makeStdoutAccessLog() : undefined),
     Effect.catchTag("ServeError", (e) => stop(describeListenError(e, config.host, config.port)))
   )
+  // Without an OTLP endpoint no tracer is exported, so spans would only cost time on every
+  // request: the core is built untraced. With one, the exporter is loaded and provided.
+  if (Option.isNone(tracing)) return yield* Effect.provideService(launched, References.TracerEnabled, false)
+  const { Tracing } = yield* Effect.promise(() => import("./adapters/observability/Tracing.ts"))
+  return yield* Effect.provide(launched, Tracing(tracing.value))
 }).pipe(
-  // No tracer is exported, so spans would only cost time on every request.
-  Effect.provideService(References.TracerEnabled, false),
   Effect.catchTag("ConfigError", (e) => stop(`Invalid configuration: ${describeConfigError(e)}`)),
   Effect.catchTag("StartupError", (e) => stop(e.message))
 )

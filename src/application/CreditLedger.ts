@@ -1,4 +1,4 @@
-import { Clock, Context, Effect, Layer, type Option } from "effect"
+import { Clock, Context, Effect, Layer, type Option, References } from "effect"
 import {
   type HoldAlreadyResolved,
   type HoldNotFound,
@@ -30,6 +30,20 @@ export const monthStart = (now: number): number => {
   const d = new Date(now)
   return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)
 }
+
+/** `ledger` with a span around each operation of a generation: the hold, its amount and payer; no secrets. */
+const withSpans = (ledger: CreditLedger["Service"]): CreditLedger["Service"] => ({
+  ...ledger,
+  reserve: (input) =>
+    Effect.withSpan(ledger.reserve(input), "CreditLedger.reserve", {
+      attributes: { "ledger.hold": input.id, "ledger.account": input.account, "ledger.amount_millicredits": input.amount }
+    }),
+  settle: (hold, amount) =>
+    Effect.withSpan(ledger.settle(hold, amount), "CreditLedger.settle", {
+      attributes: { "ledger.hold": hold, "ledger.amount_millicredits": amount }
+    }),
+  release: (hold) => Effect.withSpan(ledger.release(hold), "CreditLedger.release", { attributes: { "ledger.hold": hold } })
+})
 
 /**
  * The prepaid credit ledger: double-entry transfers between accounts, with two-phase holds.
@@ -75,7 +89,7 @@ export class CreditLedger extends Context.Service<CreditLedger, {
       const store = yield* LedgerStore
       // Plain combinators rather than generators: reserve and settle run on every billed
       // generation, inside the span of `ImageGeneration.generate`.
-      return CreditLedger.of({
+      const ledger = CreditLedger.of({
         grant: (input) => ifValid(isPositive(input.amount), input.amount, (at) => store.grant({ ...input, at })),
         reserve: (input) =>
           ifValid(isPositive(input.amount), input.amount, (at) =>
@@ -97,6 +111,9 @@ export class CreditLedger extends Context.Service<CreditLedger, {
         spentThisMonth: (account) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => store.spentSince(account, monthStart(now)))
       })
+      // With a tracer on, the operations of a generation get spans of their own (decided once:
+      // off, nothing is added to any call).
+      return (yield* References.TracerEnabled) ? withSpans(ledger) : ledger
     })
   )
 }

@@ -23,7 +23,7 @@ import { ByokStore } from "./ports/ByokStore.ts"
 import { IdempotencyStore } from "./ports/IdempotencyStore.ts"
 import { ImageProvider, type ProviderResult } from "./ports/ImageProvider.ts"
 import { ImageStore } from "./ports/ImageStore.ts"
-import { UsageLog } from "./ports/UsageLog.ts"
+import { type UsageEvent, UsageLog } from "./ports/UsageLog.ts"
 
 export interface GenerationInput {
   /** Who acts and who pays (PrincipalResolver). */
@@ -66,6 +66,18 @@ const outcomeOf = (exit: Exit.Exit<unknown, GenerationError>): string => {
 }
 
 /**
+ * What the request's span says of it once it has ended: how it was paid, what it made and cost.
+ * Nothing a caller sent as content (the prompt) and no credential.
+ */
+const spanAttributes = (event: UsageEvent) => ({
+  "generation.billing_mode": event.mode,
+  "generation.provider": event.provider ?? "none",
+  "generation.images": event.images,
+  "generation.cost_millicredits": event.costMillicredits,
+  "generation.payer": event.payer
+})
+
+/**
  * The generation flow, top-down: price the request for its payer (BYOK / exempt / billed), charge
  * and call the provider (a hold reserved before the call, settled for the images actually
  * returned, released on any failure or interruption), and describe the outcome as a domain
@@ -99,6 +111,13 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
       const provider = yield* ImageProvider
       const images = yield* ImageStore
       const usage = yield* UsageLog
+      // Spans are made when a tracer is on (decided once, where the core is built). Off, as the
+      // server runs without an exporter, the untraced flow spares the span and its attributes on
+      // every request.
+      const traced = yield* References.TracerEnabled
+      const record = traced
+        ? (event: UsageEvent) => Effect.andThen(Effect.annotateCurrentSpan(spanAttributes(event)), usage.record(event))
+        : usage.record
       const audit = yield* CredentialAudit
       const digest = yield* Digest.Digest
       const random = yield* SecureRandom.SecureRandom
@@ -272,7 +291,7 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
         return Effect.flatMap(chargeAndCall(principal, req, p), (made) => describe(principal, req, p, made)).pipe(
           Effect.onExit((exit) =>
             Effect.flatMap(Clock.currentTimeMillis, (now) =>
-              usage.record({
+              record({
                 requestId: input.requestId,
                 at: started,
                 actorKind: principal.actor._tag === "Service" ? "service" : "user",
@@ -332,12 +351,29 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
           : idempotent(input, input.idempotencyKey, p, started))
       }
 
-      // The request's span, when a tracer is on (decided once, where the core is built). Off, as
-      // the server runs without an exporter, the untraced flow spares the call-site stack capture
-      // and the span on every request.
-      const generate = (yield* References.TracerEnabled)
-        ? Effect.fn("ImageGeneration.generate")(flow)
-        : Effect.fnUntraced(flow)
+      // The request's span, the root of its trace (the ledger's and the provider's spans are its
+      // children). withSpan rather than Effect.fn: no call-site stack capture per request.
+      const untraced = Effect.fnUntraced(flow)
+      const generate = traced
+        ? (input: GenerationInput) =>
+          untraced(input).pipe(
+            Effect.onExit((exit) => Effect.annotateCurrentSpan("generation.outcome", outcomeOf(exit))),
+            Effect.withSpan("ImageGeneration.generate", {
+              attributes: {
+                "request.id": input.requestId,
+                "generation.model": input.request.model.id,
+                "generation.n": input.request.n,
+                "generation.size": input.request.size,
+                "generation.quality": input.request.quality,
+                "auth.method": input.principal.authMethod,
+                "auth.service": actorService(input.principal) ?? "none",
+                "payer.kind": input.principal.payer.kind,
+                "payer.tier": input.principal.payer.tier,
+                "generation.idempotent": input.idempotencyKey !== undefined
+              }
+            })
+          )
+        : untraced
 
       return ImageGeneration.of({ generate })
     })

@@ -1,4 +1,4 @@
-import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Option, type Redacted, Stream } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Option, type Redacted, References, Stream } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { ImageProvider, type ProviderCall, type ProviderResult } from "../../application/ports/ImageProvider.ts"
 import { PricingCatalog } from "../../application/PricingCatalog.ts"
@@ -169,17 +169,34 @@ export const makeProviderRouter = Effect.fnUntraced(function*(options: ProviderR
   const noRoutes = Effect.succeed<Readonly<Record<string, ProviderName>>>({})
   const currentRoutes = options.currentRoutes ?? noRoutes
 
+  const routed = (call: ProviderCall, route: Route): Effect.Effect<ProviderResult, ProviderError> => {
+    switch (route._tag) {
+      case "Local":
+        return generateLocally(call)
+      case "NotConfigured":
+        return Effect.fail(new ProviderNotConfigured({ provider: route.provider }))
+      case "Backend":
+        return guarded(route.backend, route.provider, call)
+    }
+  }
+
+  // With a tracer on, each call gets a span naming who answered it (the backend's own span is its
+  // child); decided once, so that off nothing is added to any call.
+  const traced = yield* References.TracerEnabled
   const generate = (call: ProviderCall): Effect.Effect<ProviderResult, ProviderError> =>
     Effect.flatMap(currentRoutes, (current) => {
       const route = routeOf(options, call, current)
-      switch (route._tag) {
-        case "Local":
-          return generateLocally(call)
-        case "NotConfigured":
-          return Effect.fail(new ProviderNotConfigured({ provider: route.provider }))
-        case "Backend":
-          return guarded(route.backend, route.provider, call)
-      }
+      return traced
+        ? Effect.withSpan(routed(call, route), "ImageProvider.generate", {
+          attributes: {
+            "provider.name": route._tag === "Local" ? "local" : route.provider,
+            "provider.model": call.model,
+            "provider.n": call.n,
+            "provider.byok": Option.isSome(call.apiKey),
+            "provider.timeout_ms": call.timeoutMs
+          }
+        })
+        : routed(call, route)
     })
 
   /**

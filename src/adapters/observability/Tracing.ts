@@ -1,0 +1,71 @@
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { Duration, Effect, Layer, Redacted } from "effect"
+import { HttpClient, HttpClientError } from "effect/http"
+import { OtlpSerialization, OtlpTracer } from "effect/observability"
+import type { TracingSettings } from "./TracingConfig.ts"
+
+/** The collector's URL for messages: no user or password. */
+const shown = (url: string) => {
+  const u = new URL(url)
+  u.username = ""
+  u.password = ""
+  return u.href
+}
+
+/**
+ * The HTTP client spans are exported with (node:http). Each request is bounded by the export
+ * timeout: a collector that accepts connections and never answers cannot pile up exports. A
+ * collector that fails is logged once, when it starts failing, and once when it answers again:
+ * effect's exporter retries a batch, then drops spans for a minute and tries again, which would
+ * otherwise be silent (it logs at debug level) or, per attempt, noisy.
+ */
+const exportClient = (settings: TracingSettings): Layer.Layer<HttpClient.HttpClient> =>
+  Layer.effect(
+    HttpClient.HttpClient,
+    Effect.gen(function*() {
+      const client = yield* HttpClient.HttpClient
+      const where = shown(settings.url)
+      let failing = false
+      const failed = (problem: string) =>
+        Effect.suspend(() => {
+          if (failing) return Effect.void
+          failing = true
+          return Effect.logWarning(`Traces cannot be exported to ${where} (${problem}): spans are dropped until it answers.`)
+        })
+      const answered = Effect.suspend(() => {
+        if (!failing) return Effect.void
+        failing = false
+        return Effect.logInfo(`Traces are exported to ${where} again.`)
+      })
+      return HttpClient.transform(client, (response, request) =>
+        response.pipe(
+          Effect.timeoutOrElse({
+            duration: Duration.millis(settings.timeoutMs),
+            orElse: () =>
+              Effect.fail(
+                new HttpClientError.HttpClientError({
+                  reason: new HttpClientError.TransportError({ request, description: `no answer within ${settings.timeoutMs} ms` })
+                })
+              )
+          }),
+          Effect.tap((r) => (r.status >= 200 && r.status < 300 ? answered : failed(`HTTP ${r.status}`))),
+          Effect.tapError((e) => failed(e.reason.description ?? e.reason._tag))
+        ))
+    })
+  ).pipe(Layer.provide(NodeHttpClient.layerNodeHttp))
+
+/**
+ * effect's OTLP tracer for `settings`: spans are batched and sent off the request path every
+ * `scheduleDelayMs` (and when 1,000 are waiting), and flushed when the gateway stops (within 3 s).
+ */
+export const Tracing = (settings: TracingSettings) =>
+  OtlpTracer.layer({
+    url: settings.url,
+    resource: { serviceName: settings.serviceName },
+    headers: Redacted.value(settings.headers),
+    exportInterval: Duration.millis(settings.scheduleDelayMs),
+    shutdownTimeout: "3 seconds"
+  }).pipe(
+    Layer.provide(settings.protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf),
+    Layer.provide(exportClient(settings))
+  )
