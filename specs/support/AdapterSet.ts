@@ -1,6 +1,7 @@
 import type { Layer } from "effect"
 import type { AlertStore } from "../../src/application/ports/AlertStore.ts"
 import type { AuditLog } from "../../src/application/ports/AuditLog.ts"
+import type { AuthFailureLog } from "../../src/application/ports/AuthFailureLog.ts"
 import type { ByokStore } from "../../src/application/ports/ByokStore.ts"
 import type { IdempotencyStore } from "../../src/application/ports/IdempotencyStore.ts"
 import type { ImageStore } from "../../src/application/ports/ImageStore.ts"
@@ -13,6 +14,7 @@ import type {
   SessionStore,
   UserRepository
 } from "../../src/application/ports/Repositories.ts"
+import type { UsageAnalytics } from "../../src/application/ports/UsageAnalytics.ts"
 import type { UsageLog } from "../../src/application/ports/UsageLog.ts"
 import { MemoryAdapters } from "../../src/adapters/memory/MemoryAdapters.ts"
 import { Layer as L } from "effect"
@@ -26,6 +28,8 @@ export type Ports =
   | KeyStore
   | ByokStore
   | UsageLog
+  | UsageAnalytics
+  | AuthFailureLog
   | IdempotencyStore
   | ImageStore
   | AuditLog

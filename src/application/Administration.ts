@@ -44,6 +44,9 @@ import { KeyStore } from "./ports/KeyStore.ts"
 import type { VersionedPricing } from "./ports/PricingStore.ts"
 import { OrganizationRepository, ServiceRegistry, UserRepository } from "./ports/Repositories.ts"
 import { type UsageReport, UsageLog } from "./ports/UsageLog.ts"
+import { AuthFailureLog } from "./ports/AuthFailureLog.ts"
+import { UsageAnalytics } from "./ports/UsageAnalytics.ts"
+import { type Analytics, type AnalyticsQuery, usageAnalytics } from "./UsageAnalyticsQuery.ts"
 import { type PricingChange, PricingCatalog } from "./PricingCatalog.ts"
 import { Provisioning } from "./Provisioning.ts"
 import { hashWith } from "./Secrets.ts"
@@ -325,6 +328,8 @@ export class Administration extends Context.Service<Administration, {
     UsageReport,
     InvalidRequest
   >
+  /** Usage per bucket and group over a range, with the generation route's error rates. */
+  readonly usageAnalytics: (query: AnalyticsQuery) => Effect.Effect<Analytics, InvalidRequest>
 }>()("image-gateway/Administration") {
   static readonly layer: Layer.Layer<
     Administration,
@@ -339,6 +344,8 @@ export class Administration extends Context.Service<Administration, {
     | AuditLog
     | AlertStore
     | UsageLog
+    | UsageAnalytics
+    | AuthFailureLog
     | IdempotencyStore
     | Digest.Digest
     | SecureRandom.SecureRandom
@@ -415,6 +422,7 @@ const make = Effect.gen(function*() {
   const auditLog = yield* AuditLog
   const alertStore = yield* AlertStore
   const usage = yield* UsageLog
+  const analytics = usageAnalytics(yield* UsageAnalytics, yield* AuthFailureLog)
   const idempotency = yield* IdempotencyStore
   const hash = hashWith(yield* Digest.Digest)
   const random = yield* SecureRandom.SecureRandom
@@ -973,7 +981,8 @@ const make = Effect.gen(function*() {
         ? Effect.fail(invalid("since", "invalid_range", "A report covers a range of up to 366 days: 'since' before 'until'."))
         : !Number.isSafeInteger(range.top) || range.top < 1 || range.top > 1000
         ? Effect.fail(invalid("top", "invalid_top", "'top' is 1 to 1000 groups per list."))
-        : usage.report(range)
+        : usage.report(range),
+    usageAnalytics: analytics
   })
 })
 

@@ -1,6 +1,7 @@
 import { Layer } from "effect"
 import { Digest, SecureRandom } from "effect/crypto"
 import { Administration } from "./Administration.ts"
+import { AuthFailures } from "./AuthFailures.ts"
 import { CredentialAudit } from "./CredentialAudit.ts"
 import { CreditLedger } from "./CreditLedger.ts"
 import { ImageGeneration } from "./ImageGeneration.ts"
@@ -18,7 +19,7 @@ export const makeCore = (platform: Layer.Layer<Digest.Digest | SecureRandom.Secu
     Layer.provideMerge(Layer.mergeAll(ImageGeneration.layer, Provisioning.layer, PrincipalResolver.layer)),
     Layer.provideMerge(CreditLedger.layer),
     Layer.provideMerge(PricingCatalog.layer),
-    Layer.provideMerge(CredentialAudit.layer),
+    Layer.provideMerge(Layer.mergeAll(CredentialAudit.layer, AuthFailures.layer)),
     Layer.provideMerge(platform)
   )
 

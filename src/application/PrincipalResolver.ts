@@ -23,6 +23,7 @@ import {
 import { accountOfOrg, accountOfUser, isServiceName, type KeyId, parseUserId, type UserId } from "../domain/Ids.ts"
 import type { AdminPrincipal, AuthMethod, Payer, Principal } from "../domain/Principal.ts"
 import type { Credential } from "../domain/Credential.ts"
+import { AuthFailures } from "./AuthFailures.ts"
 import { CredentialAudit } from "./CredentialAudit.ts"
 import { KeyStore } from "./ports/KeyStore.ts"
 import { OrganizationRepository, ServiceRegistry, SessionStore, UserRepository } from "./ports/Repositories.ts"
@@ -65,7 +66,14 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
   static readonly layer: Layer.Layer<
     PrincipalResolver,
     never,
-    KeyStore | UserRepository | OrganizationRepository | ServiceRegistry | SessionStore | Digest.Digest | CredentialAudit
+    | KeyStore
+    | UserRepository
+    | OrganizationRepository
+    | ServiceRegistry
+    | SessionStore
+    | Digest.Digest
+    | CredentialAudit
+    | AuthFailures
   > = Layer.effect(
     PrincipalResolver,
     Effect.gen(function*() {
@@ -76,6 +84,7 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
       const sessions = yield* SessionStore
       const digest = yield* Digest.Digest
       const audit = yield* CredentialAudit
+      const failures = yield* AuthFailures
       // The digest is resolved once here: `hashSecret` would look it up (and re-provide it) per call.
       const hash = hashWith(digest)
 
@@ -220,7 +229,10 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
         session: "session"
       }
 
-      const resolveAdmin = (credential: Credential | undefined): Effect.Effect<AdminPrincipal, AuthError> => {
+      const resolveAdmin = (credential: Credential | undefined): Effect.Effect<AdminPrincipal, AuthError> =>
+        Effect.tapError(adminOf(credential), (error) => failures.unauthenticated(error, credential, "other"))
+
+      const adminOf = (credential: Credential | undefined): Effect.Effect<AdminPrincipal, AuthError> => {
         if (credential === undefined) return Effect.fail(new MissingCredentials())
         if (credential._tag === "AdminKey" || credential._tag === "UnknownToken") {
           // Legacy literals imported as admin keys may have any form.
@@ -260,9 +272,9 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
        * A service that authenticated but is refused (a missing or unknown user, its policy, a
        * scope) has used its credential: that use goes to the audit log like a generation's.
        */
-      const auditRefusal = (who: Authenticated, requestId: string | undefined) => (error: AuthError) =>
+      const auditRefusal = (who: Authenticated, scope: Scope, requestId: string | undefined) => (error: AuthError) =>
         who._tag !== "Service" ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (at) =>
-          audit.record({
+          Effect.andThen(failures.serviceRefused(error, who.service.name, routeOf(scope)), audit.record({
             at,
             kind: "credential",
             actor: who.service.name,
@@ -271,11 +283,16 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
             keyId: who.key?.id,
             outcome: error._tag,
             requestId
-          }))
+          })))
+
+      // Refusals are recorded (AuthFailures), the generation route's apart: its 401s are an error rate.
+      const routeOf = (scope: Scope) => (scope === "images:generate" ? "generation" : "other")
 
       const resolve = (credential: Credential | undefined, behalfOf: string | undefined, scope: Scope, requestId?: string) =>
-        Effect.flatMap(authenticate(credential), (who) =>
-          decide(who, behalfOf, scope).pipe(Effect.tapError(auditRefusal(who, requestId))))
+        Effect.flatMap(
+          Effect.tapError(authenticate(credential), (error) => failures.unauthenticated(error, credential, routeOf(scope))),
+          (who) => decide(who, behalfOf, scope).pipe(Effect.tapError(auditRefusal(who, scope, requestId)))
+        )
 
       const decide = Effect.fnUntraced(function*(who: Authenticated, behalfOf: string | undefined, scope: Scope) {
         // The user to bill on behalf of, as sent; checked against the credential below.

@@ -12,6 +12,7 @@ import { CreditCommands } from "./CreditCommands.ts"
 import { AdminKeyCommands, KeyCommands } from "./KeyCommands.ts"
 import { PricingCommands } from "./PricingCommands.ts"
 import { ServiceCommands } from "./ServiceCommands.ts"
+import { UsageCommands } from "./UsageCommands.ts"
 import { describeConfigError } from "../config/ConfigErrors.ts"
 
 /**
@@ -63,6 +64,7 @@ export const AdminCli = Command.make("admin").pipe(
     PricingCommands,
     AuditCommand,
     ReportCommands,
+    UsageCommands,
     ByokCommands
   ]),
   Command.withGlobalFlags([Json])

@@ -2,6 +2,7 @@ import { Context, Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "effect/http-api"
 import type { AdminPrincipal } from "../../domain/Principal.ts"
 import * as AdminJson from "../admin/AdminJson.ts"
+import * as AnalyticsJson from "../admin/AnalyticsJson.ts"
 import * as AlertJson from "../admin/AlertJson.ts"
 import {
   AlertThreshold,
@@ -306,7 +307,19 @@ export class AdminAuditGroup extends adminGroup("adminAudit")
       },
       success: AdminJson.UsageReportJson,
       error: READ_ERRORS
-    }).annotateMerge(summary("Usage per service, payer, model, credential kind and billing mode"))
+    }).annotateMerge(summary("Usage per service, payer, model, credential kind and billing mode")),
+    HttpApiEndpoint.get("usageAnalytics", "/usage/analytics", {
+      query: {
+        since: str.annotate({ description: "Unix seconds or ISO 8601 (inclusive); default: 30 days before until." }),
+        until: str.annotate({ description: "Unix seconds or ISO 8601 (exclusive); default: now." }),
+        bucket: str.annotate({ description: "day (default), week (ISO, from Monday) or month; UTC. At most 366 buckets." }),
+        group_by: str.annotate({ description: "service, payer, model, credential, mode or none (default)." }),
+        limit: str.annotate({ description: "Groups per page, 1–100, default 20." }),
+        cursor: str.annotate({ description: "The previous page's next_cursor." })
+      },
+      success: AnalyticsJson.UsageAnalyticsJson,
+      error: READ_ERRORS
+    }).annotateMerge(summary("Usage per UTC day, week or month and group: credits, requests, images, cost per image, error rates"))
   )
   .prefix(ADMIN_PREFIX)
   .middleware(AdminAuthenticated)

@@ -4,6 +4,9 @@ import { Administration } from "../../application/Administration.ts"
 import type { PricingChange } from "../../application/PricingCatalog.ts"
 import { InvalidRequest } from "../../domain/Errors.ts"
 import * as AdminJson from "../admin/AdminJson.ts"
+import * as AnalyticsJson from "../admin/AnalyticsJson.ts"
+import { SERIES_GROUPINGS, type SeriesGrouping } from "../../application/ports/UsageAnalytics.ts"
+import { type Bucket, BUCKETS } from "../../domain/TimeBuckets.ts"
 import { UpdatePricing } from "./AdminPayloads.ts"
 import { adminCall, answer, creditsOf, decodeBody, DEFAULT_PAGE, handled, intQuery, invalid, MAX_PAGE, timeOf } from "./AdminRequests.ts"
 import { Api } from "./Api.ts"
@@ -72,6 +75,16 @@ export const AdminPricingHandlers = HttpApiBuilder.group(
 
 const WEEK_MS = 7 * 24 * 60 * 60_000
 const DEFAULT_TOP = 10
+const ANALYTICS_DEFAULT_RANGE_MS = 30 * 24 * 60 * 60_000
+const ANALYTICS_DEFAULT_LIMIT = 20
+
+/** A query parameter that is one of `values`, `fallback` when absent. */
+const oneOf = <A extends string>(raw: string | undefined, param: string, values: ReadonlyArray<A>, fallback: A) => {
+  const value = raw?.trim() ?? fallback
+  return (values as ReadonlyArray<string>).includes(value)
+    ? Effect.succeed(value as A)
+    : Effect.fail(invalid(param, `Invalid value for '${param}': one of ${values.join(", ")}.`))
+}
 
 export const AdminAuditHandlers = HttpApiBuilder.group(
   Api,
@@ -105,6 +118,17 @@ export const AdminAuditHandlers = HttpApiBuilder.group(
           const since = query.since === undefined ? until - WEEK_MS : yield* timeOf(query.since, "since")
           const top = yield* intQuery(query.top, "top", 1, 1000, DEFAULT_TOP)
           return answer(AdminJson.usageReport(yield* admin.usageReport({ since, until, top })))
+        })))
+      .handle("usageAnalytics", ({ query }) =>
+        handled(Effect.gen(function*() {
+          const until = query.until === undefined ? yield* Clock.currentTimeMillis : yield* timeOf(query.until, "until")
+          const since = query.since === undefined ? until - ANALYTICS_DEFAULT_RANGE_MS : yield* timeOf(query.since, "since")
+          const bucket = yield* oneOf<Bucket>(query.bucket, "bucket", BUCKETS, "day")
+          const groupBy = yield* oneOf<SeriesGrouping>(query.group_by, "group_by", SERIES_GROUPINGS, "none")
+          const limit = yield* intQuery(query.limit, "limit", 1, 100, ANALYTICS_DEFAULT_LIMIT)
+          const cursor = query.cursor?.trim()
+          const result = yield* admin.usageAnalytics({ since, until, bucket, groupBy, limit, cursor })
+          return answer(AnalyticsJson.usageAnalytics(result))
         })))
   })
 )

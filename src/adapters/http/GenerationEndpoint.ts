@@ -1,4 +1,5 @@
 import { Cause, Clock, Context, Effect, Layer, Result } from "effect"
+import { AuthFailures } from "../../application/AuthFailures.ts"
 import { GatewayPolicy } from "../../application/GatewayPolicy.ts"
 import { type GenerationInput, ImageGeneration } from "../../application/ImageGeneration.ts"
 import { PrincipalResolver } from "../../application/PrincipalResolver.ts"
@@ -69,17 +70,22 @@ export const readGenerationCall = (resolver: PrincipalResolver["Service"], polic
 export class GenerationEndpoint extends Context.Service<GenerationEndpoint, {
   readonly handle: (headers: Headers, body: unknown, requestId: string) => Effect.Effect<WireAnswer>
 }>()("image-gateway/http/GenerationEndpoint") {
-  static readonly layer: Layer.Layer<GenerationEndpoint, never, ImageGeneration | PrincipalResolver | GatewayPolicy> =
+  static readonly layer: Layer.Layer<GenerationEndpoint, never, ImageGeneration | PrincipalResolver | GatewayPolicy | AuthFailures> =
     Layer.effect(
       GenerationEndpoint,
       Effect.gen(function*() {
         const generation = yield* ImageGeneration
         const resolver = yield* PrincipalResolver
         const policy = yield* GatewayPolicy
+        const failures = yield* AuthFailures
 
         const read = readGenerationCall(resolver, policy)
+        // The resolver records the credentials it refuses; an unreadable Authorization header never reaches it.
+        const readRecorded = (headers: Headers, body: unknown, requestId: string) =>
+          Effect.tapError(read(headers, body, requestId), (error) =>
+            error._tag === "MalformedAuthorization" ? failures.unauthenticated(error, undefined, "generation") : Effect.void)
         const answer = (headers: Headers, body: unknown, requestId: string): Effect.Effect<WireAnswer, GenerationError> =>
-          Effect.flatMap(read(headers, body, requestId), (call) =>
+          Effect.flatMap(readRecorded(headers, body, requestId), (call) =>
             Effect.map(generation.generate({ ...call, requestId }), (made): WireAnswer => {
               // The wall clock only dates a deprecation header.
               const answerHeaders = generationHeaders(made, call.principal, Date.now())

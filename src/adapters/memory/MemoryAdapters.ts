@@ -1,6 +1,7 @@
 import { Layer } from "effect"
 import { MemoryAlertStore } from "./MemoryAlertStore.ts"
 import { MemoryAuditLog } from "./MemoryAuditLog.ts"
+import { MemoryAuthFailureLog } from "./MemoryAuthFailureLog.ts"
 import { MemoryByokStore } from "./MemoryByokStore.ts"
 import { MemoryIdempotencyStore } from "./MemoryIdempotencyStore.ts"
 import { MemoryImageStore } from "./MemoryImageStore.ts"
@@ -31,6 +32,7 @@ export const MemoryAdapters = (imageBaseUrl: string) =>
     MemoryIdempotencyStore,
     MemoryStoreHealth,
     MemoryAuditLog,
+    MemoryAuthFailureLog,
     MemoryPricingStore,
     MemoryAlertStore,
     MemoryImageStore(imageBaseUrl).pipe(Layer.provide(SecureRandom.layerWebCrypto))

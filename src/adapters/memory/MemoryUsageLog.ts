@@ -1,5 +1,15 @@
-import { Effect, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
+import {
+  INSUFFICIENT_CREDITS_OUTCOME,
+  type SeriesCursor,
+  type SeriesGroup,
+  type SeriesGrouping,
+  type SeriesQuery,
+  UsageAnalytics,
+  type UsagePoint
+} from "../../application/ports/UsageAnalytics.ts"
 import { type UsageEvent, type UsageGroup, UsageLog, type UsageReport } from "../../application/ports/UsageLog.ts"
+import { bucketStart } from "../../domain/TimeBuckets.ts"
 
 /**
  * How many usage events the in-memory log keeps: the newest, the oldest making way. An event
@@ -50,14 +60,80 @@ const dimension = (keyOf: (e: UsageEvent) => string) => {
   }
 }
 
+const seriesKey: Record<SeriesGrouping, (e: UsageEvent) => string> = {
+  service: (e) => e.service ?? "-",
+  payer: (e) => e.payer,
+  model: (e) => e.model,
+  credential: credentialKind,
+  mode: (e) => e.mode,
+  none: () => "total"
+}
+
+type Point = { -readonly [K in keyof UsagePoint]: UsagePoint[K] }
+
+const point = (bucket: number): Point => ({ bucket, requests: 0, succeeded: 0, images: 0, costMillicredits: 0, insufficientCredits: 0 })
+
+const addPoint = (p: Point, e: UsageEvent) => {
+  p.requests++
+  if (e.outcome === "success") p.succeeded++
+  if (e.outcome === INSUFFICIENT_CREDITS_OUTCOME) p.insufficientCredits++
+  p.images += e.images
+  p.costMillicredits += e.costMillicredits
+}
+
+/** Bytewise, as PostgreSQL's "C" collation (keys are ids and names in ASCII). */
+const compareKeys = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
+/** The series' order: cost, then requests, descending; then key. */
+const compareGroups = (a: SeriesCursor, b: SeriesCursor) =>
+  b.costMillicredits - a.costMillicredits || b.requests - a.requests || compareKeys(a.key, b.key)
+
+/** A time series of `events`, as `UsageLog.series` answers it. */
+export const seriesOf = (events: Iterable<UsageEvent>, query: SeriesQuery) => {
+  const keyOf = seriesKey[query.groupBy]
+  const groups = new Map<string, { total: Point; points: Map<number, Point> }>()
+  for (const e of events) {
+    if (e.at < query.since || e.at >= query.until) continue
+    const key = keyOf(e)
+    let g = groups.get(key)
+    if (g === undefined) groups.set(key, g = { total: point(0), points: new Map() })
+    addPoint(g.total, e)
+    const start = bucketStart(query.bucket, e.at)
+    let p = g.points.get(start)
+    if (p === undefined) g.points.set(start, p = point(start))
+    addPoint(p, e)
+  }
+  const ordered: Array<SeriesGroup> = [...groups].map(([key, g]) => {
+    const { bucket: _bucket, ...total } = g.total
+    return { key, ...total, points: [...g.points.values()].sort((a, b) => a.bucket - b.bucket) }
+  }).sort(compareGroups)
+  const after = query.after
+  const rest = after === undefined ? ordered : ordered.filter((g) => compareGroups(after, g) < 0)
+  const page = rest.slice(0, query.limit)
+  const last = page.at(-1)
+  return {
+    groups: page,
+    ...(rest.length > page.length && last !== undefined
+      ? { next: { costMillicredits: last.costMillicredits, requests: last.requests, key: last.key } }
+      : {})
+  }
+}
+
 /**
  * The usage log in process memory, as a ring of the newest `capacity` events: a process on
  * `STORAGE=memory` that runs for days must not grow without bound (PostgreSQL keeps them all).
  */
-export const makeMemoryUsageLog = (capacity: number = MEMORY_USAGE_EVENTS) => {
+export const makeMemoryUsageLog = (capacity: number = MEMORY_USAGE_EVENTS) => makeMemoryUsage(capacity).log
+
+/** The usage log and its analytics over one ring. */
+const makeMemoryUsage = (capacity: number) => {
   const ring: Array<UsageEvent | undefined> = []
   let next = 0 // where the next event goes once the ring is full
-  return UsageLog.of({
+  // Over the events still in the ring, like `report`.
+  const analytics = UsageAnalytics.of({
+    series: (query) => Effect.sync(() => seriesOf(ring.filter((e) => e !== undefined), query))
+  })
+  const log = UsageLog.of({
     record: (e) =>
       Effect.sync(() => {
         if (ring.length < capacity) {
@@ -107,6 +183,11 @@ export const makeMemoryUsageLog = (capacity: number = MEMORY_USAGE_EVENTS) => {
         }
       })
   })
+  return { log, analytics }
 }
 
-export const MemoryUsageLog = Layer.sync(UsageLog, () => makeMemoryUsageLog())
+/** The usage log, and the analytics over it. */
+export const MemoryUsageLog = Layer.syncContext(() => {
+  const { analytics, log } = makeMemoryUsage(MEMORY_USAGE_EVENTS)
+  return Context.make(UsageLog, log).pipe(Context.add(UsageAnalytics, analytics))
+})

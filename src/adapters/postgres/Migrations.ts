@@ -250,6 +250,23 @@ export const migrations = {
     )`,
     `CREATE UNIQUE INDEX alert_outbox_seq ON alert_outbox (seq)`,
     `CREATE INDEX alert_outbox_due ON alert_outbox (next_attempt_at) WHERE status = 'pending'`
+  ),
+
+  "0008_usage_analytics": statements(
+    // Requests refused before (`unauthenticated`) or right after (`service_refused`) authentication
+    // (AuthFailureLog.ts). Nothing secret: a key's stored public prefix at most.
+    `CREATE TABLE auth_failures (
+      seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      at bigint NOT NULL,
+      route text NOT NULL CHECK (route IN ('generation', 'other')),
+      kind text NOT NULL CHECK (kind IN ('unauthenticated', 'service_refused')),
+      reason text NOT NULL,
+      service text,
+      key_prefix text
+    )`,
+    // Counts over a time range per route and kind (error rates, rate alerts), and per service.
+    `CREATE INDEX auth_failures_route_kind_at ON auth_failures (route, kind, at)`,
+    `CREATE INDEX auth_failures_service_at ON auth_failures (service, at) WHERE service IS NOT NULL`
   )
 }
 
@@ -271,7 +288,8 @@ export const TABLES = [
   "audit_log",
   "pricing",
   "alert_states",
-  "alert_outbox"
+  "alert_outbox",
+  "auth_failures"
 ] as const
 
 /**

@@ -2,6 +2,7 @@ import { Layer, type Redacted } from "effect"
 import { SecureRandom } from "effect/crypto"
 import { PgAlertStore } from "./PgAlertStore.ts"
 import { PgAuditLog } from "./PgAuditLog.ts"
+import { PgAuthFailureLog } from "./PgAuthFailureLog.ts"
 import { PgByokStore } from "./PgByokStore.ts"
 import { PgIdempotencyStore } from "./PgIdempotencyStore.ts"
 import { PgImageStore } from "./PgImageStore.ts"
@@ -10,6 +11,7 @@ import { PgLedgerStoreLayer } from "./PgLedgerStore.ts"
 import { PgPricingStore } from "./PgPricingStore.ts"
 import { PgOrganizationRepository, PgServiceRegistry, PgSessionStore, PgUserRepository } from "./PgRepositories.ts"
 import { PgStoreHealth } from "./PgStoreHealth.ts"
+import { PgUsageAnalytics } from "./PgUsageAnalytics.ts"
 import { PgUsageLog } from "./PgUsageLog.ts"
 
 /**
@@ -32,9 +34,11 @@ export const PgAdapters = (options: {
     PgKeyStore,
     PgByokStore(options.byokKey, options.byokOldKeys),
     PgUsageLog,
+    PgUsageAnalytics,
     PgIdempotencyStore,
     PgStoreHealth,
     PgAuditLog,
+    PgAuthFailureLog,
     PgPricingStore,
     PgAlertStore,
     PgImageStore(options.imageBaseUrl).pipe(Layer.provide(SecureRandom.layerWebCrypto))
