@@ -1,4 +1,5 @@
 import { memoryAdapterSet } from "./support/AdapterSet.ts"
+import { alertStoreSuite } from "./ports/AlertStoreSpec.ts"
 import { auditLogSuite } from "./ports/AuditLogSpec.ts"
 import { byokStoreSuite } from "./ports/ByokStoreSpec.ts"
 import { idempotencyStoreSuite } from "./ports/IdempotencyStoreSpec.ts"
@@ -8,6 +9,7 @@ import { ledgerStoreSuite } from "./ports/LedgerStoreSpec.ts"
 import { pricingStoreSuite } from "./ports/PricingStoreSpec.ts"
 import { repositoriesSuite } from "./ports/RepositoriesSpec.ts"
 import { usageLogSuite } from "./ports/UsageLogSpec.ts"
+import { usageAnalyticsSuite } from "./ports/UsageAnalyticsSpec.ts"
 import { administrationSuite } from "./AdministrationSpec.ts"
 import { creditLedgerSuite } from "./CreditLedgerSpec.ts"
 import { imageGenerationSuite } from "./ImageGenerationSpec.ts"
@@ -22,7 +24,9 @@ byokStoreSuite(memoryAdapterSet)
 idempotencyStoreSuite(memoryAdapterSet)
 imageStoreSuite(memoryAdapterSet)
 usageLogSuite(memoryAdapterSet)
+usageAnalyticsSuite(memoryAdapterSet)
 repositoriesSuite(memoryAdapterSet)
 auditLogSuite(memoryAdapterSet)
 pricingStoreSuite(memoryAdapterSet)
+alertStoreSuite(memoryAdapterSet)
 administrationSuite(memoryAdapterSet)

@@ -1,4 +1,5 @@
 import { postgresAdapterSet } from "./support/postgres.ts"
+import { alertStoreSuite } from "./ports/AlertStoreSpec.ts"
 import { auditLogSuite } from "./ports/AuditLogSpec.ts"
 import { byokStoreSuite } from "./ports/ByokStoreSpec.ts"
 import { idempotencyStoreSuite } from "./ports/IdempotencyStoreSpec.ts"
@@ -8,6 +9,7 @@ import { ledgerStoreSuite } from "./ports/LedgerStoreSpec.ts"
 import { pricingStoreSuite } from "./ports/PricingStoreSpec.ts"
 import { repositoriesSuite } from "./ports/RepositoriesSpec.ts"
 import { usageLogSuite } from "./ports/UsageLogSpec.ts"
+import { usageAnalyticsSuite } from "./ports/UsageAnalyticsSpec.ts"
 import { administrationSuite } from "./AdministrationSpec.ts"
 import { creditLedgerSuite } from "./CreditLedgerSpec.ts"
 import { imageGenerationSuite } from "./ImageGenerationSpec.ts"
@@ -24,7 +26,9 @@ byokStoreSuite(postgres)
 idempotencyStoreSuite(postgres)
 imageStoreSuite(postgres)
 usageLogSuite(postgres)
+usageAnalyticsSuite(postgres)
 repositoriesSuite(postgres)
 auditLogSuite(postgres)
 pricingStoreSuite(postgres)
+alertStoreSuite(postgres)
 administrationSuite(postgres)
