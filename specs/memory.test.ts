@@ -10,7 +10,6 @@ import { pricingStoreSuite } from "./ports/PricingStoreSpec.ts"
 import { repositoriesSuite } from "./ports/RepositoriesSpec.ts"
 import { usageLogSuite } from "./ports/UsageLogSpec.ts"
 import { usageAnalyticsSuite } from "./ports/UsageAnalyticsSpec.ts"
-import { usageAnalyticsSuite } from "./ports/UsageAnalyticsSpec.ts"
 import { administrationSuite } from "./AdministrationSpec.ts"
 import { creditLedgerSuite } from "./CreditLedgerSpec.ts"
 import { imageGenerationSuite } from "./ImageGenerationSpec.ts"
@@ -25,7 +24,6 @@ byokStoreSuite(memoryAdapterSet)
 idempotencyStoreSuite(memoryAdapterSet)
 imageStoreSuite(memoryAdapterSet)
 usageLogSuite(memoryAdapterSet)
-usageAnalyticsSuite(memoryAdapterSet)
 usageAnalyticsSuite(memoryAdapterSet)
 repositoriesSuite(memoryAdapterSet)
 auditLogSuite(memoryAdapterSet)

@@ -10,7 +10,6 @@ import { pricingStoreSuite } from "./ports/PricingStoreSpec.ts"
 import { repositoriesSuite } from "./ports/RepositoriesSpec.ts"
 import { usageLogSuite } from "./ports/UsageLogSpec.ts"
 import { usageAnalyticsSuite } from "./ports/UsageAnalyticsSpec.ts"
-import { usageAnalyticsSuite } from "./ports/UsageAnalyticsSpec.ts"
 import { administrationSuite } from "./AdministrationSpec.ts"
 import { creditLedgerSuite } from "./CreditLedgerSpec.ts"
 import { imageGenerationSuite } from "./ImageGenerationSpec.ts"
@@ -27,7 +26,6 @@ byokStoreSuite(postgres)
 idempotencyStoreSuite(postgres)
 imageStoreSuite(postgres)
 usageLogSuite(postgres)
-usageAnalyticsSuite(postgres)
 usageAnalyticsSuite(postgres)
 repositoriesSuite(postgres)
 auditLogSuite(postgres)
