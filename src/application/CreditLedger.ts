@@ -31,18 +31,26 @@ export const monthStart = (now: number): number => {
   return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)
 }
 
-/** `ledger` with a span around each operation of a generation: the hold, its amount and payer; no secrets. */
+/**
+ * `ledger` with a span around each operation of a generation: the hold, its amount and payer; no
+ * secrets. No stack is captured for these spans (an Error per call): their names say where they are.
+ */
 const withSpans = (ledger: CreditLedger["Service"]): CreditLedger["Service"] => ({
   ...ledger,
   reserve: (input) =>
     Effect.withSpan(ledger.reserve(input), "CreditLedger.reserve", {
+      captureStackTrace: false,
       attributes: { "ledger.hold": input.id, "ledger.account": input.account, "ledger.amount_millicredits": input.amount }
     }),
   settle: (hold, amount) =>
     Effect.withSpan(ledger.settle(hold, amount), "CreditLedger.settle", {
+      captureStackTrace: false,
       attributes: { "ledger.hold": hold, "ledger.amount_millicredits": amount }
     }),
-  release: (hold) => Effect.withSpan(ledger.release(hold), "CreditLedger.release", { attributes: { "ledger.hold": hold } })
+  release: (hold) => Effect.withSpan(ledger.release(hold), "CreditLedger.release", {
+    captureStackTrace: false,
+    attributes: { "ledger.hold": hold }
+  })
 })
 
 /**

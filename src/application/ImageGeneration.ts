@@ -371,7 +371,7 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
                 "payer.tier": input.principal.payer.tier,
                 "generation.idempotent": input.idempotencyKey !== undefined
               }
-            })
+            }, { captureStackTrace: false })
           )
         : untraced
 

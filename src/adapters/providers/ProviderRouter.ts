@@ -188,6 +188,7 @@ export const makeProviderRouter = Effect.fnUntraced(function*(options: ProviderR
       const route = routeOf(options, call, current)
       return traced
         ? Effect.withSpan(routed(call, route), "ImageProvider.generate", {
+          captureStackTrace: false,
           attributes: {
             "provider.name": route._tag === "Local" ? "local" : route.provider,
             "provider.model": call.model,
