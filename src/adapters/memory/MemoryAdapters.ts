@@ -1,4 +1,5 @@
 import { Layer } from "effect"
+import { MemoryAdminSessionStore } from "./MemoryAdminSessionStore.ts"
 import { MemoryAlertStore } from "./MemoryAlertStore.ts"
 import { MemoryAuditLog } from "./MemoryAuditLog.ts"
 import { MemoryAuthFailureLog } from "./MemoryAuthFailureLog.ts"
@@ -35,5 +36,6 @@ export const MemoryAdapters = (imageBaseUrl: string) =>
     MemoryAuthFailureLog,
     MemoryPricingStore,
     MemoryAlertStore,
+    MemoryAdminSessionStore,
     MemoryImageStore(imageBaseUrl).pipe(Layer.provide(SecureRandom.layerWebCrypto))
   )

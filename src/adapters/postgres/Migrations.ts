@@ -267,6 +267,18 @@ export const migrations = {
     // Counts over a time range per route and kind (error rates, rate alerts), and per service.
     `CREATE INDEX auth_failures_route_kind_at ON auth_failures (route, kind, at)`,
     `CREATE INDEX auth_failures_service_at ON auth_failures (service, at) WHERE service IS NOT NULL`
+  ),
+
+  "0009_admin_sessions": statements(
+    // The dashboard's sessions (PgAdminSessionStore.ts): a hash of the session id, never the id.
+    `CREATE TABLE admin_sessions (
+      id_hash text PRIMARY KEY,
+      key_id text NOT NULL,
+      created_at bigint NOT NULL,
+      last_seen_at bigint NOT NULL,
+      expires_at bigint NOT NULL
+    )`,
+    `CREATE INDEX admin_sessions_expires_at ON admin_sessions (expires_at)`
   )
 }
 
@@ -289,7 +301,8 @@ export const TABLES = [
   "pricing",
   "alert_states",
   "alert_outbox",
-  "auth_failures"
+  "auth_failures",
+  "admin_sessions"
 ] as const
 
 /**

@@ -1,5 +1,6 @@
 import { Layer, type Redacted } from "effect"
 import { SecureRandom } from "effect/crypto"
+import { PgAdminSessionStore } from "./PgAdminSessionStore.ts"
 import { PgAlertStore } from "./PgAlertStore.ts"
 import { PgAuditLog } from "./PgAuditLog.ts"
 import { PgAuthFailureLog } from "./PgAuthFailureLog.ts"
@@ -41,5 +42,6 @@ export const PgAdapters = (options: {
     PgAuthFailureLog,
     PgPricingStore,
     PgAlertStore,
+    PgAdminSessionStore,
     PgImageStore(options.imageBaseUrl).pipe(Layer.provide(SecureRandom.layerWebCrypto))
   )
