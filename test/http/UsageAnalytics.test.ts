@@ -1,0 +1,188 @@
+import { Context, Effect, Exit, Layer, Scope } from "effect"
+import { SignJWT } from "jose"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { AuthFailures } from "../../src/application/AuthFailures.ts"
+import { GatewayPolicy } from "../../src/application/GatewayPolicy.ts"
+import { AuthFailureLog } from "../../src/application/ports/AuthFailureLog.ts"
+import { LocalProviderKeyCheck } from "../../src/adapters/local/LocalProviderKeyCheck.ts"
+import { HttpGatewayServer, NodeServer, serverOrigin } from "../../src/adapters/http/Server.ts"
+import { MemoryAdapters } from "../../src/adapters/memory/MemoryAdapters.ts"
+import { PgAdapters } from "../../src/adapters/postgres/PgAdapters.ts"
+import { DEMO, demoLegacyKeyOf, seedDemo } from "../../src/DemoData.ts"
+import { ServerCore } from "../../src/Layers.ts"
+import { openTestDatabase, TEST_BYOK_KEY, type TestDatabase } from "../../specs/support/postgres.ts"
+import { makeScriptedProvider } from "../../specs/support/ScriptedProvider.ts"
+import { type AdminClient, expectRefusal, makeAdminClient } from "./support/AdminHttp.ts"
+import { bearerHeader, generate } from "./support/HttpHarness.ts"
+
+/**
+ * Usage analytics over HTTP, on the in-memory store and on PostgreSQL: real generations, 401s,
+ * a service refused after authenticating and a 402 are made over HTTP, then
+ * GET /api/v1/admin/usage/analytics reflects each of them (every answer checked against the
+ * OpenAPI document by the admin client).
+ */
+
+interface Gateway {
+  readonly origin: string
+  readonly context: Context.Context<AuthFailureLog | AuthFailures>
+  readonly close: () => Promise<void>
+}
+
+const startGateway = async (store: "memory" | "postgres"): Promise<Gateway> => {
+  const database: TestDatabase | undefined = store === "postgres" ? await openTestDatabase() : undefined
+  const ports = Layer.unwrap(Effect.map(serverOrigin, (origin) => {
+    const imageBaseUrl = `${origin}/v1/images/files`
+    return database === undefined
+      ? Layer.fresh(MemoryAdapters(imageBaseUrl))
+      : PgAdapters({ imageBaseUrl, byokKey: TEST_BYOK_KEY }).pipe(Layer.provide(Layer.succeedContext(database.client)))
+  }))
+  const core = ServerCore.pipe(
+    Layer.provideMerge(Layer.mergeAll(ports, GatewayPolicy.layer(), makeScriptedProvider({ tiny: true }).layer, LocalProviderKeyCheck)),
+    Layer.provideMerge(NodeServer({ host: "127.0.0.1", port: 0 }))
+  )
+  const layer = Layer.mergeAll(HttpGatewayServer, Layer.effectDiscard(seedDemo)).pipe(Layer.provideMerge(core))
+  const scope = Scope.makeUnsafe()
+  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
+  const origin = await Effect.runPromise(Effect.provideContext(serverOrigin, context))
+  return {
+    origin,
+    context,
+    close: async () => {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+      await database?.close()
+    }
+  }
+}
+
+const HOUR = 3_600_000
+
+for (const store of ["memory", "postgres"] as const) {
+  describe(`usage analytics over HTTP [${store}]`, () => {
+    let gateway: Gateway
+    let admin: AdminClient
+    beforeAll(async () => {
+      gateway = await startGateway(store)
+      admin = await makeAdminClient(gateway.origin)
+    }, 60_000)
+    afterAll(() => gateway?.close())
+
+    const run = <A>(effect: Effect.Effect<A, never, AuthFailureLog | AuthFailures>) =>
+      Effect.runPromise(Effect.provideContext(effect, gateway.context))
+    const image = (headers: Record<string, string>, body?: unknown) => generate(gateway.origin, headers, body, "/v1/images/generations")
+    const analytics = (query: Record<string, string | number>) => admin.call("GET", "/usage/analytics", { query })
+
+    it("counts generations, credits, images, 402s, 401s and a service's refusals, per bucket and per group", async () => {
+      const now = Date.now()
+      const range = { since: Math.floor((now - HOUR) / 1000), until: Math.ceil((now + HOUR) / 1000) }
+      const presenton = bearerHeader(demoLegacyKeyOf("presenton-service"))
+
+      // Two images for the service's organization (48 credits each: 40 × 1.2, tier managed), one for Alice.
+      expect((await image(presenton)).status).toBe(200)
+      expect((await image(presenton)).status).toBe(200)
+      expect((await image(bearerHeader(DEMO.alice.key))).status).toBe(200)
+      // 402: ten high-quality portrait images cost Alice more than her remaining credits.
+      const tooDear = await image(bearerHeader(DEMO.alice.key), { prompt: "a unicorn", model: "gpt-image-1", quality: "high", size: "1024x1536", n: 10 })
+      expect(tooDear.status).toBe(402)
+      // 401 three ways: an unknown key, no credentials, a JWT naming presenton-service with a wrong signature.
+      expect((await image(bearerHeader("sk-not-a-real-key-0000000000"))).status).toBe(401)
+      expect((await image({})).status).toBe(401)
+      const forged = await new SignJWT({ service: "presenton-service" })
+        .setProtectedHeader({ alg: "HS256" })
+        .setIssuedAt()
+        .setExpirationTime("10m")
+        .sign(new TextEncoder().encode("not-the-presenton-secret"))
+      expect((await image(bearerHeader(forged))).status).toBe(401)
+      // The service authenticates, then names a user that does not exist: 403 unknown_user.
+      expect((await image({ ...presenton, "x-user-id": "00000000-0000-4000-8000-000000000000" })).status).toBe(403)
+      // A 401 on another route does not count among the generation route's.
+      expect((await admin.call("GET", "/usage/analytics", { headers: bearerHeader("adm_not_a_key_000000000000000000000000") })).status).toBe(401)
+      await run(AuthFailures.use((f) => f.flush))
+
+      const byService = await analytics({ ...range, bucket: "day", group_by: "service" })
+      expect(byService.status).toBe(200)
+      const totals = byService.json.totals as Array<Record<string, number>>
+      const sum = (field: string) => totals.reduce((n, t) => n + t[field]!, 0)
+      expect({
+        requests: sum("requests"),
+        succeeded: sum("succeeded"),
+        images: sum("images"),
+        millicredits: sum("millicredits"),
+        insufficient_credits: sum("insufficient_credits"),
+        unauthorized: sum("unauthorized"),
+        service_auth_failures: sum("service_auth_failures"),
+        attempts: sum("attempts")
+      }).toEqual({
+        requests: 4,
+        succeeded: 3,
+        images: 3,
+        // 48 + 48 for the organization, 48 for Alice (professional: 40 × 1.2).
+        millicredits: 144_000,
+        insufficient_credits: 1,
+        unauthorized: 3,
+        service_auth_failures: 1,
+        attempts: 8
+      })
+      const busiest = totals.find((t) => t["attempts"] === 8) ?? totals.find((t) => t["attempts"]! > 0)!
+      if (busiest["attempts"] === 8) {
+        expect(busiest).toMatchObject({ unauthorized_rate: 0.375, service_auth_failure_rate: 0.125, insufficient_credits_rate: 0.125, credits_per_image: 48 })
+      }
+      expect(byService.json.groups.map((g: any) => [g.key, g.requests, g.millicredits, g.insufficient_credits])).toEqual([
+        ["presenton-service", 2, 96_000, 0],
+        ["-", 2, 48_000, 1]
+      ])
+      expect(byService.json.next_cursor).toBeNull()
+
+      const byCredential = await analytics({ ...range, bucket: "month", group_by: "credential" })
+      expect(byCredential.json.groups.map((g: any) => [g.key, g.requests])).toEqual([["service_key", 2], ["user_key", 2]])
+
+      // One group per page: the cursor leads to the second, and the second is the last.
+      const first = await analytics({ ...range, group_by: "service", limit: 1 })
+      expect(first.json.groups.map((g: any) => g.key)).toEqual(["presenton-service"])
+      const second = await analytics({ ...range, group_by: "service", limit: 1, cursor: first.json.next_cursor })
+      expect(second.json.groups.map((g: any) => g.key)).toEqual(["-"])
+      expect(second.json.next_cursor).toBeNull()
+
+      // The forged JWT is put down to the service it names; the unknown key and the missing credential to none.
+      const since = now - HOUR
+      const until = now + HOUR
+      expect(await run(AuthFailureLog.use((l) => l.count(since, until, { route: "generation", kind: "unauthenticated" })))).toBe(3)
+      expect(await run(AuthFailureLog.use((l) => l.count(since, until, { service: "presenton-service" })))).toBe(2)
+      expect(await run(AuthFailureLog.use((l) => l.count(since, until, { route: "other" })))).toBe(1)
+    })
+
+    it("puts a revoked service key's 401 down to its service and key prefix", async () => {
+      const created = await admin.call("POST", "/services", {
+        body: { name: `analytics-${store}`, organization: { id: `org_analytics_${store}`, name: "Analytics" }, initial_credits: 100 },
+        extraHeaders: { "idempotency-key": `analytics-${store}` }
+      })
+      expect(created.status).toBe(201)
+      const key: string = created.json.key.secret
+      expect((await admin.call("POST", "/keys/{id}/revoke", { params: { id: created.json.key.id } })).status).toBe(200)
+      const start = Date.now()
+      expect((await image(bearerHeader(key))).status).toBe(401)
+      await run(AuthFailures.use((f) => f.flush))
+      expect(await run(AuthFailureLog.use((l) => l.count(start, Date.now() + 1, { service: `analytics-${store}`, kind: "unauthenticated" })))).toBe(1)
+    })
+
+    it("refuses bad parameters with 400 naming each", async () => {
+      const day = 86_400
+      const refusals: ReadonlyArray<readonly [Record<string, string | number>, string, string]> = [
+        [{ bucket: "hour" }, "bucket", "invalid_value"],
+        [{ group_by: "tier" }, "group_by", "invalid_value"],
+        [{ limit: 0 }, "limit", "invalid_value"],
+        [{ limit: 101 }, "limit", "invalid_value"],
+        [{ limit: "ten" }, "limit", "invalid_value"],
+        [{ since: "yesterday" }, "since", "invalid_value"],
+        [{ until: "2026-13-45x" }, "until", "invalid_value"],
+        [{ since: 1_800_000_000, until: 1_700_000_000 }, "since", "invalid_range"],
+        // 367 day buckets; 367 days of weeks are fine.
+        [{ since: 1_700_000_000, until: 1_700_000_000 + 367 * day, bucket: "day" }, "since", "invalid_range"],
+        [{ cursor: "not-a-cursor" }, "cursor", "invalid_cursor"]
+      ]
+      for (const [query, param, code] of refusals) expectRefusal(await analytics(query), 400, code, param)
+      expect((await analytics({ since: 1_700_000_000, until: 1_700_000_000 + 367 * day, bucket: "week" })).status).toBe(200)
+      // Admin keys only.
+      expect((await admin.call("GET", "/usage/analytics", { headers: bearerHeader(DEMO.alice.key) })).status).toBe(403)
+    })
+  })
+}
