@@ -3,9 +3,12 @@
  * in the same run, with autocannon. Each server runs in its own process; the load generator
  * shares the machine's cores with it, as it does for every row.
  * BENCH_SECONDS (default 5), BENCH_ROUNDS (default 3) and BENCH_CONNECTIONS (default 32) tune it;
- * BENCH_ROWS=0,1 runs only those rows.
+ * BENCH_ROWS=0,1 runs only those rows. The tracing row exports its spans over OTLP/HTTP
+ * (protobuf, as `npm start` sends them) to a sink in this process that reads and drops them.
  */
 import type { ChildProcess } from "node:child_process"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { cpus, loadavg } from "node:os"
 import { autocannon, cpuMs, median, type Result, startReady, stop } from "./BenchKit.ts"
 import { scratchDir } from "./ScratchDir.ts"
@@ -14,6 +17,14 @@ const seconds = Number(process.env["BENCH_SECONDS"] ?? 5)
 const connections = Number(process.env["BENCH_CONNECTIONS"] ?? 32)
 
 const start = (env: Record<string, string>) => startReady([new URL("./bench-server.ts", import.meta.url).pathname], env)
+
+// Where the tracing row's spans go: an OTLP receiver that answers 200 and keeps nothing.
+const sink = createServer((request, response) => {
+  request.resume()
+  request.on("end", () => response.end())
+})
+await new Promise<void>((resolve) => sink.listen(0, "127.0.0.1", resolve))
+const sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`
 
 // The PostgreSQL row's data directory: a fresh embedded cluster, removed at the end.
 const dataDir = scratchDir("bench-http-")
@@ -45,6 +56,10 @@ const ROWS: ReadonlyArray<{
     name: "gateway: POST generation without credentials (HTTP, body and error path; the core stops at once)",
     env: { BENCH_TARGET: "gateway" },
     request: { ...GENERATION, headers: { "content-type": "application/json" } }
+  },
+  {
+    name: "gateway generation, tracing on (OTLP to a local sink)",
+    env: { BENCH_TARGET: "gateway", OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl }
   }
 ]
 
@@ -90,7 +105,8 @@ const measure = async (group: ReadonlyArray<(typeof ROWS)[number]>): Promise<Arr
 // (bare and gateway), then the rows that break the cost down, then the rows with a database of
 // their own. A server left idle runs its collector over its heap in the background, and
 // PostgreSQL checkpoints after its run: either would fall on whatever is measured next.
-const isHeadline = (i: number) => i <= 1
+// The tracing row is measured with them: what tracing costs is read against the gateway's row.
+const isHeadline = (i: number) => i <= 1 || ROWS[i]?.env["OTEL_EXPORTER_OTLP_ENDPOINT"] !== undefined
 const servers = [
   ...(await measure(rows.filter((row) => isHeadline(ROWS.indexOf(row))))),
   ...(await measure(rows.filter((row) => !isHeadline(ROWS.indexOf(row)) && row.env["BENCH_STORAGE"] === undefined))),
@@ -118,3 +134,4 @@ for (const r of results) {
     `| ${r.name} | ${Math.round(r.rps).toLocaleString("en-US")} | ${ratio} | ${r.p50} | ${r.p99} | ${Math.round(r.cpu)} | ${cpuRatio} | ${r.non2xx} |`
   )
 }
+sink.close()

@@ -6,11 +6,11 @@
  *   provider that answers at once with a fixed 8×8 PNG, on memory adapters or, with
  *   BENCH_STORAGE=postgres, on PostgreSQL (embedded under DATA_DIR, or DATABASE_URL);
  * - BENCH_TRACING=1 / BENCH_WEBCRYPTO=1 / BENCH_NO_LANE=1 / BENCH_ACCESS_LOG=1 turn one cost
- *   on to measure it.
+ *   on to measure it; OTEL_EXPORTER_OTLP_ENDPOINT exports traces there, as `npm start` does.
  * It prints `READY <origin>` once it listens.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Console, Effect, Layer, References } from "effect"
+import { Console, Effect, Layer, Option, References } from "effect"
 import { HttpRouter } from "effect/http"
 import { createServer } from "node:http"
 import { Core } from "../src/application/Core.ts"
@@ -25,6 +25,8 @@ import { LocalProviderKeyCheck } from "../src/adapters/local/LocalProviderKeyChe
 import { renderPng } from "../src/adapters/local/PngRenderer.ts"
 import { MemoryAdapters } from "../src/adapters/memory/MemoryAdapters.ts"
 import { withMetrics } from "../src/adapters/metrics/Metrics.ts"
+import { Tracing } from "../src/adapters/observability/Tracing.ts"
+import { TracingConfig } from "../src/adapters/observability/TracingConfig.ts"
 import { demoOrgOf, seedDemo } from "../src/DemoData.ts"
 import { accountOfOrg, type TransferId } from "../src/domain/Ids.ts"
 import { GatewayConfig, Ports, ServerCore } from "../src/Layers.ts"
@@ -104,10 +106,11 @@ if (process.env["BENCH_TARGET"] === "bare") {
     Layer.provide(gateway),
     Layer.provide(NodeServer({ host: "127.0.0.1", port: 0 }))
   )
-  NodeRuntime.runMain(
-    Layer.launch(server).pipe(
-      Effect.provideService(References.TracerEnabled, flag("BENCH_TRACING")),
-      Effect.provideService(AccessLog, flag("BENCH_ACCESS_LOG") ? makeStdoutAccessLog() : undefined)
-    )
+  const launched = Layer.launch(server).pipe(
+    Effect.provideService(AccessLog, flag("BENCH_ACCESS_LOG") ? makeStdoutAccessLog() : undefined)
   )
+  NodeRuntime.runMain(Effect.flatMap(TracingConfig, (tracing) =>
+    Option.isSome(tracing)
+      ? Effect.provide(launched, Tracing(tracing.value))
+      : Effect.provideService(launched, References.TracerEnabled, flag("BENCH_TRACING"))))
 }

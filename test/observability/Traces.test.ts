@@ -87,7 +87,13 @@ describe("traces exported as OTLP/HTTP JSON", () => {
       expect(r.path).toBe("/v1/traces")
       expect(r.headers["x-collector-token"]).toBe("collector secret")
     }
+    // Requests served by the router are traced too, but not an image's URL (its only access control).
+    const { data } = await answer.json() as { data: Array<{ url: string }> }
+    expect((await fetch(data[0]!.url)).status).toBe(200)
+    expect((await fetch(`${gateway.origin}/api/v1/llm/credits`, { headers: { authorization: `Bearer ${KEY}` } })).status).toBe(200)
+    expect(await receiver.until(() => receiver.spans().some((s) => s.attributes["url.path"] === "/api/v1/llm/credits"))).toBe(true)
     const everything = Buffer.concat(receiver.received.map((r) => r.body)).toString("utf8")
+    expect(everything).not.toContain(new URL(data[0]!.url).pathname)
     expect(everything).not.toContain(KEY)
     expect(everything).not.toContain("presenton-service-key")
     expect(everything).not.toContain(PROMPT)

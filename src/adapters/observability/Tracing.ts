@@ -1,6 +1,6 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Duration, Effect, Layer, Redacted } from "effect"
-import { HttpClient, HttpClientError } from "effect/http"
+import { HttpClient, HttpClientError, HttpMiddleware } from "effect/http"
 import { OtlpSerialization, OtlpTracer } from "effect/observability"
 import type { TracingSettings } from "./TracingConfig.ts"
 
@@ -11,6 +11,21 @@ const shown = (url: string) => {
   u.password = ""
   return u.href
 }
+
+/** A Node error's code (ECONNREFUSED, …), when the failure has one. */
+const codeOf = (cause: unknown): string | undefined => {
+  const code = (cause as { code?: unknown } | undefined)?.code
+  return typeof code === "string" ? code : undefined
+}
+
+/**
+ * An image's URL is its only access control (unguessable, served to whoever has it): requests for
+ * images get no span, so that collectors do not learn the URLs.
+ */
+const untracedRequests = Layer.succeed(
+  HttpMiddleware.TracerDisabledWhen,
+  (request) => request.url.startsWith("/v1/images/files/")
+)
 
 /**
  * The HTTP client spans are exported with (node:http). Each request is bounded by the export
@@ -49,7 +64,7 @@ const exportClient = (settings: TracingSettings): Layer.Layer<HttpClient.HttpCli
               )
           }),
           Effect.tap((r) => (r.status >= 200 && r.status < 300 ? answered : failed(`HTTP ${r.status}`))),
-          Effect.tapError((e) => failed(e.reason.description ?? e.reason._tag))
+          Effect.tapError((e) => failed(e.reason.description ?? codeOf(e.reason.cause) ?? e.reason._tag))
         ))
     })
   ).pipe(Layer.provide(NodeHttpClient.layerNodeHttp))
@@ -67,5 +82,6 @@ export const Tracing = (settings: TracingSettings) =>
     shutdownTimeout: "3 seconds"
   }).pipe(
     Layer.provide(settings.protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf),
-    Layer.provide(exportClient(settings))
+    Layer.provide(exportClient(settings)),
+    Layer.merge(untracedRequests)
   )
