@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerOptions, ServerResponse } from "node:http"
 import type { Duplex } from "node:stream"
 import { ByokHandlers, CreditsHandlers } from "./AccountHandlers.ts"
 import { AdminHandlers } from "./AdminHandlers.ts"
+import { Dashboard } from "../dashboard/DashboardRoutes.ts"
 import { AuthenticatedLayer } from "./AuthMiddleware.ts"
 import { bearerToken } from "./Credentials.ts"
 import { Api } from "./Api.ts"
@@ -155,13 +156,14 @@ const DocsRoute = Layer.effectDiscard(Effect.gen(function*() {
 
 /**
  * Every route: the API, its OpenAPI document, the docs page (Scalar, served inline, no CDN), the
- * JWT migration guide, and the Prometheus metrics.
+ * JWT migration guide, the Prometheus metrics, and the operators' dashboard (`/admin`).
  */
 export const HttpApp = Layer.mergeAll(
   HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(ApiHandlers)),
   DocsRoute,
   JwtMigrationRoute,
   MetricsRoute,
+  Dashboard,
   GatewayMiddleware
 )
 
