@@ -52,7 +52,8 @@ const main = Effect.gen(function*() {
   // Without an OTLP endpoint no tracer is exported, so spans would only cost time on every
   // request: the core is built untraced. With one, the exporter is loaded and provided.
   if (Option.isNone(tracing)) return yield* Effect.provideService(launched, References.TracerEnabled, false)
-  const { Tracing } = yield* Effect.promise(() => import("./adapters/observability/Tracing.ts"))
+  const { describeTracing, Tracing } = yield* Effect.promise(() => import("./adapters/observability/Tracing.ts"))
+  yield* Console.log(describeTracing(tracing.value))
   return yield* Effect.provide(launched, Tracing(tracing.value))
 }).pipe(
   Effect.catchTag("ConfigError", (e) => stop(`Invalid configuration: ${describeConfigError(e)}`)),

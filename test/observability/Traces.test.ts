@@ -52,6 +52,10 @@ describe("traces exported as OTLP/HTTP JSON", () => {
     // The root ends last; its children were exported with it or before.
     expect(await receiver.until(() => rootOf() !== undefined && inTrace().length >= 4)).toBe(true)
 
+    expect(gateway.process.output()).toContain(
+      `Traces: OTLP/HTTP (http/json) to ${receiver.endpoint}/v1/traces as service image-gateway-under-test`
+    )
+    expect(gateway.process.output()).not.toContain("collector secret")
     const root = rootOf()!
     const spans = inTrace()
     const byName = (name: string): ReceivedSpan => {

@@ -69,6 +69,10 @@ const exportClient = (settings: TracingSettings): Layer.Layer<HttpClient.HttpCli
     })
   ).pipe(Layer.provide(NodeHttpClient.layerNodeHttp))
 
+/** One line for the start-up output: where spans go (without the headers, which may hold a token). */
+export const describeTracing = (settings: TracingSettings): string =>
+  `Traces: OTLP/HTTP (${settings.protocol}) to ${shown(settings.url)} as service ${settings.serviceName}`
+
 /**
  * effect's OTLP tracer for `settings`: spans are batched and sent off the request path every
  * `scheduleDelayMs` (and when 1,000 are waiting), and flushed when the gateway stops (within 3 s).
