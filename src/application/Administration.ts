@@ -36,7 +36,7 @@ import {
 import type { Balance, Transfer } from "../domain/Ledger.ts"
 import { SERVICE_ORG_DEFAULT_TIER, Tier } from "../domain/Tier.ts"
 import { CreditLedger } from "./CreditLedger.ts"
-import { DEFAULT_LOW_BALANCE_THRESHOLD } from "./AlertsBalance.ts"
+import { LowBalanceThreshold } from "./AlertsBalance.ts"
 import { type AlertRecord, AlertStore } from "./ports/AlertStore.ts"
 import { AuditLog, type AuditFilter, type StoredAuditEntry } from "./ports/AuditLog.ts"
 import { IdempotencyStore } from "./ports/IdempotencyStore.ts"
@@ -421,6 +421,7 @@ const make = Effect.gen(function*() {
   const services = yield* ServiceRegistry
   const auditLog = yield* AuditLog
   const alertStore = yield* AlertStore
+  const lowBalanceDefault = yield* LowBalanceThreshold
   const usage = yield* UsageLog
   const analytics = usageAnalytics(yield* UsageAnalytics, yield* AuthFailureLog)
   const idempotency = yield* IdempotencyStore
@@ -952,7 +953,7 @@ const make = Effect.gen(function*() {
             before: Option.getOrNull(before),
             view: {
               account: target.account,
-              threshold: millicredits ?? DEFAULT_LOW_BALANCE_THRESHOLD,
+              threshold: millicredits ?? lowBalanceDefault,
               isDefault: millicredits === null
             } satisfies AlertThresholdView
           }

@@ -7,6 +7,14 @@ import { LedgerStore } from "./ports/LedgerStore.ts"
 /** An account with no threshold of its own is alerted below 1,000 credits available. */
 export const DEFAULT_LOW_BALANCE_THRESHOLD = 1_000 * MILLI_PER_CREDIT
 
+/**
+ * The threshold (millicredits) of accounts with none of their own, as configured
+ * (ALERT_LOW_BALANCE_CREDITS): read by the balance checks and by what the admin API reports.
+ */
+export const LowBalanceThreshold = Context.Reference<number>("image-gateway/LowBalanceThreshold", {
+  defaultValue: () => DEFAULT_LOW_BALANCE_THRESHOLD
+})
+
 /** Accounts waiting to be checked; beyond this, further changes are dropped (the next change checks again). */
 const WATCH_CAPACITY = 10_000
 
@@ -32,7 +40,7 @@ export class BalanceAlerts extends Context.Service<BalanceAlerts, {
     Effect.gen(function*() {
       const store = yield* AlertStore
       const ledger = yield* LedgerStore
-      const defaultThreshold = options.defaultThreshold ?? DEFAULT_LOW_BALANCE_THRESHOLD
+      const defaultThreshold = options.defaultThreshold ?? (yield* LowBalanceThreshold)
       const queue = yield* Queue.dropping<AccountId>(WATCH_CAPACITY)
 
       const check = (account: AccountId) =>

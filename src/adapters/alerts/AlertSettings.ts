@@ -1,7 +1,7 @@
 import { Config, Layer, Option, type Redacted, Schema } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { AlertDelivery, DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from "../../application/AlertsDelivery.ts"
-import { BalanceAlerts, WatchedLedgerStore } from "../../application/AlertsBalance.ts"
+import { BalanceAlerts, LowBalanceThreshold, WatchedLedgerStore } from "../../application/AlertsBalance.ts"
 import type { AlertStore } from "../../application/ports/AlertStore.ts"
 import type { LedgerStore } from "../../application/ports/LedgerStore.ts"
 import { MILLI_PER_CREDIT } from "../../domain/Money.ts"
@@ -55,8 +55,10 @@ export const withAlerts = <A, E, R>(
   config: AlertConfig,
   policy: DeliveryPolicy = DEFAULT_DELIVERY_POLICY
 ) => {
-  const alerts = BalanceAlerts.layer({ defaultThreshold: config.lowBalanceCredits * MILLI_PER_CREDIT }).pipe(Layer.provide(ports))
+  // The configured default, for the balance checks and for what the admin API reports.
+  const threshold = Layer.succeed(LowBalanceThreshold, config.lowBalanceCredits * MILLI_PER_CREDIT)
+  const alerts = BalanceAlerts.layer().pipe(Layer.provide(Layer.merge(ports, threshold)))
   const watched = WatchedLedgerStore.pipe(Layer.provide(Layer.merge(alerts, ports)))
   const delivery = AlertDelivery.layer(policy, observeAlertDelivery).pipe(Layer.provide(Layer.merge(notifier(config), ports)))
-  return Layer.mergeAll(ports, watched, delivery, alerts)
+  return Layer.mergeAll(ports, watched, delivery, alerts, threshold)
 }

@@ -1,6 +1,7 @@
 import { expect } from "vitest"
 import { DEMO, demoOrgOf } from "../../../src/DemoData.ts"
 import { freePort, type Started, startGatewayProcess } from "../../http/support/Processes.ts"
+import { waitFor } from "./WebhookReceiver.ts"
 
 /** The organization the presenton service key bills; 48 credits a generation (40 × 1.2, managed). */
 export const ORG = demoOrgOf("presenton-service")
@@ -15,28 +16,35 @@ export interface Gateway {
   readonly process: Started
 }
 
-/** `npm start` on PostgreSQL with the local provider, the demo data, and alerts to `webhookUrl`. */
-export const startGateway = async (databaseUrl: string, webhookUrl: string): Promise<Gateway> => {
+/** `npm start` with the local provider and the demo data, and `env` (storage, alert settings). */
+export const startGatewayWith = async (env: Record<string, string>): Promise<Gateway> => {
   const port = await freePort()
   const process = await startGatewayProcess({
-    DATABASE_URL: databaseUrl,
-    MIGRATE: "1",
     DEMO: "1",
     LOCAL_PROVIDER: "1",
     BYOK_ENCRYPTION_KEY: "Zq3nS0b8f4m2XkV7cR1tLwY9pJ5hD6gA0eU3iO8uK2s=",
     HOST: "127.0.0.1",
     PORT: String(port),
-    ALERT_WEBHOOK_URL: webhookUrl,
-    ALERT_WEBHOOK_SECRET: SECRET
+    ...env
   })
-  return { origin: `http://127.0.0.1:${port}`, process }
+  const origin = `http://127.0.0.1:${port}`
+  // It listens before its stores are up (503 "starting" until then): wait for /readyz.
+  await waitFor("the gateway ready", async () => {
+    const ready = await fetch(`${origin}/readyz`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined)
+    return ready?.status === 200 ? true : undefined
+  }, 30_000)
+  return { origin, process }
 }
 
-/** One billed generation on the presenton organization. */
-export const generate = async (origin: string) => {
+/** On PostgreSQL (migrating it), alerts to `webhookUrl` signed with `SECRET`. */
+export const startGateway = (databaseUrl: string, webhookUrl: string): Promise<Gateway> =>
+  startGatewayWith({ DATABASE_URL: databaseUrl, MIGRATE: "1", ALERT_WEBHOOK_URL: webhookUrl, ALERT_WEBHOOK_SECRET: SECRET })
+
+/** One billed generation, on the presenton organization unless another service's key is given. */
+export const generate = async (origin: string, key = PRESENTON_KEY) => {
   const response = await fetch(`${origin}/api/v1/llm/image/generations`, {
     method: "POST",
-    headers: { authorization: `Bearer ${PRESENTON_KEY}`, "content-type": "application/json" },
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
     body: JSON.stringify(UNICORN),
     signal: AbortSignal.timeout(30_000)
   })
@@ -51,7 +59,7 @@ export const admin = async (origin: string, method: string, path: string, body?:
       authorization: `Bearer ${DEMO.adminKey}`,
       ...(body === undefined ? {} : { "content-type": "application/json" })
     },
-    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    body: body === undefined ? null : typeof body === "string" ? body : JSON.stringify(body),
     signal: AbortSignal.timeout(10_000)
   })
   const text = await response.text()
