@@ -80,6 +80,7 @@ describe("admin credentials, both ways", () => {
       ["PATCH", "/pricing", { body: { billing_enabled: false } }],
       ["GET", "/audit", {}],
       ["GET", "/usage/report", {}],
+      ["GET", "/usage/analytics", {}],
       ["GET", "/alerts", {}],
       ["PUT", "/accounts/{account_id}/alert-threshold", { params: { account_id: WORLD.alice.id }, body: { credits: 5 } }]
     ]

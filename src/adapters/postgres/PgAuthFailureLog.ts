@@ -2,7 +2,7 @@ import { PgTypes } from "@effect/sql-pg"
 import { Effect, Layer, Result } from "effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import { type AuthFailure, type AuthFailureCount, AuthFailureLog } from "../../application/ports/AuthFailureLog.ts"
-import type { Bucket } from "../../domain/TimeBuckets.ts"
+import { type Bucket, BUCKETS } from "../../domain/TimeBuckets.ts"
 import { orDie } from "./PgSql.ts"
 
 /** One column of a batch as an array parameter of an explicit element type (a column may be all NULL). */
@@ -10,14 +10,20 @@ const column = (failures: ReadonlyArray<AuthFailure>, oid: number, value: (f: Au
   Result.getOrThrow(PgTypes.array(failures.map((f) => value(f) ?? null), oid))
 
 /**
- * The start of an event's UTC bucket, in epoch ms, for a `bigint` column of epoch ms. A
- * `timestamp` without time zone keeps `date_trunc` off the session's TimeZone: weeks start on
- * Monday (ISO), days and months at UTC midnight, whatever the server's setting.
+ * The UTC bucket of a `bigint` column of epoch ms, as a `timestamp` without time zone: that
+ * keeps `date_trunc` off the session's TimeZone (weeks start on Monday, ISO; days and months at
+ * UTC midnight, whatever the server's setting). Group by this, and turn only the groups into
+ * epoch ms (`bucketMs`): a numeric conversion per event cost a quarter of a year's query.
  */
-export const bucketSql = (sql: SqlClient.SqlClient, bucket: Bucket, at: string) =>
-  sql.literal(
-    `(extract(epoch FROM date_trunc('${bucket}', timestamp 'epoch' + ${at} * interval '1 millisecond')) * 1000)::bigint`
-  )
+export const bucketSql = (sql: SqlClient.SqlClient, bucket: Bucket, at: string) => {
+  // Interpolated as SQL text: only the fixed names.
+  if (!BUCKETS.includes(bucket)) throw new Error(`no bucket '${String(bucket).slice(0, 20)}'`)
+  return sql.literal(`date_trunc('${bucket}', timestamp 'epoch' + ${at} * interval '1 millisecond')`)
+}
+
+/** A bucket from `bucketSql` as epoch ms. */
+export const bucketMs = (sql: SqlClient.SqlClient, column: string) =>
+  sql.literal(`(extract(epoch FROM ${column}) * 1000)::bigint`)
 
 /**
  * Refused requests on PostgreSQL (`auth_failures`). A batch is one INSERT of one array per
@@ -53,10 +59,14 @@ export const PgAuthFailureLog = Layer.effect(
       },
       perBucket: ({ bucket, route, since, until }) =>
         orDie(sql<AuthFailureCount>`
-          SELECT ${bucketSql(sql, bucket, "at")} AS bucket, kind, count(*)::bigint AS count
-          FROM auth_failures
-          WHERE route = ${route} AND at >= ${since} AND at < ${until}
-          GROUP BY 1, 2 ORDER BY 1, 2`)
+          SELECT ${bucketMs(sql, "b")} AS bucket, kind, count
+          FROM (
+            SELECT ${bucketSql(sql, bucket, "at")} AS b, kind, count(*)::bigint AS count
+            FROM auth_failures
+            WHERE route = ${route} AND at >= ${since} AND at < ${until}
+            GROUP BY 1, 2
+          ) AS counts
+          ORDER BY 1, 2`)
     })
   })
 )

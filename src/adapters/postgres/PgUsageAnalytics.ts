@@ -10,7 +10,7 @@ import {
   type UsagePoint
 } from "../../application/ports/UsageAnalytics.ts"
 import { BUCKETS } from "../../domain/TimeBuckets.ts"
-import { bucketSql } from "./PgAuthFailureLog.ts"
+import { bucketMs, bucketSql } from "./PgAuthFailureLog.ts"
 import { orDie } from "./PgSql.ts"
 
 /** Each grouping's key, as the usage report names groups (PgUsageLog.ts). Fixed text, never input. */
@@ -33,6 +33,37 @@ interface CellRow extends UsagePoint {
 /** Bytewise, as the "C" collation the query orders keys by. */
 const compareKeys = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
+/** The statement of one page of a series (exported for the benchmark's EXPLAIN ANALYZE). */
+export const seriesStatement = (sql: SqlClient.SqlClient, q: SeriesQuery) => {
+  const after = q.after === undefined ? sql`true` : sql`(
+    cost < ${q.after.costMillicredits}
+    OR (cost = ${q.after.costMillicredits} AND requests < ${q.after.requests})
+    OR (cost = ${q.after.costMillicredits} AND requests = ${q.after.requests} AND key COLLATE "C" > ${q.after.key}))`
+  return sql<CellRow>`
+    WITH cells AS (
+      SELECT ${sql.literal(KEY_SQL[q.groupBy])} AS key, ${bucketSql(sql, q.bucket, "at")} AS bucket,
+        count(*)::bigint AS requests,
+        (count(*) FILTER (WHERE outcome = 'success'))::bigint AS succeeded,
+        COALESCE(sum(images), 0)::bigint AS images,
+        COALESCE(sum(cost_millicredits), 0)::bigint AS cost,
+        (count(*) FILTER (WHERE outcome = ${INSUFFICIENT_CREDITS_OUTCOME}))::bigint AS insufficient
+      FROM usage_events
+      WHERE at >= ${q.since} AND at < ${q.until}
+      GROUP BY 1, 2
+    ), groups AS (
+      SELECT key, sum(requests)::bigint AS requests, sum(cost)::bigint AS cost FROM cells GROUP BY key
+    ), page AS (
+      SELECT key, requests, cost FROM groups
+      WHERE ${after}
+      ORDER BY cost DESC, requests DESC, key COLLATE "C"
+      LIMIT ${q.limit + 1}
+    )
+    SELECT c.key, p.requests AS group_requests, p.cost AS group_cost, ${bucketMs(sql, "c.bucket")} AS bucket, c.requests, c.succeeded,
+      c.images, c.cost AS "costMillicredits", c.insufficient AS "insufficientCredits"
+    FROM cells c JOIN page p USING (key)
+    ORDER BY p.cost DESC, p.requests DESC, c.key COLLATE "C", c.bucket`
+}
+
 /**
  * Usage time series on PostgreSQL, in one statement: one range scan of `usage_events_at` over
  * [since, until) that aggregates each event once into its (group, bucket) cell; the groups'
@@ -46,35 +77,9 @@ export const PgUsageAnalytics = Layer.effect(
     const sql = yield* SqlClient.SqlClient
 
     const cells = (q: SeriesQuery) => {
-      // Both are interpolated as SQL text: refuse anything but the fixed names.
+      // Interpolated as SQL text: refuse anything but the fixed names.
       if (!BUCKETS.includes(q.bucket) || !(q.groupBy in KEY_SQL)) return Effect.die(new Error(`no series by ${q.groupBy}/${q.bucket}`))
-      const after = q.after === undefined ? sql`true` : sql`(
-        cost < ${q.after.costMillicredits}
-        OR (cost = ${q.after.costMillicredits} AND requests < ${q.after.requests})
-        OR (cost = ${q.after.costMillicredits} AND requests = ${q.after.requests} AND key COLLATE "C" > ${q.after.key}))`
-      return sql<CellRow>`
-        WITH cells AS (
-          SELECT ${sql.literal(KEY_SQL[q.groupBy])} AS key, ${bucketSql(sql, q.bucket, "at")} AS bucket,
-            count(*)::bigint AS requests,
-            (count(*) FILTER (WHERE outcome = 'success'))::bigint AS succeeded,
-            COALESCE(sum(images), 0)::bigint AS images,
-            COALESCE(sum(cost_millicredits), 0)::bigint AS cost,
-            (count(*) FILTER (WHERE outcome = ${INSUFFICIENT_CREDITS_OUTCOME}))::bigint AS insufficient
-          FROM usage_events
-          WHERE at >= ${q.since} AND at < ${q.until}
-          GROUP BY 1, 2
-        ), groups AS (
-          SELECT key, sum(requests)::bigint AS requests, sum(cost)::bigint AS cost FROM cells GROUP BY key
-        ), page AS (
-          SELECT key, requests, cost FROM groups
-          WHERE ${after}
-          ORDER BY cost DESC, requests DESC, key COLLATE "C"
-          LIMIT ${q.limit + 1}
-        )
-        SELECT c.key, p.requests AS group_requests, p.cost AS group_cost, c.bucket, c.requests, c.succeeded,
-          c.images, c.cost AS "costMillicredits", c.insufficient AS "insufficientCredits"
-        FROM cells c JOIN page p USING (key)
-        ORDER BY p.cost DESC, p.requests DESC, c.key COLLATE "C", c.bucket`
+      return seriesStatement(sql, q)
     }
 
     const toPage = (q: SeriesQuery, rows: ReadonlyArray<CellRow>): SeriesPage => {
