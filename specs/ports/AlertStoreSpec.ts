@@ -95,25 +95,28 @@ export const alertStoreSuite = (adapter: PortAdapter<AlertStore>) =>
         expect(fired(yield* check(store, 0, { account: accountOf(2) }))).toBe(true)
       }))
 
-    test("an account's own threshold replaces the default; null goes back to it; setting it keeps the fired state", (store) =>
+    test("an account's own threshold replaces the default; null goes back to it; its state shows threshold and fired; setting it keeps the fired state", (store) =>
       Effect.gen(function*() {
-        expect(yield* store.threshold(ACCOUNT)).toEqual(Option.none())
+        expect(yield* store.state(ACCOUNT)).toStrictEqual({ fired: false })
         yield* store.setThreshold(ACCOUNT, 5_000_000_000) // beyond 32 bits
-        expect(yield* store.threshold(ACCOUNT)).toEqual(Option.some(5_000_000_000))
+        expect(yield* store.state(ACCOUNT)).toStrictEqual({ threshold: 5_000_000_000, fired: false })
         const alert = Option.getOrThrow(yield* check(store, 4_999_999_999))
         expect(alert.data["threshold_millicredits"]).toBe(5_000_000_000)
+        expect(yield* store.state(ACCOUNT)).toStrictEqual({ threshold: 5_000_000_000, fired: true })
         // Lowered below the balance: the state stays fired until a check sees the balance at or above.
         yield* store.setThreshold(ACCOUNT, 0)
-        expect(yield* store.threshold(ACCOUNT)).toEqual(Option.some(0))
+        expect(yield* store.state(ACCOUNT)).toStrictEqual({ threshold: 0, fired: true })
         expect(fired(yield* check(store, 0))).toBe(false) // 0 is not below 0, and re-arms
+        expect(yield* store.state(ACCOUNT)).toStrictEqual({ threshold: 0, fired: false })
         yield* store.setThreshold(ACCOUNT, null)
-        expect(yield* store.threshold(ACCOUNT)).toEqual(Option.none())
+        expect(yield* store.state(ACCOUNT)).toStrictEqual({ fired: false })
         const back = Option.getOrThrow(yield* check(store, DEFAULT - 1))
         expect(back.data["threshold_millicredits"]).toBe(DEFAULT)
+        expect(yield* store.state(ACCOUNT)).toStrictEqual({ fired: true })
         // A threshold set on an account never checked, and another account left alone.
         yield* store.setThreshold(accountOf(9), 7)
-        expect(yield* store.threshold(accountOf(9))).toEqual(Option.some(7))
-        expect(yield* store.threshold(accountOf(8))).toEqual(Option.none())
+        expect(yield* store.state(accountOf(9))).toStrictEqual({ threshold: 7, fired: false })
+        expect(yield* store.state(accountOf(8))).toStrictEqual({ fired: false })
       }))
 
     test("claims due alerts oldest first, at most the limit, and leases them until leaseUntil", (store) =>

@@ -102,6 +102,15 @@ export interface AccountView {
   readonly balance: Balance
   /** Settled (net of refunds) plus pending, since the start of the month (UTC). */
   readonly spentThisMonth: number
+  /** Its low-balance alert (on the account detail only). */
+  readonly lowBalanceAlert?: LowBalanceAlertView | undefined
+}
+
+/** An account's low-balance alert: the threshold in force, and whether the alert has fired since the balance was last at or above it. */
+export interface LowBalanceAlertView {
+  readonly threshold: number
+  readonly isDefault: boolean
+  readonly fired: boolean
 }
 
 export interface ServiceView {
@@ -920,7 +929,15 @@ const make = Effect.gen(function*() {
       ),
     refund: (call, id, input) => audited(call, "credits.refund", `transfer:${id}`, refund(call, id, input), { after: (r) => r }),
     account: (raw) =>
-      Effect.flatMap(customer(raw), (c) => accountView(c.account, c.kind, c.tier, c.monthlyCap)),
+      Effect.flatMap(customer(raw), (c) =>
+        Effect.zipWith(
+          accountView(c.account, c.kind, c.tier, c.monthlyCap),
+          alertStore.state(c.account),
+          (view, alert): AccountView => ({
+            ...view,
+            lowBalanceAlert: { threshold: alert.threshold ?? lowBalanceDefault, isDefault: alert.threshold === undefined, fired: alert.fired }
+          })
+        )),
     history: (raw, page) =>
       Effect.gen(function*() {
         const c = yield* customer(raw)
@@ -947,10 +964,10 @@ const make = Effect.gen(function*() {
           if (millicredits !== null && !(Number.isSafeInteger(millicredits) && millicredits >= 0)) {
             return yield* invalid("credits", "invalid_amount", "A threshold is a number of credits, 0 or more, with at most 3 decimals.")
           }
-          const before = yield* alertStore.threshold(target.account)
+          const before = (yield* alertStore.state(target.account)).threshold
           yield* alertStore.setThreshold(target.account, millicredits)
           return {
-            before: Option.getOrNull(before),
+            before: before ?? null,
             view: {
               account: target.account,
               threshold: millicredits ?? lowBalanceDefault,

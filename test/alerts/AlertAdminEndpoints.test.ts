@@ -9,18 +9,30 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { demoLegacyKeyOf, demoOrgOf } from "../../src/DemoData.ts"
 import { type EmptyDatabase, openEmptyDatabase } from "../../specs/support/postgres.ts"
 import { type AdminClient, expectRefusal, makeAdminClient } from "../http/support/AdminHttp.ts"
-import { alertsOf, availableOf, type Gateway, generate, ORG, startGatewayWith } from "./support/AlertGateways.ts"
+import { runCli } from "../cli/support/Cli.ts"
+import { alertsOf, availableOf, BYOK_KEY, type Gateway, generate, lowBalanceAlertOf, ORG, startGatewayWith } from "./support/AlertGateways.ts"
 import { waitFor } from "./support/WebhookReceiver.ts"
 
 /** The configured default threshold of these gateways: 250 credits. */
 const DEFAULT_CREDITS = 250
 const THRESHOLD = "/accounts/{account_id}/alert-threshold"
 
-const storages: ReadonlyArray<readonly [string, () => Promise<{ env: Record<string, string>; close: () => Promise<void> }>]> = [
+interface Storage {
+  readonly env: Record<string, string>
+  /** The admin CLI's environment on the same store (none for memory: the CLI cannot reach it). */
+  readonly cli?: Record<string, string>
+  readonly close: () => Promise<void>
+}
+
+const storages: ReadonlyArray<readonly [string, () => Promise<Storage>]> = [
   ["memory", async () => ({ env: { STORAGE: "memory" }, close: async () => {} })],
   ["postgres", async () => {
     const database: EmptyDatabase = await openEmptyDatabase("alerts_admin")
-    return { env: { DATABASE_URL: database.url, MIGRATE: "1" }, close: () => database.close() }
+    return {
+      env: { DATABASE_URL: database.url, MIGRATE: "1" },
+      cli: { DATABASE_URL: database.url, BYOK_ENCRYPTION_KEY: BYOK_KEY, STORAGE: "", ALERT_LOW_BALANCE_CREDITS: String(DEFAULT_CREDITS) },
+      close: () => database.close()
+    }
   }]
 ]
 
@@ -29,10 +41,12 @@ for (const [name, storage] of storages) {
     let gateway: Gateway
     let admin: AdminClient
     let close: () => Promise<void>
+    let cliEnv: Record<string, string> | undefined
 
     beforeAll(async () => {
       const opened = await storage()
       close = opened.close
+      cliEnv = opened.cli
       gateway = await startGatewayWith({ ...opened.env, ALERT_LOW_BALANCE_CREDITS: String(DEFAULT_CREDITS) })
       admin = await makeAdminClient(gateway.origin)
     }, 60_000)
@@ -52,6 +66,8 @@ for (const [name, storage] of storages) {
       const threshold = (await availableOf(gateway.origin, ORG)) - 10_000
       const set = await put(ORG, { credits: String(threshold / 1000) })
       expect(set.json).toEqual({ account: ORG, object: "alert_threshold", credits: threshold / 1000, millicredits: threshold, default: false })
+      const shown = { threshold: threshold / 1000, threshold_millicredits: threshold, default: false, state: "armed" }
+      expect(await lowBalanceAlertOf(gateway.origin, ORG)).toEqual(shown)
       const before = await audited()
 
       const refusals: ReadonlyArray<readonly [unknown, string, string | null]> = [
@@ -83,6 +99,7 @@ for (const [name, storage] of storages) {
       expect(added.every((e) => e.outcome !== "ok")).toBe(true)
       expect(added.map((e) => e.target)).toContain("account:org_no_such_organization")
 
+      expect(await lowBalanceAlertOf(gateway.origin, ORG)).toEqual(shown)
       // The threshold is still the one set: a generation crosses it and the alert names it.
       await generate(gateway.origin)
       const [alert] = await waitFor("the alert", async () => {
@@ -90,6 +107,7 @@ for (const [name, storage] of storages) {
         return listed.length === 1 ? listed : undefined
       })
       expect(alert!.data).toMatchObject({ account: ORG, threshold_millicredits: threshold })
+      expect(await lowBalanceAlertOf(gateway.origin, ORG)).toEqual({ ...shown, state: "fired" })
     })
 
     it("null goes back to the configured default (ALERT_LOW_BALANCE_CREDITS), and 0 is a threshold of its own", async () => {
@@ -105,6 +123,25 @@ for (const [name, storage] of storages) {
       })
       const [latest] = await audited()
       expect(latest).toMatchObject({ outcome: "ok", target: `account:${ORG}`, after: { before: 0, after: null } })
+      // The account detail says so; its alert stays fired until a balance check sees it at or above.
+      expect(await lowBalanceAlertOf(gateway.origin, ORG)).toEqual({
+        threshold: DEFAULT_CREDITS,
+        threshold_millicredits: DEFAULT_CREDITS * 1000,
+        default: true,
+        state: "fired"
+      })
+      if (cliEnv !== undefined) {
+        const shown = await runCli(["credits", "balance", ORG], { env: cliEnv })
+        expect(shown.code, shown.stderr).toBe(0)
+        expect(shown.stdout).toMatch(/^Low-balance alert: +below 250 credits available \(default\), fired \(re-arms at or above the threshold\)$/m)
+        const json = await runCli(["--json", "credits", "balance", ORG], { env: cliEnv })
+        expect(JSON.parse(json.stdout).low_balance_alert).toEqual({
+          threshold: DEFAULT_CREDITS,
+          threshold_millicredits: DEFAULT_CREDITS * 1000,
+          default: true,
+          state: "fired"
+        })
+      }
     })
 
     it("lists alerts newest first, in pages that continue at next_cursor; refuses a bad limit or cursor naming it", async () => {

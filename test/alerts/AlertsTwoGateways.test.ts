@@ -13,6 +13,7 @@ import {
   type Gateway,
   generate,
   GENERATION_MILLICREDITS,
+  lowBalanceAlertOf,
   ORG,
   SECRET,
   startGateway
@@ -84,6 +85,7 @@ describe("low-balance alerts with two gateway processes on one PostgreSQL", () =
     expect(seen).toBeLessThan(threshold)
     expect(seen).toBeGreaterThanOrEqual(afterFirst)
     expect(receiver.deliveries[0]!.alert).toMatchObject({ id: first!.id, type: "balance.low", data: first!.data })
+    expect(await lowBalanceAlertOf(two.origin, ORG)).toMatchObject({ threshold_millicredits: threshold, default: false, state: "fired" })
 
     // Back 100 credits above the threshold: the grant's balance check (on process two) re-arms.
     const grant = await admin(two.origin, "POST", `/accounts/${ORG}/grants`, {
@@ -92,7 +94,7 @@ describe("low-balance alerts with two gateway processes on one PostgreSQL", () =
     })
     expect(grant.status, grant.text).toBe(201)
     expect(await availableOf(one.origin, ORG)).toBe(threshold + 100_000)
-    await sleep(1_000)
+    await waitFor("the alert re-armed", async () => (await lowBalanceAlertOf(one.origin, ORG)).state === "armed" ? true : undefined)
 
     await burst()
     const listed = await expectAlerts(2)

@@ -232,7 +232,8 @@ describe("credits", () => {
       spent_this_month: 48,
       spent_this_month_millicredits: 48_000,
       monthly_cap: null,
-      monthly_cap_millicredits: null
+      monthly_cap_millicredits: null,
+      low_balance_alert: { threshold: 1000, threshold_millicredits: 1_000_000, default: true, state: "armed" }
     })
     expectRefusal(await call("GET", "/accounts/{account_id}", { params: { account_id: WORLD.ghost } }), 404, "account_not_found")
     expectRefusal(await call("GET", "/accounts/{account_id}", { params: { account_id: "nobody" } }), 400, "invalid_account_id", "account_id")

@@ -165,7 +165,17 @@ export const AccountJson = Schema.Struct({
   spent_this_month: Credits("Charged since the start of the month (UTC), holds included, refunds deducted"),
   spent_this_month_millicredits: Milli("Charged this month"),
   monthly_cap: Schema.NullOr(Schema.Number).annotate({ description: "Credits per calendar month (UTC); null for none." }),
-  monthly_cap_millicredits: Schema.NullOr(Schema.Int)
+  monthly_cap_millicredits: Schema.NullOr(Schema.Int),
+  low_balance_alert: Schema.optionalKey(
+    Schema.Struct({
+      threshold: Credits("Alerted when the available balance goes below this"),
+      threshold_millicredits: Milli("The threshold"),
+      default: Schema.Boolean.annotate({ description: "Whether this is the gateway's default (ALERT_LOW_BALANCE_CREDITS)." }),
+      state: Schema.Literals(["armed", "fired"]).annotate({
+        description: "fired: alerted since the balance was last at or above the threshold (no new alert until it is); armed: the next crossing alerts."
+      })
+    }).annotate({ description: "The account's low-balance alert (docs/alerts.md); on GET /accounts/{account_id} only." })
+  )
 }).annotate({ identifier: "AdminAccount" })
 
 export const ServiceJson = Schema.Struct({
@@ -380,7 +390,15 @@ export const account = (a: AccountView): typeof AccountJson.Type => ({
   tier: a.tier,
   spent_this_month: credits(a.spentThisMonth),
   spent_this_month_millicredits: a.spentThisMonth,
-  ...cap(a.monthlyCap)
+  ...cap(a.monthlyCap),
+  ...(a.lowBalanceAlert === undefined ? {} : {
+    low_balance_alert: {
+      threshold: credits(a.lowBalanceAlert.threshold),
+      threshold_millicredits: a.lowBalanceAlert.threshold,
+      default: a.lowBalanceAlert.isDefault,
+      state: a.lowBalanceAlert.fired ? "fired" as const : "armed" as const
+    }
+  })
 })
 
 /** A service; with its keys when given its detail. */

@@ -38,6 +38,10 @@ export const alertConfigProblem = (config: AlertConfig): string | undefined =>
 export const alertTarget = (config: AlertConfig): string =>
   Option.match(config.webhookUrl, { onNone: () => "log (stderr)", onSome: (url) => `webhook ${url.origin}` })
 
+/** The configured default threshold (ALERT_LOW_BALANCE_CREDITS), for the balance checks and for what admin answers report. */
+export const lowBalanceThreshold = (config: AlertConfig) =>
+  Layer.succeed(LowBalanceThreshold, config.lowBalanceCredits * MILLI_PER_CREDIT)
+
 const notifier = (config: AlertConfig) =>
   Option.isSome(config.webhookUrl) && Option.isSome(config.webhookSecret)
     ? WebhookAlertNotifier({ url: config.webhookUrl.value, secret: config.webhookSecret.value as Redacted.Redacted<string> })
@@ -55,8 +59,7 @@ export const withAlerts = <A, E, R>(
   config: AlertConfig,
   policy: DeliveryPolicy = DEFAULT_DELIVERY_POLICY
 ) => {
-  // The configured default, for the balance checks and for what the admin API reports.
-  const threshold = Layer.succeed(LowBalanceThreshold, config.lowBalanceCredits * MILLI_PER_CREDIT)
+  const threshold = lowBalanceThreshold(config)
   const alerts = BalanceAlerts.layer().pipe(Layer.provide(Layer.merge(ports, threshold)))
   const watched = WatchedLedgerStore.pipe(Layer.provide(Layer.merge(alerts, ports)))
   const delivery = AlertDelivery.layer(policy, observeAlertDelivery).pipe(Layer.provide(Layer.merge(notifier(config), ports)))

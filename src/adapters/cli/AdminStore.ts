@@ -1,6 +1,7 @@
 import { Effect, Layer, Option } from "effect"
 import { Administration } from "../../application/Administration.ts"
 import { CoreOn, GatewayConfig, startEmbedded, StartupError, StorePorts, storageMode } from "../../Layers.ts"
+import { lowBalanceThreshold } from "../alerts/AlertSettings.ts"
 import { attachEmbeddedPostgres } from "../postgres/EmbeddedPostgres.ts"
 
 /**
@@ -38,6 +39,9 @@ export const AdminStore = Layer.unwrap(Effect.gen(function*() {
         "STORAGE=memory: the data lives inside the gateway's own process, which the CLI cannot reach; use the running gateway's admin API (/api/v1/admin/…), or run the gateway on PostgreSQL"
     })
   }
-  return CoreOn(StorePorts(config, { imageBaseUrl: imageBaseUrl(config), embedded: embeddedForCommand(config) }))
+  return CoreOn(StorePorts(config, { imageBaseUrl: imageBaseUrl(config), embedded: embeddedForCommand(config) })).pipe(
+    // Accounts show the gateway's default low-balance threshold (ALERT_LOW_BALANCE_CREDITS).
+    Layer.provide(lowBalanceThreshold(config.alerts))
+  )
 })) satisfies Layer.Layer<Administration, unknown>
 

@@ -76,7 +76,13 @@ export const accountText = (a: AccountView): string =>
     ["Posted", credits(a.balance.posted)],
     ["Pending", credits(a.balance.pending)],
     ["Spent this month", credits(a.spentThisMonth)],
-    ["Monthly cap", a.monthlyCap === undefined ? "none" : credits(a.monthlyCap)]
+    ["Monthly cap", a.monthlyCap === undefined ? "none" : credits(a.monthlyCap)],
+    ...(a.lowBalanceAlert === undefined ? [] : [[
+      "Low-balance alert",
+      `below ${credits(a.lowBalanceAlert.threshold)} credits available${a.lowBalanceAlert.isDefault ? " (default)" : ""}, ${
+        a.lowBalanceAlert.fired ? "fired (re-arms at or above the threshold)" : "armed"
+      }`
+    ] as const])
   ])
 
 const serviceColumns: ReadonlyArray<Column<ServiceView>> = [

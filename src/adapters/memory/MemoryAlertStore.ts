@@ -75,7 +75,11 @@ export const makeMemoryAlertStore = () => {
 
   return AlertStore.of({
     checkBalance,
-    threshold: (account) => Effect.sync(() => Option.fromNullishOr(states.get(account)?.threshold)),
+    state: (account) =>
+      Effect.sync(() => {
+        const s = states.get(account)
+        return s?.threshold === undefined ? { fired: s?.fired ?? false } : { threshold: s.threshold, fired: s.fired }
+      }),
     setThreshold: (account, millicredits) =>
       lock.withPermits(1)(Effect.sync(() => {
         stateOf(account).threshold = millicredits ?? undefined

@@ -1,7 +1,7 @@
 import { Effect, Layer, Option } from "effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import { type Alert, type AlertRecord, AlertStore, type DeliveryStatus } from "../../application/ports/AlertStore.ts"
-import { orDie } from "./PgSql.ts"
+import { optional, orDie } from "./PgSql.ts"
 
 interface OutboxRow {
   readonly seq: number
@@ -70,10 +70,10 @@ export const makePgAlertStore = Effect.gen(function*() {
 
   return AlertStore.of({
     checkBalance,
-    threshold: (account) =>
+    state: (account) =>
       orDie(Effect.map(
-        sql<{ threshold: number | null }>`SELECT threshold FROM alert_states WHERE account = ${account}`,
-        (rows) => Option.fromNullishOr(rows[0]?.threshold)
+        sql<{ threshold: number | null; fired: boolean }>`SELECT threshold, fired FROM alert_states WHERE account = ${account}`,
+        ([row]) => ({ ...optional("threshold", row?.threshold ?? null), fired: row?.fired ?? false })
       )),
     setThreshold: (account, millicredits) =>
       orDie(Effect.asVoid(sql`

@@ -28,6 +28,13 @@ export interface AlertRecord extends Alert {
   readonly deliveredAt?: number | undefined
 }
 
+/** An account's balance alert: its own threshold (millicredits) if one was set, and whether it has fired. */
+export interface AlertState {
+  readonly threshold?: number | undefined
+  /** Fired since the balance was last at or above the threshold; `false` is armed. */
+  readonly fired: boolean
+}
+
 /** What one delivery attempt came to. */
 export type AttemptOutcome =
   | { readonly _tag: "Delivered" }
@@ -59,8 +66,8 @@ export class AlertStore extends Context.Service<AlertStore, {
     readonly defaultThreshold: number
     readonly at: number
   }) => Effect.Effect<Option.Option<Alert>>
-  /** The account's own threshold (millicredits), if one was set. */
-  readonly threshold: (account: AccountId) => Effect.Effect<Option.Option<number>>
+  /** The account's alert state; an account never checked nor given a threshold is armed, on the default. */
+  readonly state: (account: AccountId) => Effect.Effect<AlertState>
   /** Sets the account's own threshold, or (`null`) goes back to the default. */
   readonly setThreshold: (account: AccountId, millicredits: number | null) => Effect.Effect<void>
   /**

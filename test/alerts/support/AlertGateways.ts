@@ -7,6 +7,7 @@ import { waitFor } from "./WebhookReceiver.ts"
 export const ORG = demoOrgOf("presenton-service")
 export const PRESENTON_KEY = "sk-presenton-service-key-2025"
 export const GENERATION_MILLICREDITS = 48_000
+export const BYOK_KEY = "Zq3nS0b8f4m2XkV7cR1tLwY9pJ5hD6gA0eU3iO8uK2s="
 export const SECRET = "whsec-alerts-4b1d0e9c2f7a6b3d8e5f1a0c9b7d2e4f"
 
 const UNICORN = { prompt: "A unicorn with a magic wand", model: "dall-e-3", size: "1024x1024", quality: "standard", n: 1 }
@@ -22,7 +23,7 @@ export const startGatewayWith = async (env: Record<string, string>): Promise<Gat
   const process = await startGatewayProcess({
     DEMO: "1",
     LOCAL_PROVIDER: "1",
-    BYOK_ENCRYPTION_KEY: "Zq3nS0b8f4m2XkV7cR1tLwY9pJ5hD6gA0eU3iO8uK2s=",
+    BYOK_ENCRYPTION_KEY: BYOK_KEY,
     HOST: "127.0.0.1",
     PORT: String(port),
     ...env
@@ -70,6 +71,13 @@ export const availableOf = async (origin: string, account: string): Promise<numb
   const r = await admin(origin, "GET", `/accounts/${account}`)
   expect(r.status, r.text).toBe(200)
   return r.json.available_millicredits
+}
+
+/** The account detail's low-balance alert: threshold in force and `armed` or `fired`. */
+export const lowBalanceAlertOf = async (origin: string, account: string) => {
+  const r = await admin(origin, "GET", `/accounts/${account}`)
+  expect(r.status, r.text).toBe(200)
+  return r.json.low_balance_alert as { threshold: number; threshold_millicredits: number; default: boolean; state: "armed" | "fired" }
 }
 
 export interface ListedAlert {
