@@ -79,7 +79,11 @@ export class AuthFailures extends Context.Service<AuthFailures, {
         const keys = yield* KeyStore
         const services = yield* ServiceRegistry
         const hash = hashWith(yield* Digest.Digest)
-        const writer = yield* makeBufferedWriter("Auth failure log", log.append, { ...defaultAuthFailuresOptions, ...overrides })
+        const writer = yield* makeBufferedWriter(
+          { label: "Auth failure log", noun: "refusals", write: "append", store: "auth failure log" },
+          log.append,
+          { ...defaultAuthFailuresOptions, ...overrides }
+        )
 
         /** The stored record of a refused key, when there is one: revoked, expired, or of an inactive service. */
         const keyOf = (token: string) =>

@@ -28,6 +28,20 @@ export interface BufferedWriterStats {
   readonly droppedFailed: number
 }
 
+/** What the writer's log lines call things, e.g. `Credential audit`, `entries`, `audit append`, `audit log`. */
+export interface BufferedWriterNaming {
+  readonly label: string
+  readonly noun: string
+  readonly write: string
+  readonly store: string
+}
+
+/** Items with the same key wait as one (`keep` picks what is written), taking no more room. */
+export interface Coalescing<A> {
+  readonly key: (item: A) => string
+  readonly keep: (waiting: A, offered: A) => A
+}
+
 export interface BufferedWriter<A> {
   /** Puts `item` in the buffer; never waits on the store. */
   readonly offer: (item: A) => Effect.Effect<void>
@@ -44,20 +58,25 @@ const describeFailure = (cause: Cause.Cause<unknown>): string => {
 }
 
 /**
- * Facts written off the request path, as `CredentialAudit` writes the audit: `offer` puts an item
- * into an in-process buffer that a background fiber writes with one `write` call every
- * `flushIntervalMs` (sooner once `flushAtItems` wait). The buffer is bounded: past `capacity` new
- * items are dropped and counted, with one warning per streak of drops. A failed write is logged
- * (`what` names it) and tried again a bounded number of times, then dropped and counted; items
- * keep their order across writes. When the scope closes, what waits is written, within a deadline.
+ * Facts written off the request path (the credential audit, refused requests): `offer` puts an
+ * item into an in-process buffer that a background fiber writes with one `write` call every
+ * `flushIntervalMs` (sooner once `flushAtItems` wait). The buffer is bounded: past `capacity`
+ * new items are dropped and counted, with one warning per streak of drops. A failed write is
+ * logged (never with its items) and tried again a bounded number of times, then dropped and
+ * counted; items keep their order across writes. When the scope closes, what waits is written,
+ * within a deadline.
  */
 export const makeBufferedWriter = <A>(
-  what: string,
+  naming: BufferedWriterNaming,
   write: (batch: ReadonlyArray<A>) => Effect.Effect<void>,
-  options: BufferedWriterOptions
+  options: BufferedWriterOptions,
+  coalescing?: Coalescing<A>
 ): Effect.Effect<BufferedWriter<A>, never, Scope.Scope> =>
   Effect.gen(function*() {
+    const { label, noun } = naming
     let items: Array<A> = []
+    // With coalescing: where each key's item waits in `items`.
+    let slots = new Map<string, number>()
     let inFlight = 0
     let written = 0
     let droppedFull = 0
@@ -75,21 +94,30 @@ export const makeBufferedWriter = <A>(
 
     const offer = (item: A): Effect.Effect<void> =>
       Effect.suspend(() => {
+        const key = coalescing?.key(item)
+        const slot = key === undefined ? undefined : slots.get(key)
+        if (slot !== undefined) {
+          items[slot] = coalescing!.keep(items[slot]!, item)
+          return Effect.void
+        }
         if (items.length + inFlight >= options.capacity) {
           droppedFull++
           streakDropped++
           if (overflowing) return Effect.void
           overflowing = true
-          return Effect.logWarning(`${what}: ${options.capacity} wait to be written; new ones are dropped until the store catches up`)
+          return Effect.logWarning(
+            `${label}: ${options.capacity} ${noun} wait to be written; new ${noun} are dropped until the ${naming.store} catches up`
+          )
         }
         const count = items.push(item)
+        if (key !== undefined) slots.set(key, count - 1)
         if (count === 1) waiting.openUnsafe()
         if (count === options.flushAtItems) wake.openUnsafe()
         if (!overflowing) return Effect.void
         overflowing = false
         const dropped = streakDropped
         streakDropped = 0
-        return Effect.logWarning(`${what}: taking new ones again after dropping ${dropped} for a full buffer`)
+        return Effect.logWarning(`${label}: taking ${noun} again after dropping ${dropped} for a full buffer`)
       })
 
     /** One store call, tried up to `maxAttempts` times, each within `writeTimeoutMs`. */
@@ -98,9 +126,9 @@ export const makeBufferedWriter = <A>(
         if (Exit.isSuccess(exit)) return Effect.succeed(true)
         const failure = describeFailure(exit.cause)
         if (tried >= options.maxAttempts) {
-          return Effect.as(Effect.logError(`${what}: a write of ${batch.length} failed ${tried} times (${failure}); dropped`), false)
+          return Effect.as(Effect.logError(`${label}: ${naming.write} of ${batch.length} failed ${tried} times (${failure}); dropped`), false)
         }
-        return Effect.logWarning(`${what}: a write of ${batch.length} failed (${failure}); trying again`).pipe(
+        return Effect.logWarning(`${label}: ${naming.write} of ${batch.length} failed (${failure}); trying again`).pipe(
           Effect.andThen(Effect.sleep(options.retryDelayMs * 2 ** (tried - 1))),
           Effect.andThen(attempt(batch, tried + 1))
         )
@@ -112,6 +140,7 @@ export const makeBufferedWriter = <A>(
       const batch = items
       if (batch.length === 0) return Effect.void
       items = []
+      slots = new Map()
       inFlight = batch.length
       return attempt(batch).pipe(
         Effect.map((ok) => {
@@ -151,8 +180,9 @@ export const makeBufferedWriter = <A>(
             const lost = items.length
             droppedFailed += lost
             items = []
+            slots = new Map()
             return Effect.logError(
-              `${what}: not written within ${options.shutdownTimeoutMs} ms of shutdown; the batch being written and ${lost} more dropped`
+              `${label}: not written within ${options.shutdownTimeoutMs} ms of shutdown; the batch being written and ${lost} more ${noun} dropped`
             )
           })
         )

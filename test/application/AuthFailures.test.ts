@@ -51,7 +51,7 @@ describe("BufferedWriter", () => {
     const written: Array<number> = []
     const stats = await Effect.runPromise(Effect.gen(function*() {
       const scope = yield* Scope.make()
-      const writer = yield* makeBufferedWriter("test", (batch: ReadonlyArray<number>) => Effect.sync(() => void written.push(...batch)), {
+      const writer = yield* makeBufferedWriter({ label: "test", noun: "items", write: "write", store: "store" }, (batch: ReadonlyArray<number>) => Effect.sync(() => void written.push(...batch)), {
         flushIntervalMs: 60_000,
         flushAtItems: 1_000,
         capacity: 3,
@@ -73,7 +73,7 @@ describe("BufferedWriter", () => {
 
   it("gives a batch up after its tries fail and counts it", async () => {
     const stats = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-      const writer = yield* makeBufferedWriter("test", () => Effect.die(new Error("store down")), {
+      const writer = yield* makeBufferedWriter({ label: "test", noun: "items", write: "write", store: "store" }, () => Effect.die(new Error("store down")), {
         flushIntervalMs: 60_000,
         flushAtItems: 1_000,
         capacity: 10,
