@@ -1,5 +1,6 @@
 import { Clock, Effect, Layer, Result } from "effect"
 import { HttpServerRequest } from "effect/http"
+import { AuthFailures } from "../../application/AuthFailures.ts"
 import { PrincipalResolver } from "../../application/PrincipalResolver.ts"
 import { AdminAuthenticated, CurrentAdmin } from "./AdminApi.ts"
 import { credentialFrom } from "./Credentials.ts"
@@ -16,11 +17,14 @@ export const AdminAuthenticatedLayer = Layer.effect(
   AdminAuthenticated,
   Effect.gen(function*() {
     const resolver = yield* PrincipalResolver
+    const failures = yield* AuthFailures
     return AdminAuthenticated.of({
       adminKey: (handler) =>
         Effect.gen(function*() {
           const request = yield* HttpServerRequest.HttpServerRequest
-          const admin = yield* Effect.result(Effect.flatMap(credentialFrom(request.headers), resolver.resolveAdmin))
+          // The resolver records the credentials it refuses; an unreadable header never reaches it.
+          const credential = Effect.tapError(credentialFrom(request.headers), (e) => failures.unauthenticated(e, undefined, "other"))
+          const admin = yield* Effect.result(Effect.flatMap(credential, resolver.resolveAdmin))
           if (Result.isFailure(admin)) {
             const wire = fromDomainError(admin.failure, yield* Clock.currentTimeMillis)
             // The image endpoints' wording lists image credentials; here only an admin key works.

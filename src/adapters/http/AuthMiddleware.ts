@@ -1,5 +1,6 @@
 import { Clock, Effect, Layer, Result } from "effect"
 import { HttpServerRequest } from "effect/http"
+import { AuthFailures } from "../../application/AuthFailures.ts"
 import { PrincipalResolver } from "../../application/PrincipalResolver.ts"
 import type { Scope } from "../../domain/Entities.ts"
 import { Authenticated, CurrentPrincipal } from "./Api.ts"
@@ -22,13 +23,16 @@ export const AuthenticatedLayer = Layer.effect(
   Authenticated,
   Effect.gen(function*() {
     const resolver = yield* PrincipalResolver
+    const failures = yield* AuthFailures
     return Authenticated.of({
       bearer: (handler, { group }) =>
         Effect.gen(function*() {
           const request = yield* HttpServerRequest.HttpServerRequest
           const scope = SCOPES[group.identifier]
           if (scope === undefined) return yield* Effect.die(new Error(`no scope for the group '${group.identifier}'`))
-          const principal = yield* Effect.result(Effect.flatMap(credentialFrom(request.headers), (credential) =>
+          // The resolver records the credentials it refuses; an unreadable header never reaches it.
+          const credential = Effect.tapError(credentialFrom(request.headers), (e) => failures.unauthenticated(e, undefined, "other"))
+          const principal = yield* Effect.result(Effect.flatMap(credential, (credential) =>
             resolver.resolve(credential, onBehalfOfFrom(request.headers), scope)))
           if (Result.isFailure(principal)) {
             return errorResponse(fromDomainError(principal.failure, yield* Clock.currentTimeMillis))
