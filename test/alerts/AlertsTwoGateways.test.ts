@@ -50,11 +50,12 @@ describe("low-balance alerts with two gateway processes on one PostgreSQL", () =
   const burst = () =>
     Promise.all([one, two].flatMap((g) => Array.from({ length: PER_PROCESS }, () => generate(g.origin))))
 
-  /** Waits until `n` alerts are listed delivered and the receiver took `n`; then checks nothing more comes. */
+  /** Waits until `n` alerts are listed delivered and the receiver took them; then checks that there are exactly `n`. */
   const expectAlerts = async (n: number) => {
     await waitFor(`${n} alert(s) delivered`, async () => {
       const listed = await alertsOf(one.origin)
-      return listed.length === n && listed.every((a) => a.delivery.status === "delivered") && receiver.accepted().size === n
+      // At least n: more than n fails below with the count, not here with a timeout.
+      return listed.length >= n && listed.every((a) => a.delivery.status === "delivered") && receiver.accepted().size >= n
         ? true
         : undefined
     })
