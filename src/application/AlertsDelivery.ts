@@ -1,4 +1,4 @@
-import { Cause, Clock, Context, Duration, Effect, Layer, Random } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Layer, Random, Semaphore } from "effect"
 import { AlertNotifier } from "./ports/AlertNotifier.ts"
 import { type AlertRecord, AlertStore, type AttemptOutcome } from "./ports/AlertStore.ts"
 
@@ -109,7 +109,9 @@ export class AlertDelivery extends Context.Service<AlertDelivery, {
       AlertDelivery,
       Effect.gen(function*() {
         const delivery = yield* AlertDelivery.make(policy, observe)
-        yield* delivery.deliverDue.pipe(
+        // Held by a look at the outbox while it runs, and taken for good when the layer stops.
+        const looking = yield* Semaphore.make(1)
+        yield* looking.withPermits(1)(delivery.deliverDue).pipe(
           // A failing store is logged and tried again at the next look; the worker never stops.
           Effect.catchCause((cause) =>
             Effect.logWarning("alert outbox look failed", { cause: Cause.pretty(cause).split("\n", 1)[0] })
@@ -117,6 +119,13 @@ export class AlertDelivery extends Context.Service<AlertDelivery, {
           Effect.andThen(Effect.sleep(Duration.millis(policy.pollIntervalMs))),
           Effect.forever,
           Effect.forkScoped
+        )
+        // On a clean stop (SIGTERM) the look under way finishes before the worker is interrupted
+        // (finalizers run last-added first): its attempts get their answers and are recorded, so
+        // none is left leased with an unknown outcome, to be sent again by another instance. An
+        // attempt has its own deadline; this wait has one too, past which the worker is cut off.
+        yield* Effect.addFinalizer(() =>
+          looking.take(1).pipe(Effect.timeout(Duration.millis(policy.attemptTimeoutMs + 5_000)), Effect.ignore)
         )
         return delivery
       })

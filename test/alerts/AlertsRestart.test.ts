@@ -59,7 +59,43 @@ const restartCase = (signal: "SIGTERM" | "SIGKILL") => async () => {
   }
 }
 
+/**
+ * SIGTERM while the receiver is still working on an attempt (it answers 200 after 3 s): the
+ * stopping process waits for that answer and records the alert delivered, so the next process,
+ * watched past the end of the attempt's lease (25 s), never sends it again.
+ */
+const inFlightCase = async () => {
+  const database = await openEmptyDatabase("alerts_inflight")
+  const receiver = await startWebhookReceiver(SECRET)
+  const started: Array<{ stop: () => Promise<number | null> }> = []
+  try {
+    receiver.delayMs = 3_000
+    const first = await startGateway(database.url, receiver.url)
+    started.push(first.process)
+    const threshold = (await availableOf(first.origin, ORG)) + 1_000_000
+    expect((await admin(first.origin, "PUT", `/accounts/${ORG}/alert-threshold`, { credits: threshold / 1000 })).status).toBe(200)
+    await generate(first.origin)
+    await waitFor("the attempt under way", async () => (receiver.deliveries.length > 0 ? true : undefined))
+
+    first.process.child.kill("SIGTERM")
+    expect(await first.process.exited).toBe(0)
+    const second = await startGateway(database.url, receiver.url)
+    started.push(second.process)
+    const [alert] = await alertsOf(second.origin)
+    expect(alert!.delivery).toMatchObject({ status: "delivered", attempts: 1 })
+    // Past the lease the interrupted attempt would have held: nothing is sent again.
+    await new Promise((r) => setTimeout(r, 27_000))
+    expect(receiver.accepted()).toEqual(new Map([[alert!.id, 1]]))
+    expect(receiver.deliveries).toHaveLength(1)
+  } finally {
+    for (const p of started) await p.stop()
+    await receiver.close()
+    await database.close()
+  }
+}
+
 describe("an alert pending when its gateway process stops is delivered once by the next process", () => {
+  it.concurrent("SIGTERM during an attempt: the attempt is finished and recorded before the process exits", inFlightCase, 150_000)
   it.concurrent("after SIGTERM", restartCase("SIGTERM"), 150_000)
   it.concurrent("after SIGKILL", restartCase("SIGKILL"), 150_000)
 })

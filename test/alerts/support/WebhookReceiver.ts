@@ -16,6 +16,8 @@ export interface WebhookReceiver {
   readonly deliveries: ReadonlyArray<Delivery>
   /** The status to answer from now on (200 at first). */
   answer: number
+  /** How long to take before answering (0 at first): a receiver still at work on an alert. */
+  delayMs: number
   /** Deliveries answered with a 2xx, per alert id: how many times each alert was taken. */
   readonly accepted: () => Map<string, number>
   readonly close: () => Promise<void>
@@ -39,15 +41,20 @@ export const startWebhookReceiver = (secret: string): Promise<WebhookReceiver> =
         const v1 = /(?:^|,)v1=([0-9a-f]+)/.exec(header)?.[1] ?? ""
         const expected = createHmac("sha256", secret).update(`${t}.${raw}`).digest("hex")
         const verified = v1.length === expected.length && timingSafeEqual(Buffer.from(v1), Buffer.from(expected))
-        deliveries.push({ alert: JSON.parse(raw), verified, status: receiver.answer })
-        res.statusCode = receiver.answer
-        res.end()
+        // Taken on arrival: a receiver acts on an alert whether or not the sender waits for the answer.
+        const status = receiver.answer
+        deliveries.push({ alert: JSON.parse(raw), verified, status })
+        setTimeout(() => {
+          res.statusCode = status
+          res.end()
+        }, receiver.delayMs)
       })
     })
     const receiver: WebhookReceiver = {
       url: "",
       deliveries,
       answer: 200,
+      delayMs: 0,
       accepted: () => {
         const counts = new Map<string, number>()
         for (const d of deliveries) {
