@@ -29,6 +29,15 @@ const fireMany = (store: Store, n: number) =>
   Effect.forEach(Array.from({ length: n }, (_, i) => i), (i) =>
     Effect.map(check(store, 0, { account: accountOf(i), at: T0 + i * 1_000 }), Option.getOrThrow))
 
+/** One evaluation of the rate episode `key` (above its threshold or not) at `at`. */
+const rate = (store: Store, above: boolean, at: number, key = "generation_401") =>
+  store.checkRate({
+    key,
+    above,
+    at,
+    alert: { type: "generation_401.rate_exceeded", data: { count: above ? 6 : 5, threshold: 5, window_end: Math.floor(at / 1000) } }
+  })
+
 const ids = (records: ReadonlyArray<{ readonly id: string }>) => records.map((r) => r.id)
 const everything = { limit: 1_000 }
 
@@ -36,7 +45,10 @@ const everything = { limit: 1_000 }
  * The AlertStore port's contract: a balance alert fires once per downward crossing and re-arms
  * at or above the threshold, however many checks run at once; per-account thresholds; an
  * outbox whose claims lease alerts (two claimers at once never get the same alert), whose
- * attempts record delivered, retry and failed; listed newest first in pages.
+ * attempts record delivered, retry and failed; listed newest first in pages. A rate episode
+ * raises one alert from going above to coming back, however many evaluations run at once, and an
+ * evaluation older than the last applied changes nothing; an alert raised once per key is
+ * queued once, however many raise it at once.
  */
 export const alertStoreSuite = (adapter: PortAdapter<AlertStore>) =>
   describe(`AlertStore [${adapter.name}]`, () => {
@@ -191,6 +203,72 @@ export const alertStoreSuite = (adapter: PortAdapter<AlertStore>) =>
         expect(listed!.nextAttemptAt).toBeUndefined()
         expect(listed!.deliveredAt).toBeUndefined()
         expect(yield* store.claimDue({ now: T0 + 10_000_000, limit: 10, leaseUntil: T0 + 20_000_000 })).toEqual([])
+      }))
+
+    test("a rate episode fires once when above, stays quiet while above, re-arms at or below, and fires again; keys are independent", (store) =>
+      Effect.gen(function*() {
+        const outcomes: Array<boolean> = []
+        for (const [i, above] of [false, true, true, true, false, false, true, true].entries()) {
+          outcomes.push(fired(yield* rate(store, above, T0 + i * 60_000)))
+        }
+        expect(outcomes).toEqual([false, true, false, false, false, false, true, false])
+        const listed = yield* store.list(everything)
+        expect(listed.map((r) => [r.type, r.createdAt])).toEqual([
+          ["generation_401.rate_exceeded", T0 + 6 * 60_000],
+          ["generation_401.rate_exceeded", T0 + 60_000]
+        ])
+        expect(listed[1]).toMatchObject({ status: "pending", nextAttemptAt: T0 + 60_000, data: { count: 6, threshold: 5 } })
+        expect(yield* store.firedRates).toEqual(["generation_401"])
+        // Another key has its own episode.
+        expect(fired(yield* rate(store, true, T0 + 10 * 60_000, "auth_failures:bolt-diy-service"))).toBe(true)
+        expect([...(yield* store.firedRates)].sort()).toEqual(["auth_failures:bolt-diy-service", "generation_401"])
+        expect(fired(yield* rate(store, false, T0 + 11 * 60_000))).toBe(false)
+        expect(yield* store.firedRates).toEqual(["auth_failures:bolt-diy-service"])
+      }))
+
+    test("a rate evaluation not later than the last applied changes nothing: a stale count neither re-arms nor fires again", (store) =>
+      Effect.gen(function*() {
+        expect(fired(yield* rate(store, true, T0 + 2_000))).toBe(true)
+        // A slower instance's count from before: below, but older; it must not re-arm.
+        expect(fired(yield* rate(store, false, T0 + 1_000))).toBe(false)
+        expect(fired(yield* rate(store, false, T0 + 2_000))).toBe(false)
+        expect(yield* store.firedRates).toEqual(["generation_401"])
+        expect(fired(yield* rate(store, true, T0 + 3_000))).toBe(false)
+        expect(yield* store.list(everything)).toHaveLength(1)
+      }))
+
+    test("many rate evaluations of one key at once, all above, raise exactly one alert; after a re-arm, many again raise one more", (store) =>
+      Effect.gen(function*() {
+        const results = yield* Effect.all(
+          Array.from({ length: 40 }, (_, i) => rate(store, true, T0 + 1 + (i % 4))),
+          { concurrency: "unbounded" }
+        )
+        expect(results.filter(fired)).toHaveLength(1)
+        expect(fired(yield* rate(store, false, T0 + 100))).toBe(false)
+        const again = yield* Effect.all(
+          Array.from({ length: 40 }, (_, i) => rate(store, true, T0 + 200 + i)),
+          { concurrency: "unbounded" }
+        )
+        expect(again.filter(fired)).toHaveLength(1)
+        expect(yield* store.list(everything)).toHaveLength(2)
+      }))
+
+    test("an alert raised once per key is queued once, however many raise it at once, and stays raised once delivered", (store) =>
+      Effect.gen(function*() {
+        const KEY = "report.weekly:4102272000000"
+        const report = { type: "report.weekly" as const, data: { week_start: 4_102_272_000, total: { requests: 3 }, top_models: [{ model: "dall-e-3" }] } }
+        expect(yield* store.raised(KEY)).toBe(false)
+        const results = yield* Effect.all(Array.from({ length: 20 }, () => store.raiseOnce(KEY, report, T0)), { concurrency: "unbounded" })
+        expect(results.filter(Option.isSome)).toHaveLength(1)
+        expect(yield* store.raised(KEY)).toBe(true)
+        const [listed] = yield* store.list(everything)
+        expect(listed).toMatchObject({ type: "report.weekly", data: report.data, status: "pending", createdAt: T0 })
+        const [claimed] = yield* store.claimDue({ now: T0, limit: 10, leaseUntil: T0 + 60_000 })
+        yield* store.recordAttempt(claimed!.id, { _tag: "Delivered" }, T0 + 1)
+        expect(Option.isNone(yield* store.raiseOnce(KEY, report, T0 + 2))).toBe(true)
+        // Another key is its own.
+        expect(Option.isSome(yield* store.raiseOnce("report.weekly:4102876800000", report, T0 + 3))).toBe(true)
+        expect(yield* store.list(everything)).toHaveLength(2)
       }))
 
     test("lists newest first in pages cut at seq, each alert once, none after the last", (store) =>

@@ -1,6 +1,6 @@
 import { Effect, Layer, Option, Semaphore } from "effect"
 import type { AccountId } from "../../domain/Ids.ts"
-import { type Alert, type AlertRecord, AlertStore } from "../../application/ports/AlertStore.ts"
+import { type Alert, type AlertRecord, AlertStore, type NewAlert } from "../../application/ports/AlertStore.ts"
 
 /** Alerts kept for the admin listing once delivered or failed; pending ones are always kept. */
 const KEPT_FINISHED = 10_000
@@ -8,6 +8,11 @@ const KEPT_FINISHED = 10_000
 interface State {
   threshold?: number | undefined
   fired: boolean
+}
+
+interface Episode {
+  fired: boolean
+  evaluatedAt: number
 }
 
 interface Row {
@@ -24,6 +29,9 @@ interface Row {
 export const makeMemoryAlertStore = () => {
   const states = new Map<AccountId, State>()
   const outbox = new Map<string, Row>() // in insertion (seq) order
+  const episodes = new Map<string, Episode>()
+  // Kept apart from the outbox, which drops finished alerts: a key is never forgotten.
+  const onceKeys = new Set<string>()
   const lock = Semaphore.makeUnsafe(1)
   let seq = 0
 
@@ -49,6 +57,16 @@ export const makeMemoryAlertStore = () => {
     }
   }
 
+  /** Puts a new alert in the outbox, due at once; callers hold the lock or run in one synchronous block. */
+  const enqueue = (alert: NewAlert, at: number): Alert => {
+    const queued: Alert = { id: `alert_${globalThis.crypto.randomUUID()}`, type: alert.type, createdAt: at, data: alert.data }
+    outbox.set(queued.id, {
+      record: { ...queued, seq: ++seq, status: "pending", attempts: 0, nextAttemptAt: at },
+      leasedUntil: 0
+    })
+    return queued
+  }
+
   const checkBalance: AlertStore["Service"]["checkBalance"] = (input) =>
     lock.withPermits(1)(Effect.flatMap(input.available, (available) =>
       Effect.sync((): Option.Option<Alert> => {
@@ -60,21 +78,32 @@ export const makeMemoryAlertStore = () => {
         }
         if (state.fired) return Option.none()
         state.fired = true
-        const alert: Alert = {
-          id: `alert_${globalThis.crypto.randomUUID()}`,
+        return Option.some(enqueue({
           type: "balance.low",
-          createdAt: input.at,
           data: { account: input.account, available_millicredits: available, threshold_millicredits: threshold }
-        }
-        outbox.set(alert.id, {
-          record: { ...alert, seq: ++seq, status: "pending", attempts: 0, nextAttemptAt: input.at },
-          leasedUntil: 0
-        })
-        return Option.some(alert)
+        }, input.at))
       })))
+
+  const checkRate: AlertStore["Service"]["checkRate"] = ({ above, alert, at, key }) =>
+    Effect.sync((): Option.Option<Alert> => {
+      const episode = episodes.get(key) ?? { fired: false, evaluatedAt: Number.NEGATIVE_INFINITY }
+      if (at <= episode.evaluatedAt) return Option.none()
+      const fires = above && !episode.fired
+      episodes.set(key, { fired: above, evaluatedAt: at })
+      return fires ? Option.some(enqueue(alert, at)) : Option.none()
+    })
 
   return AlertStore.of({
     checkBalance,
+    checkRate,
+    firedRates: Effect.sync(() => [...episodes].filter(([, e]) => e.fired).map(([key]) => key)),
+    raiseOnce: (dedupeKey, alert, at) =>
+      Effect.sync(() => {
+        if (onceKeys.has(dedupeKey)) return Option.none()
+        onceKeys.add(dedupeKey)
+        return Option.some(enqueue(alert, at))
+      }),
+    raised: (dedupeKey) => Effect.sync(() => onceKeys.has(dedupeKey)),
     state: (account) =>
       Effect.sync(() => {
         const s = states.get(account)

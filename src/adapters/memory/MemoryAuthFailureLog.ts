@@ -34,6 +34,14 @@ export const makeMemoryAuthFailureLog = (capacity: number = MEMORY_AUTH_FAILURES
           (filter.service === undefined || f.service === filter.service)
         ).length
       ),
+    countPerService: (since, until) =>
+      Effect.sync(() => {
+        const counts = new Map<string, number>()
+        for (const f of ring) {
+          if (f.service !== undefined && inRange(since, until)(f)) counts.set(f.service, (counts.get(f.service) ?? 0) + 1)
+        }
+        return [...counts].map(([service, count]) => ({ service, count }))
+      }),
     perBucket: ({ bucket, route, since, until }) =>
       Effect.sync(() => {
         const counts = new Map<string, AuthFailureCount>()

@@ -279,6 +279,19 @@ export const migrations = {
       expires_at bigint NOT NULL
     )`,
     `CREATE INDEX admin_sessions_expires_at ON admin_sessions (expires_at)`
+  ),
+
+  "0010_alert_episodes": statements(
+    // Rate alerts (auth failures, generation 401s): per key, whether its episode has fired, and
+    // the time of the evaluation last applied, which later evaluations compare against (PgAlertStore.ts).
+    `CREATE TABLE alert_episodes (
+      key text PRIMARY KEY,
+      fired boolean NOT NULL,
+      evaluated_at bigint NOT NULL
+    )`,
+    // Alerts raised once per key (the weekly report: its week's start): the second insert conflicts.
+    `ALTER TABLE alert_outbox ADD COLUMN dedupe_key text`,
+    `CREATE UNIQUE INDEX alert_outbox_dedupe_key ON alert_outbox (dedupe_key) WHERE dedupe_key IS NOT NULL`
   )
 }
 
@@ -301,6 +314,7 @@ export const TABLES = [
   "pricing",
   "alert_states",
   "alert_outbox",
+  "alert_episodes",
   "auth_failures",
   "admin_sessions"
 ] as const

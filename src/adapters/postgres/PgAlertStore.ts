@@ -1,6 +1,6 @@
 import { Effect, Layer, Option } from "effect"
 import * as SqlClient from "effect/sql/SqlClient"
-import { type Alert, type AlertRecord, AlertStore, type DeliveryStatus } from "../../application/ports/AlertStore.ts"
+import { type Alert, type AlertRecord, AlertStore, type DeliveryStatus, type NewAlert } from "../../application/ports/AlertStore.ts"
 import { optional, orDie } from "./PgSql.ts"
 
 interface OutboxRow {
@@ -35,12 +35,42 @@ const recordOf = (row: OutboxRow): AlertRecord => ({
  * read after it (READ COMMITTED: the latest committed balance), and the state change and the
  * outbox insert commit together. Instances checking one account at once queue on that lock; the
  * first to see the balance below the threshold fires, the others then read `fired`.
+ *
+ * A rate check is the same shape on `alert_episodes` (migration 0010): the upsert locks the key's
+ * row and returns its state, then the state change and the outbox insert commit together. An
+ * alert raised once per key carries it in `alert_outbox.dedupe_key` (unique): the insert that
+ * conflicts queues nothing.
  */
 export const makePgAlertStore = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const COLUMNS = sql.literal(
     "seq, id, type, created_at, data, status, attempts, next_attempt_at, last_error, delivered_at"
   )
+
+  /** A new alert as queued, due at once (inside the caller's transaction, if any). */
+  const enqueue = (alert: NewAlert, at: number, dedupeKey: string | null = null) => {
+    const queued: Alert = { id: `alert_${globalThis.crypto.randomUUID()}`, type: alert.type, createdAt: at, data: alert.data }
+    return Effect.map(
+      sql<{ id: string }>`
+        INSERT INTO alert_outbox (id, type, created_at, data, next_attempt_at, dedupe_key)
+        VALUES (${queued.id}, ${queued.type}, ${at}, ${JSON.stringify(queued.data)}::jsonb, ${at}, ${dedupeKey})
+        ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+        RETURNING id`,
+      (rows) => rows.length === 1 ? Option.some(queued) : Option.none<Alert>()
+    )
+  }
+
+  const checkRate: AlertStore["Service"]["checkRate"] = ({ above, alert, at, key }) =>
+    orDie(sql.withTransaction(Effect.gen(function*() {
+      // Takes the key's row lock; a first evaluation finds the row it has just inserted (armed, never evaluated).
+      const [state] = yield* sql<{ fired: boolean; evaluated_at: number }>`
+        INSERT INTO alert_episodes (key, fired, evaluated_at) VALUES (${key}, false, ${Number.MIN_SAFE_INTEGER})
+        ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key
+        RETURNING fired, evaluated_at`
+      if (state === undefined || at <= state.evaluated_at) return Option.none<Alert>()
+      yield* sql`UPDATE alert_episodes SET fired = ${above}, evaluated_at = ${at} WHERE key = ${key}`
+      return above && !state.fired ? yield* enqueue(alert, at) : Option.none<Alert>()
+    })))
 
   const checkBalance: AlertStore["Service"]["checkBalance"] = (input) =>
     orDie(sql.withTransaction(Effect.gen(function*() {
@@ -55,21 +85,26 @@ export const makePgAlertStore = Effect.gen(function*() {
         return Option.none<Alert>()
       }
       if (state?.fired === true) return Option.none<Alert>()
-      const alert: Alert = {
-        id: `alert_${globalThis.crypto.randomUUID()}`,
-        type: "balance.low",
-        createdAt: input.at,
-        data: { account: input.account, available_millicredits: available, threshold_millicredits: threshold }
-      }
       yield* sql`UPDATE alert_states SET fired = true WHERE account = ${input.account}`
-      yield* sql`
-        INSERT INTO alert_outbox (id, type, created_at, data, next_attempt_at)
-        VALUES (${alert.id}, ${alert.type}, ${alert.createdAt}, ${JSON.stringify(alert.data)}::jsonb, ${input.at})`
-      return Option.some(alert)
+      return yield* enqueue({
+        type: "balance.low",
+        data: { account: input.account, available_millicredits: available, threshold_millicredits: threshold }
+      }, input.at)
     })))
 
   return AlertStore.of({
     checkBalance,
+    checkRate,
+    firedRates: orDie(Effect.map(
+      sql<{ key: string }>`SELECT key FROM alert_episodes WHERE fired ORDER BY key`,
+      (rows) => rows.map((r) => r.key)
+    )),
+    raiseOnce: (dedupeKey, alert, at) => orDie(enqueue(alert, at, dedupeKey)),
+    raised: (dedupeKey) =>
+      orDie(Effect.map(
+        sql`SELECT 1 FROM alert_outbox WHERE dedupe_key = ${dedupeKey}`,
+        (rows) => rows.length > 0
+      )),
     state: (account) =>
       orDie(Effect.map(
         sql<{ threshold: number | null; fired: boolean }>`SELECT threshold, fired FROM alert_states WHERE account = ${account}`,

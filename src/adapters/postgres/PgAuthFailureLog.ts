@@ -57,6 +57,14 @@ export const PgAuthFailureLog = Layer.effect(
           (rows) => rows[0]?.count ?? 0
         ))
       },
+      // Every route and kind named, so that the range is read from the (route, kind, at) index.
+      countPerService: (since, until) =>
+        orDie(sql<{ readonly service: string; readonly count: number }>`
+          SELECT service, count(*)::bigint AS count
+          FROM auth_failures
+          WHERE route IN ('generation', 'other') AND kind IN ('unauthenticated', 'service_refused')
+            AND at >= ${since} AND at < ${until} AND service IS NOT NULL
+          GROUP BY service`),
       perBucket: ({ bucket, route, since, until }) =>
         orDie(sql<AuthFailureCount>`
           SELECT ${bucketMs(sql, "b")} AS bucket, kind, count

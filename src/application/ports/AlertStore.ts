@@ -2,15 +2,25 @@ import { Context, type Effect, type Option } from "effect"
 import type { AccountId } from "../../domain/Ids.ts"
 
 /** What an alert is about; its payload (`data`) has a shape per type (docs/alerts.md). */
-export type AlertType = "balance.low"
+export type AlertType =
+  | "balance.low"
+  | "auth_failures.rate_exceeded"
+  | "generation_401.rate_exceeded"
+  | "report.weekly"
+
+/** A JSON value, as an alert's payload carries it. */
+export type AlertValue = string | number | boolean | null | ReadonlyArray<AlertValue> | { readonly [key: string]: AlertValue }
 
 /** An alert as it is delivered: `{id, type, created_at, data}` on the wire. */
 export interface Alert {
   readonly id: string
   readonly type: AlertType
   readonly createdAt: number
-  readonly data: Readonly<Record<string, string | number | boolean | null>>
+  readonly data: { readonly [key: string]: AlertValue }
 }
+
+/** An alert to raise: the store gives it its id and time. */
+export type NewAlert = Pick<Alert, "type" | "data">
 
 export type DeliveryStatus = "pending" | "delivered" | "failed"
 
@@ -33,6 +43,18 @@ export interface AlertState {
   readonly threshold?: number | undefined
   /** Fired since the balance was last at or above the threshold; `false` is armed. */
   readonly fired: boolean
+}
+
+/**
+ * One evaluation of a rate alert's episode (`key`, e.g. `generation_401`): `above` when the rate
+ * is above its threshold at `at`.
+ */
+export interface RateCheck {
+  readonly key: string
+  readonly above: boolean
+  readonly at: number
+  /** The alert raised when this evaluation starts an episode. */
+  readonly alert: NewAlert
 }
 
 /** What one delivery attempt came to. */
@@ -66,6 +88,23 @@ export class AlertStore extends Context.Service<AlertStore, {
     readonly defaultThreshold: number
     readonly at: number
   }) => Effect.Effect<Option.Option<Alert>>
+  /**
+   * Evaluates a rate alert's episode, a compare-and-set on its state (a row lock on PostgreSQL):
+   * `armed` and `above` fires (`fired`, and the alert queued in the same step); `fired` and not
+   * `above` re-arms. An evaluation older than the last one applied to the key (`at` not after it)
+   * changes nothing, so a slow instance's stale count never re-arms nor re-fires an episode.
+   * However many instances evaluate at once, an episode raises one alert.
+   */
+  readonly checkRate: (input: RateCheck) => Effect.Effect<Option.Option<Alert>>
+  /** The rate alerts' keys whose episode is under way (fired): evaluated until the rate falls, to re-arm them. */
+  readonly firedRates: Effect.Effect<ReadonlyArray<string>>
+  /**
+   * Queues `alert` unless an alert was already queued under `dedupeKey` (unique in the store, kept
+   * when the alert is delivered): the alert queued by this call, if it was the first.
+   */
+  readonly raiseOnce: (dedupeKey: string, alert: NewAlert, at: number) => Effect.Effect<Option.Option<Alert>>
+  /** Whether an alert was queued under `dedupeKey`. */
+  readonly raised: (dedupeKey: string) => Effect.Effect<boolean>
   /** The account's alert state; an account never checked nor given a threshold is armed, on the default. */
   readonly state: (account: AccountId) => Effect.Effect<AlertState>
   /** Sets the account's own threshold, or (`null`) goes back to the default. */

@@ -41,12 +41,19 @@ export interface AuthFailureCount {
   readonly count: number
 }
 
+export interface ServiceFailureCount {
+  readonly service: string
+  readonly count: number
+}
+
 /** The log of refused requests: append-only, written in batches by `AuthFailures`. */
 export class AuthFailureLog extends Context.Service<AuthFailureLog, {
   /** Appends in order, in one write. */
   readonly append: (failures: ReadonlyArray<AuthFailure>) => Effect.Effect<void>
   /** Refusals with `since <= at < until` that match every field of `filter` that is set. */
   readonly count: (since: number, until: number, filter?: AuthFailureFilter) => Effect.Effect<number>
+  /** Refusals attributed to a service (`service` set, either kind, any route) in [since, until), per service; services with none are absent. */
+  readonly countPerService: (since: number, until: number) => Effect.Effect<ReadonlyArray<ServiceFailureCount>>
   /** Refusals on `route` in [since, until) per UTC bucket and kind. */
   readonly perBucket: (query: {
     readonly since: number
