@@ -43,39 +43,7 @@ export class WeeklyReport extends Context.Service<WeeklyReport, {
   readonly produce: Effect.Effect<Option.Option<Alert>>
 }>()("image-gateway/WeeklyReport") {
   static readonly make = Effect.gen(function*() {
-    const store = yield* AlertStore
-    const usage = yield* UsageLog
-    let done: string | undefined
-
-    const produce = Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      const week = reportedWeek(now)
-      const key = weeklyReportKey(week.since)
-      if (done === key || (yield* store.raised(key))) {
-        done = key
-        return Option.none<Alert>()
-      }
-      const report = yield* usage.report({ since: week.since, until: week.until, top: WEEKLY_TOP })
-      const raised = yield* store.raiseOnce(key, {
-        type: "report.weekly",
-        data: {
-          week_start: unixSeconds(week.since),
-          week_end: unixSeconds(week.until),
-          total: {
-            requests: report.total.requests,
-            succeeded: report.total.succeeded,
-            images: report.total.images,
-            cost_millicredits: report.total.costMillicredits
-          },
-          top_services: report.byService.map(group("service")),
-          top_payers: report.byPayer.map(group("payer")),
-          top_models: report.byModel.map(group("model"))
-        }
-      }, now)
-      done = key
-      return raised
-    }).pipe(Effect.withSpan("WeeklyReport.produce"))
-
+    const produce = yield* weeklyReportProducer
     // A look at start-up, then at each Monday 00:00 UTC; a failed look is logged and tried again within the hour.
     const look = produce.pipe(
       Effect.catchCause((cause) => Effect.logWarning("weekly report failed", { cause: Cause.pretty(cause).split("\n", 1)[0] }))
@@ -87,9 +55,44 @@ export class WeeklyReport extends Context.Service<WeeklyReport, {
       Effect.forever,
       Effect.forkScoped
     )
-
     return WeeklyReport.of({ produce })
   })
 
   static readonly layer = Layer.effect(WeeklyReport, WeeklyReport.make)
 }
+
+/** What `WeeklyReport` runs at each look: raises the report due now unless it was raised; the alert raised, if any. */
+export const weeklyReportProducer = Effect.gen(function*() {
+  const store = yield* AlertStore
+  const usage = yield* UsageLog
+  let done: string | undefined
+
+  return Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const week = reportedWeek(now)
+    const key = weeklyReportKey(week.since)
+    if (done === key || (yield* store.raised(key))) {
+      done = key
+      return Option.none<Alert>()
+    }
+    const report = yield* usage.report({ since: week.since, until: week.until, top: WEEKLY_TOP })
+    const raised = yield* store.raiseOnce(key, {
+      type: "report.weekly",
+      data: {
+        week_start: unixSeconds(week.since),
+        week_end: unixSeconds(week.until),
+        total: {
+          requests: report.total.requests,
+          succeeded: report.total.succeeded,
+          images: report.total.images,
+          cost_millicredits: report.total.costMillicredits
+        },
+        top_services: report.byService.map(group("service")),
+        top_payers: report.byPayer.map(group("payer")),
+        top_models: report.byModel.map(group("model"))
+      }
+    }, now)
+    done = key
+    return raised
+  }).pipe(Effect.withSpan("WeeklyReport.produce"))
+})
