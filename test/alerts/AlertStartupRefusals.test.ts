@@ -31,7 +31,9 @@ describe("start-up refusals of the alert settings", () => {
     ["a short secret without a webhook URL", { ALERT_WEBHOOK_SECRET: SHORT_SECRET }, /^Invalid configuration: ALERT_WEBHOOK_SECRET: /],
     ["a webhook URL that is not a URL", { ALERT_WEBHOOK_URL: "alerts example com", ALERT_WEBHOOK_SECRET: GOOD_SECRET }, /^Invalid configuration: ALERT_WEBHOOK_URL: /],
     ["a negative default threshold", { ALERT_LOW_BALANCE_CREDITS: "-5" }, /^Invalid configuration: ALERT_LOW_BALANCE_CREDITS: /],
-    ["a default threshold that is not a number", { ALERT_LOW_BALANCE_CREDITS: "lots" }, /^Invalid configuration: ALERT_LOW_BALANCE_CREDITS: /]
+    ["a default threshold that is not a number", { ALERT_LOW_BALANCE_CREDITS: "lots" }, /^Invalid configuration: ALERT_LOW_BALANCE_CREDITS: /],
+    ["a negative rate threshold", { ALERT_SERVICE_AUTH_FAILURES_PER_HOUR: "-1" }, /^Invalid configuration: ALERT_SERVICE_AUTH_FAILURES_PER_HOUR: /],
+    ["a rate threshold that is not a whole number", { ALERT_GENERATION_401_PER_HOUR: "5.5" }, /^Invalid configuration: ALERT_GENERATION_401_PER_HOUR: /]
   ])("%s: one line naming the variable, exit 78, the secret nowhere", async (_, env, message) => {
     const failure = await refusal(env)
     expect(failure.code).toBe(78)

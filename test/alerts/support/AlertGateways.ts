@@ -17,7 +17,11 @@ export interface Gateway {
   readonly process: Started
 }
 
-/** `npm start` with the local provider and the demo data, and `env` (storage, alert settings). */
+/**
+ * `npm start` with the local provider and the demo data, and `env` (storage, alert settings).
+ * The weekly report is off unless `env` turns it on: a new store's first start raises last
+ * week's, which the balance alert tests would count.
+ */
 export const startGatewayWith = async (env: Record<string, string>): Promise<Gateway> => {
   const port = await freePort()
   const process = await startGatewayProcess({
@@ -26,6 +30,7 @@ export const startGatewayWith = async (env: Record<string, string>): Promise<Gat
     BYOK_ENCRYPTION_KEY: BYOK_KEY,
     HOST: "127.0.0.1",
     PORT: String(port),
+    ALERT_WEEKLY_REPORT: "0",
     ...env
   })
   const origin = `http://127.0.0.1:${port}`
@@ -82,6 +87,7 @@ export const lowBalanceAlertOf = async (origin: string, account: string) => {
 
 export interface ListedAlert {
   readonly id: string
+  readonly type: string
   readonly data: Record<string, unknown>
   readonly delivery: { readonly status: string; readonly attempts: number; readonly last_error: string | null }
 }
