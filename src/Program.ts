@@ -4,7 +4,7 @@ import type { HttpServerError } from "effect/http"
 import { AccessLog, makeStdoutAccessLog } from "./adapters/http/AccessLog.ts"
 import { HttpGatewayServer, MetricsToken, NodeServer } from "./adapters/http/Server.ts"
 import { Gateway, GatewayConfig } from "./Layers.ts"
-import { Announce, Sweeper } from "./Startup.ts"
+import { Announce, Seed, Sweeper } from "./Startup.ts"
 import { describeConfigError } from "./adapters/config/ConfigErrors.ts"
 import { TracingConfig } from "./adapters/observability/TracingConfig.ts"
 
@@ -38,12 +38,14 @@ const stop = (message: string) =>
 const main = Effect.gen(function*() {
   const config = yield* GatewayConfig
   const tracing = yield* TracingConfig
-  const server = HttpGatewayServer.pipe(
-    // Demo data is seeded and announced before the first request is served.
-    Layer.provide(Layer.mergeAll(Announce(config), Sweeper)),
-    Layer.provide(Gateway(config)),
-    Layer.provide(NodeServer({ host: config.host, port: config.port }))
+  // Demo data is seeded before the first request is served; the banner is printed once every
+  // route is installed (until then the open port answers 503 `starting`).
+  const serving = HttpGatewayServer.pipe(
+    Layer.provideMerge(Layer.mergeAll(Seed(config), Sweeper)),
+    Layer.provideMerge(Gateway(config)),
+    Layer.provideMerge(NodeServer({ host: config.host, port: config.port }))
   )
+  const server = Announce(config).pipe(Layer.provide(serving))
   const launched = Layer.launch(server).pipe(
     Effect.provideService(MetricsToken, config.metricsToken),
     Effect.provideService(AccessLog, config.accessLog ? makeStdoutAccessLog() : undefined),

@@ -64,14 +64,22 @@ const importAdminKey = (config: GatewayConfig) =>
     onSome: (key) => Effect.asVoid(Provisioning.use((p) => p.importKey({ _tag: "Admin", admin: "ADMIN_API_KEY" }, key)))
   })
 
-/** Seeds the demo data (idempotent) when the configuration asks for it, then prints what runs where. */
+/** Seeds the demo data (idempotent) when the configuration asks for it and imports ADMIN_API_KEY: before the first request is served. */
+export const Seed = (config: GatewayConfig) =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    if (seedsDemo(config)) yield* seedDemo
+    yield* importAdminKey(config)
+  }))
+
+/**
+ * Prints what runs where. Built once the server serves: "listening on" means every route
+ * answers (scripts and tests send their first request when they read it).
+ */
 export const Announce = (config: GatewayConfig) =>
   Layer.effectDiscard(Effect.gen(function*() {
     const origin = yield* serverOrigin
     const mode = storageMode(config)
     const demo = seedsDemo(config)
-    if (demo) yield* seedDemo
-    yield* importAdminKey(config)
     const ledger = yield* CreditLedger
     const balance = (account: string) => Effect.map(ledger.balance(account as never), (b) => credits(b.available))
 
