@@ -10,7 +10,9 @@ const NullableSeconds = (what: string) => Schema.NullOr(Schema.Int).annotate({ d
 export const AlertJson = Schema.Struct({
   id: Schema.String.annotate({ description: "The alert's id, as delivered (receivers dedupe on it)." }),
   object: Schema.Literal("alert"),
-  type: Schema.String.annotate({ description: "balance.low: an account's available balance went below its threshold." }),
+  type: Schema.String.annotate({
+    description: "balance.low: an account's available balance went below its threshold; auth_failures.rate_exceeded: a service's authentication failures in the last hour went above ALERT_SERVICE_AUTH_FAILURES_PER_HOUR; generation_401.rate_exceeded: 401s on the image-generation route in the last hour went above ALERT_GENERATION_401_PER_HOUR; report.weekly: last week's usage report."
+  }),
   created_at: Schema.Int.annotate({ description: "When it fired, unix seconds." }),
   data: Schema.Record(Schema.String, Schema.Unknown).annotate({ description: "The payload, as delivered." }),
   delivery: Schema.Struct({
