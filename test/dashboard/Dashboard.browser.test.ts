@@ -1,17 +1,11 @@
 import chromium from "@sparticuz/chromium"
-import { Effect, Exit, Layer, Scope } from "effect"
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type Browser, type BrowserContext, chromium as playwright, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { GatewayPolicy } from "../../src/application/GatewayPolicy.ts"
-import { LocalProviderKeyCheck } from "../../src/adapters/local/LocalProviderKeyCheck.ts"
-import { HttpGatewayServer, NodeServer, serverOrigin } from "../../src/adapters/http/Server.ts"
-import { MemoryAdapters } from "../../src/adapters/memory/MemoryAdapters.ts"
-import { DEMO, demoLegacyKeyOf, demoOrgOf, seedDemo } from "../../src/DemoData.ts"
-import { ServerCore } from "../../src/Layers.ts"
-import { makeScriptedProvider } from "../../specs/support/ScriptedProvider.ts"
+import { type DemoGateway, startDemoGateway } from "../http/support/DemoGateway.ts"
+import { DEMO, demoLegacyKeyOf, demoOrgOf } from "../../src/DemoData.ts"
 
 /**
  * The dashboard in a real browser: headless Chromium (shipped in the @sparticuz/chromium npm
@@ -29,23 +23,8 @@ const ORG = demoOrgOf("presenton-service")
 const STEP_MS = 10_000
 const LAUNCH_MS = 20_000
 
-interface Gateway {
-  readonly origin: string
-  readonly close: () => Promise<void>
-}
-
-const startGateway = async (): Promise<Gateway> => {
-  const ports = Layer.unwrap(Effect.map(serverOrigin, (origin) => Layer.fresh(MemoryAdapters(`${origin}/v1/images/files`))))
-  const core = ServerCore.pipe(
-    Layer.provideMerge(Layer.mergeAll(ports, GatewayPolicy.layer(), makeScriptedProvider({ tiny: true }).layer, LocalProviderKeyCheck)),
-    Layer.provideMerge(NodeServer({ host: "127.0.0.1", port: 0 }))
-  )
-  const layer = Layer.mergeAll(HttpGatewayServer, Layer.effectDiscard(seedDemo)).pipe(Layer.provideMerge(core))
-  const scope = Scope.makeUnsafe()
-  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
-  const origin = await Effect.runPromise(Effect.provideContext(serverOrigin, context))
-  return { origin, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
-}
+type Gateway = DemoGateway
+const startGateway = () => startDemoGateway("memory")
 
 /**
  * The package's flags are made for a serverless sandbox: `--single-process` crashes the browser

@@ -1,15 +1,7 @@
-import { Effect, Exit, Layer, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { GatewayPolicy } from "../../src/application/GatewayPolicy.ts"
-import { LocalProviderKeyCheck } from "../../src/adapters/local/LocalProviderKeyCheck.ts"
-import { HttpGatewayServer, NodeServer, serverOrigin } from "../../src/adapters/http/Server.ts"
-import { MemoryAdapters } from "../../src/adapters/memory/MemoryAdapters.ts"
-import { PgAdapters } from "../../src/adapters/postgres/PgAdapters.ts"
-import { DEMO, seedDemo } from "../../src/DemoData.ts"
-import { ServerCore } from "../../src/Layers.ts"
-import { openTestDatabase, TEST_BYOK_KEY, type TestDatabase } from "../../specs/support/postgres.ts"
-import { makeScriptedProvider } from "../../specs/support/ScriptedProvider.ts"
+import { DEMO } from "../../src/DemoData.ts"
 import { type AdminClient, type AdminRequest, expectRefusal, makeAdminClient } from "./support/AdminHttp.ts"
+import { type DemoGateway, startDemoGateway } from "./support/DemoGateway.ts"
 import { bearerHeader, generate } from "./support/HttpHarness.ts"
 
 /**
@@ -19,36 +11,8 @@ import { bearerHeader, generate } from "./support/HttpHarness.ts"
  * refunded, and every step read back from the audit log.
  */
 
-interface Gateway {
-  readonly origin: string
-  readonly close: () => Promise<void>
-}
-
-/** The HTTP gateway over the demo data, on fresh in-memory adapters or on a PostgreSQL database of its own. */
-const startGateway = async (store: "memory" | "postgres"): Promise<Gateway> => {
-  const database: TestDatabase | undefined = store === "postgres" ? await openTestDatabase() : undefined
-  const ports = Layer.unwrap(Effect.map(serverOrigin, (origin) => {
-    const imageBaseUrl = `${origin}/v1/images/files`
-    return database === undefined
-      ? Layer.fresh(MemoryAdapters(imageBaseUrl))
-      : PgAdapters({ imageBaseUrl, byokKey: TEST_BYOK_KEY }).pipe(Layer.provide(Layer.succeedContext(database.client)))
-  }))
-  const core = ServerCore.pipe(
-    Layer.provideMerge(Layer.mergeAll(ports, GatewayPolicy.layer(), makeScriptedProvider({ tiny: true }).layer, LocalProviderKeyCheck)),
-    Layer.provideMerge(NodeServer({ host: "127.0.0.1", port: 0 }))
-  )
-  const layer = Layer.mergeAll(HttpGatewayServer, Layer.effectDiscard(seedDemo)).pipe(Layer.provideMerge(core))
-  const scope = Scope.makeUnsafe()
-  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
-  const origin = await Effect.runPromise(Effect.provideContext(serverOrigin, context))
-  return {
-    origin,
-    close: async () => {
-      await Effect.runPromise(Scope.close(scope, Exit.void))
-      await database?.close()
-    }
-  }
-}
+type Gateway = DemoGateway
+const startGateway = startDemoGateway
 
 /** Polls `read` until `done` holds, for at most `deadlineMs`; answers the last value read. */
 const eventually = async <A>(read: () => Promise<A>, done: (a: A) => boolean, deadlineMs = 10_000): Promise<A> => {

@@ -2,18 +2,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { WORLD } from "../../specs/support/Harness.ts"
 import { promptFor } from "../../specs/support/ScriptedProvider.ts"
+import { samples } from "../observability/support/Prometheus.ts"
 import { bearerHeader, generate, http, startGateway, type TestGateway, UNICORN } from "./support/HttpHarness.ts"
 
-/** Every sample of a Prometheus text exposition, keyed by `name{labels}`. */
-const samples = (text: string): Map<string, number> => {
-  const found = new Map<string, number>()
-  for (const line of text.split("\n")) {
-    if (line.startsWith("#") || line.trim() === "") continue
-    const at = line.lastIndexOf(" ")
-    found.set(line.slice(0, at), Number(line.slice(at + 1)))
-  }
-  return found
-}
 
 describe("GET /metrics", () => {
   let gateway: TestGateway

@@ -1,18 +1,11 @@
-import { Context, Effect, Exit, Layer, Scope } from "effect"
+import { Effect } from "effect"
 import { SignJWT } from "jose"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { AuthFailures } from "../../src/application/AuthFailures.ts"
-import { GatewayPolicy } from "../../src/application/GatewayPolicy.ts"
 import { AuthFailureLog } from "../../src/application/ports/AuthFailureLog.ts"
-import { LocalProviderKeyCheck } from "../../src/adapters/local/LocalProviderKeyCheck.ts"
-import { HttpGatewayServer, NodeServer, serverOrigin } from "../../src/adapters/http/Server.ts"
-import { MemoryAdapters } from "../../src/adapters/memory/MemoryAdapters.ts"
-import { PgAdapters } from "../../src/adapters/postgres/PgAdapters.ts"
-import { DEMO, demoLegacyKeyOf, seedDemo } from "../../src/DemoData.ts"
-import { ServerCore } from "../../src/Layers.ts"
-import { openTestDatabase, TEST_BYOK_KEY, type TestDatabase } from "../../specs/support/postgres.ts"
-import { makeScriptedProvider } from "../../specs/support/ScriptedProvider.ts"
+import { DEMO, demoLegacyKeyOf } from "../../src/DemoData.ts"
 import { type AdminClient, expectRefusal, makeAdminClient } from "./support/AdminHttp.ts"
+import { type DemoGateway, startDemoGateway } from "./support/DemoGateway.ts"
 import { bearerHeader, generate } from "./support/HttpHarness.ts"
 
 /**
@@ -22,37 +15,8 @@ import { bearerHeader, generate } from "./support/HttpHarness.ts"
  * OpenAPI document by the admin client).
  */
 
-interface Gateway {
-  readonly origin: string
-  readonly context: Context.Context<AuthFailureLog | AuthFailures>
-  readonly close: () => Promise<void>
-}
-
-const startGateway = async (store: "memory" | "postgres"): Promise<Gateway> => {
-  const database: TestDatabase | undefined = store === "postgres" ? await openTestDatabase() : undefined
-  const ports = Layer.unwrap(Effect.map(serverOrigin, (origin) => {
-    const imageBaseUrl = `${origin}/v1/images/files`
-    return database === undefined
-      ? Layer.fresh(MemoryAdapters(imageBaseUrl))
-      : PgAdapters({ imageBaseUrl, byokKey: TEST_BYOK_KEY }).pipe(Layer.provide(Layer.succeedContext(database.client)))
-  }))
-  const core = ServerCore.pipe(
-    Layer.provideMerge(Layer.mergeAll(ports, GatewayPolicy.layer(), makeScriptedProvider({ tiny: true }).layer, LocalProviderKeyCheck)),
-    Layer.provideMerge(NodeServer({ host: "127.0.0.1", port: 0 }))
-  )
-  const layer = Layer.mergeAll(HttpGatewayServer, Layer.effectDiscard(seedDemo)).pipe(Layer.provideMerge(core))
-  const scope = Scope.makeUnsafe()
-  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
-  const origin = await Effect.runPromise(Effect.provideContext(serverOrigin, context))
-  return {
-    origin,
-    context,
-    close: async () => {
-      await Effect.runPromise(Scope.close(scope, Exit.void))
-      await database?.close()
-    }
-  }
-}
+type Gateway = DemoGateway<AuthFailureLog | AuthFailures>
+const startGateway = (store: "memory" | "postgres") => startDemoGateway<AuthFailureLog | AuthFailures>(store)
 
 const HOUR = 3_600_000
 
