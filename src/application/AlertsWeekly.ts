@@ -76,6 +76,12 @@ export const weeklyReportProducer = Effect.gen(function*() {
       return Option.none<Alert>()
     }
     const report = yield* usage.report({ since: week.since, until: week.until, top: WEEKLY_TOP })
+    // A week without a single request sends nothing: a fresh install (or a store in memory) has
+    // no week behind it to report on.
+    if (report.total.requests === 0) {
+      done = key
+      return Option.none<Alert>()
+    }
     const raised = yield* store.raiseOnce(key, {
       type: "report.weekly",
       data: {
