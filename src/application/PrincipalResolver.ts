@@ -159,6 +159,11 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
         if (exp - nowSeconds > JWT_MAX_LIFETIME_SECONDS + JWT_CLOCK_SKEW_SECONDS) {
           return yield* new InvalidToken({ reason: "the token lives longer than 1 hour" })
         }
+        // jose checks `iat` only against a maximum age, which is not set here: a token "issued"
+        // in the future (beyond the skew) would otherwise pass, its lifetime check included.
+        if (typeof iat === "number" && iat > nowSeconds + JWT_CLOCK_SKEW_SECONDS) {
+          return yield* new InvalidToken({ reason: "the 'iat' claim is in the future" })
+        }
         if (typeof iat === "number" && exp - iat > JWT_MAX_LIFETIME_SECONDS) {
           return yield* new InvalidToken({ reason: "the token lives longer than 1 hour" })
         }
@@ -330,7 +335,14 @@ export class PrincipalResolver extends Context.Service<PrincipalResolver, {
           return yield* new ConflictingUserContext({ header: headerUser, claim: who.claimUser })
         }
         const onBehalfOf = headerUser ?? who.claimUser
-        const base = { actor: { _tag: "Service", service: service.name }, authMethod: who.method, keyId, scopes: granted, deprecation } as const
+        const base = {
+          actor: { _tag: "Service", service: service.name },
+          authMethod: who.method,
+          keyId,
+          scopes: granted,
+          deprecation,
+          rateLimits: service.rateLimits
+        } as const
 
         if (onBehalfOf !== undefined) {
           if (service.userIdPolicy === "forbidden") {
