@@ -10,6 +10,10 @@ import type { ChildProcess } from "node:child_process"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { cpus, loadavg } from "node:os"
+import { Effect, Option, Redacted } from "effect"
+import pg from "pg"
+import { attachEmbeddedPostgres } from "../src/adapters/postgres/EmbeddedPostgres.ts"
+import { DEMO } from "../src/DemoData.ts"
 import { autocannon, cpuMs, median, type Result, startReady, stop } from "./BenchKit.ts"
 import { scratchDir } from "./ScratchDir.ts"
 
@@ -67,6 +71,49 @@ const only = process.env["BENCH_ROWS"]?.split(",").map(Number)
 const rows = ROWS.filter((_, i) => only === undefined || only.includes(i))
 const rounds = Number(process.env["BENCH_ROUNDS"] ?? 3)
 
+/**
+ * PostgreSQL transactions per generation on the embedded cluster under `dataDir`: committed and
+ * rolled-back transactions of every database (`pg_stat_database`) over `count` sequential
+ * generations, half of them with `X-User-ID` (Alice pays), less what the server does on its own
+ * (pricing polls, sweeps, flushes) over as long while idle, and less this measurement's own
+ * reads. PostgreSQL publishes these counters at most once a second, hence the pauses.
+ */
+const transactionsPerGeneration = async (origin: string, count: number) => {
+  const attached = await Effect.runPromise(attachEmbeddedPostgres(dataDir, { timeoutMs: 10_000 }))
+  if (Option.isNone(attached)) throw new Error("the PostgreSQL row's cluster was not found to count transactions")
+  const client = new pg.Client({ connectionString: Redacted.value(attached.value.url) })
+  await client.connect()
+  const pause = () => new Promise((wake) => setTimeout(wake, 1_200))
+  const total = async () => {
+    await pause()
+    const result = await client.query("select sum(xact_commit + xact_rollback)::bigint as n from pg_stat_database")
+    return Number(result.rows[0].n)
+  }
+  try {
+    const idleStart = await total()
+    const idleFrom = Date.now()
+    await new Promise((wake) => setTimeout(wake, 3_000))
+    const idleEnd = await total()
+    const idlePerMs = (idleEnd - idleStart - 1) / (Date.now() - idleFrom)
+    const from = Date.now()
+    let failed = 0
+    for (let i = 0; i < count; i++) {
+      const headers: Record<string, string> = { ...GENERATION.headers }
+      if (i % 2 === 1) headers["x-user-id"] = DEMO.alice.id
+      const response = await fetch(`${origin}${GENERATION.path}`, { method: "POST", headers, body: GENERATION.body, signal: AbortSignal.timeout(10_000) })
+      await response.arrayBuffer()
+      if (response.status !== 200) failed += 1
+    }
+    const end = await total()
+    const own = end - idleEnd - 1 - idlePerMs * (Date.now() - from)
+    return { perGeneration: own / count, count, failed, idlePerSecond: idlePerMs * 1000 }
+  } finally {
+    await client.end()
+  }
+}
+
+let transactions: Awaited<ReturnType<typeof transactionsPerGeneration>> | undefined
+
 interface Measured {
   readonly row: (typeof ROWS)[number]
   readonly server: { readonly origin: string; readonly child: ChildProcess }
@@ -95,6 +142,11 @@ const measure = async (group: ReadonlyArray<(typeof ROWS)[number]>): Promise<Arr
       const run = await autocannon({ ...s.options, duration: seconds })
       s.runs.push(run)
       s.cpuPerRequest.push(((cpuMs(s.server.child.pid!) - before) * 1000) / run.requests.total)
+    }
+  }
+  for (const s of servers) {
+    if (s.row.env["BENCH_STORAGE"] === "postgres" && s.row.env["DATA_DIR"] === dataDir) {
+      transactions = await transactionsPerGeneration(s.server.origin, Number(process.env["BENCH_XACT_GENERATIONS"] ?? 500))
     }
   }
   await Promise.all(servers.map((s) => stop(s.server.child)))
@@ -132,6 +184,13 @@ for (const r of results) {
   const cpuRatio = bareCpu === undefined ? "" : (bareCpu / r.cpu).toFixed(2)
   console.log(
     `| ${r.name} | ${Math.round(r.rps).toLocaleString("en-US")} | ${ratio} | ${r.p50} | ${r.p99} | ${Math.round(r.cpu)} | ${cpuRatio} | ${r.non2xx} |`
+  )
+}
+if (transactions !== undefined) {
+  console.log(
+    `\nPostgreSQL transactions per generation (embedded row, ${transactions.count} sequential generations, half with X-User-ID, ` +
+      `${transactions.failed} not 200; ${transactions.idlePerSecond.toFixed(1)} background transactions/s subtracted): ` +
+      `**${transactions.perGeneration.toFixed(2)}**`
   )
 }
 sink.close()
