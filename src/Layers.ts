@@ -1,6 +1,7 @@
 import { Cause, Config, Console, Context, Data, Effect, Layer, Option, Redacted, Schema, type Scope } from "effect"
 import { join, resolve } from "node:path"
 import { AlertConfig, alertConfigProblem, withAlerts } from "./adapters/alerts/AlertSettings.ts"
+import { ConfiguredGatewayPolicy } from "./adapters/config/PolicyConfig.ts"
 import { withMetrics } from "./adapters/metrics/Metrics.ts"
 import { NodePlatform } from "./adapters/node/NodePlatform.ts"
 import { makeCore } from "./application/Core.ts"
@@ -293,7 +294,7 @@ export const Gateway = (config: GatewayConfig) => {
   const problem = alertConfigProblem(config.alerts)
   // Low-balance alerts watch the ledger; their outbox is drained in the background.
   const ports = problem === undefined ? withAlerts(withMetrics(Ports(config)), config.alerts) : failStartup<PortServices>(problem)
-  const base = Layer.mergeAll(ports, GatewayPolicy.layer())
+  const base = Layer.mergeAll(ports, ConfiguredGatewayPolicy)
   return ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(
     base,
     // The ImageProvider and the BYOK key check (ProviderKeyCheck), both by the configured routing
