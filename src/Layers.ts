@@ -7,6 +7,7 @@ import { NodePlatform } from "./adapters/node/NodePlatform.ts"
 import { makeCore } from "./application/Core.ts"
 import { GatewayPolicy } from "./application/GatewayPolicy.ts"
 import { PricingCatalog } from "./application/PricingCatalog.ts"
+import type { RateLimits } from "./application/RateLimits.ts"
 import type { ImageStore } from "./application/ports/ImageStore.ts"
 import type { PricingStore } from "./application/ports/PricingStore.ts"
 import { DiskImageStore } from "./adapters/disk/DiskImageStore.ts"
@@ -15,6 +16,7 @@ import { LocalProviderKeyCheck } from "./adapters/local/LocalProviderKeyCheck.ts
 import { ProviderRouter } from "./adapters/providers/ProviderRouter.ts"
 import { ProviderConfig, routerOptions } from "./adapters/providers/ProviderSettings.ts"
 import { MemoryAdapters } from "./adapters/memory/MemoryAdapters.ts"
+import { RedisConfig, RedisRateLimits } from "./adapters/redis/RedisRateLimits.ts"
 import { type EmbeddedRole, startEmbeddedPostgres } from "./adapters/postgres/EmbeddedPostgres.ts"
 import { decodeKey, KEY_FORMAT, oldKeysProblem } from "./adapters/postgres/ByokKeyring.ts"
 import { MigrationsLayer } from "./adapters/postgres/Migrations.ts"
@@ -67,7 +69,9 @@ export const GatewayConfig = Config.all({
   // OPENAI_API_KEY, OPENROUTER_API_KEY, their base URLs, PROVIDER_ROUTES, LOCAL_PROVIDER, the circuit breaker.
   providers: ProviderConfig,
   // ALERT_WEBHOOK_URL, ALERT_WEBHOOK_SECRET, ALERT_LOW_BALANCE_CREDITS (docs/alerts.md).
-  alerts: AlertConfig
+  alerts: AlertConfig,
+  // REDIS_URL, REDIS_KEY_PREFIX: rate limits shared by every instance (docs/rate-limits.md).
+  redis: RedisConfig
 })
 export type GatewayConfig = Config.Success<typeof GatewayConfig>
 
@@ -295,7 +299,15 @@ export const Gateway = (config: GatewayConfig) => {
   // Low-balance alerts watch the ledger; their outbox is drained in the background.
   const ports = problem === undefined ? withAlerts(withMetrics(Ports(config)), config.alerts) : failStartup<PortServices>(problem)
   const base = Layer.mergeAll(ports, ConfiguredGatewayPolicy)
-  return ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(
+  // Rate limits in this process's memory, or on Redis for every instance alike.
+  const core = Option.match(config.redis.url, {
+    onNone: () => ServerCore,
+    onSome: (url) =>
+      makeCore(NodePlatform, RedisRateLimits(url, config.redis.prefix).pipe(
+        Layer.catchTag("RedisUnreachable", (e) => failStartup<RateLimits>(e.message))
+      ))
+  })
+  return core.pipe(Layer.provideMerge(Layer.mergeAll(
     base,
     // The ImageProvider and the BYOK key check (ProviderKeyCheck), both by the configured routing
     // and the routes of the pricing data. Layers are shared by identity within a build, so the

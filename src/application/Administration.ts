@@ -10,7 +10,8 @@ import {
   type Service,
   type User,
   type UserIdPolicy,
-  type UserStatus
+  type UserStatus,
+  type ServiceRateLimits
 } from "../domain/Entities.ts"
 import {
   AlreadyExists,
@@ -122,6 +123,8 @@ export interface ServiceView {
   /** Whether the service signs JWTs; the secret itself is never shown. */
   readonly jwt: boolean
   readonly active: boolean
+  /** Its rate limits; absent ones are unlimited. */
+  readonly rateLimits: ServiceRateLimits
   /** The organization's account (when it has one). */
   readonly account?: AccountView | undefined
   /** The latest use of any of its keys. */
@@ -195,7 +198,11 @@ export interface ServicePatch {
   readonly jwtSecret?: Redacted.Redacted<string> | null | undefined
   readonly org?: OrgId | undefined
   readonly active?: boolean | undefined
+  /** Each limit sent replaces the service's own; `null` removes it (no limit). */
+  readonly rateLimits?: RateLimitsPatch | undefined
 }
+
+export type RateLimitsPatch = { readonly [K in keyof ServiceRateLimits]?: number | null | undefined }
 
 export interface KeyOptions {
   readonly scopes?: ReadonlyArray<Scope> | undefined
@@ -382,6 +389,36 @@ const checkTier = (tier: string | undefined, param = "tier") =>
     ? Effect.succeed(tier as Tier | undefined)
     : Effect.fail(invalid(param, "invalid_tier", `Invalid tier '${tier.slice(0, 64)}': lowercase letters, digits and '_', starting with a letter (e.g. managed, professional).`))
 
+/** The most a rate limit may be: far above what one gateway serves, below any counter's overflow. */
+export const MAX_RATE_LIMIT = 1_000_000
+
+const RATE_LIMIT_PARAMS = {
+  requestsPerMinute: "rate_limits.requests_per_minute",
+  perKeyRequestsPerMinute: "rate_limits.per_key_requests_per_minute",
+  concurrent: "rate_limits.concurrent"
+} as const
+
+/** `patch` applied to `current`: each limit a whole number from 1 to MAX_RATE_LIMIT, or null for none. */
+const applyRateLimits = (current: ServiceRateLimits | undefined, patch: RateLimitsPatch | undefined) =>
+  Effect.gen(function*() {
+    if (patch === undefined) return current
+    const next: { -readonly [K in keyof ServiceRateLimits]: number | undefined } = { ...current }
+    for (const name of Object.keys(RATE_LIMIT_PARAMS) as Array<keyof ServiceRateLimits>) {
+      const value = patch[name]
+      if (value === undefined) continue
+      if (value !== null && !(Number.isSafeInteger(value) && value >= 1 && value <= MAX_RATE_LIMIT)) {
+        return yield* invalid(
+          RATE_LIMIT_PARAMS[name],
+          "invalid_rate_limit",
+          `A rate limit is a whole number from 1 to ${MAX_RATE_LIMIT}, or null for no limit; got ${String(value).slice(0, 32)}.`
+        )
+      }
+      next[name] = value ?? undefined
+    }
+    const set = Object.fromEntries(Object.entries(next).filter(([, v]) => v !== undefined)) as ServiceRateLimits
+    return Object.keys(set).length === 0 ? undefined : set
+  })
+
 const checkScopes = (scopes: ReadonlyArray<string> | null | undefined, param = "scopes") => {
   if (scopes === undefined || scopes === null) return Effect.succeed(scopes as ReadonlyArray<Scope> | null | undefined)
   const unknown = scopes.find((s) => !(SCOPES as ReadonlyArray<string>).includes(s))
@@ -488,6 +525,7 @@ const make = Effect.gen(function*() {
         scopes: s.scopes,
         jwt: s.jwtSecret !== undefined,
         active: s.active,
+        rateLimits: s.rateLimits ?? {},
         account,
         lastUsedAt: used.length === 0 ? undefined : Math.max(...used),
         keys: own
@@ -667,6 +705,7 @@ const make = Effect.gen(function*() {
         return yield* invalid("jwt_secret", "invalid_jwt_secret", `A JWT secret has at least ${MIN_JWT_SECRET} characters (32 random bytes are best).`)
       }
       if (patch.org !== undefined) yield* org(patch.org)
+      const rateLimits = yield* applyRateLimits(current.rateLimits, patch.rateLimits)
       const before = yield* serviceDetail(current)
       const next: Service = {
         ...current,
@@ -674,7 +713,8 @@ const make = Effect.gen(function*() {
         scopes: patch.scopes === undefined ? current.scopes : patch.scopes ?? undefined,
         jwtSecret: patch.jwtSecret === undefined ? current.jwtSecret : patch.jwtSecret ?? undefined,
         org: patch.org ?? current.org,
-        active: patch.active ?? current.active
+        active: patch.active ?? current.active,
+        rateLimits
       }
       yield* services.save(next)
       return { before, after: yield* serviceDetail(next) }

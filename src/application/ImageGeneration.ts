@@ -19,6 +19,7 @@ import { CredentialAudit } from "./CredentialAudit.ts"
 import { withDeadline } from "./Deadline.ts"
 import { GatewayPolicy } from "./GatewayPolicy.ts"
 import { PricingCatalog } from "./PricingCatalog.ts"
+import { RateLimits } from "./RateLimits.ts"
 import { ByokStore } from "./ports/ByokStore.ts"
 import { IdempotencyStore } from "./ports/IdempotencyStore.ts"
 import { ImageProvider, type ProviderResult } from "./ports/ImageProvider.ts"
@@ -93,6 +94,7 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
     | CredentialAudit
     | GatewayPolicy
     | PricingCatalog
+    | RateLimits
     | ByokStore
     | IdempotencyStore
     | ImageProvider
@@ -111,6 +113,9 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
       const provider = yield* ImageProvider
       const images = yield* ImageStore
       const usage = yield* UsageLog
+      const limits = yield* RateLimits
+      // An in-flight slot outlasts the provider's deadline and the storing of its images.
+      const slotTtlMs = policy.providerTimeoutMs + 60_000
       // Spans are made when a tracer is on (decided once, where the core is built). Off, as the
       // server runs without an exporter, the untraced flow spares the span and its attributes on
       // every request.
@@ -343,17 +348,28 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
           )
         })
 
-      const flow = function*(input: GenerationInput) {
+      const unlimited = Effect.fnUntraced(function*(input: GenerationInput) {
         const started = yield* Clock.currentTimeMillis
         const p = yield* plan(input.principal, input.request)
         return yield* (input.idempotencyKey === undefined
           ? attempt(input, p, started)
           : idempotent(input, input.idempotencyKey, p, started))
-      }
+      })
+
+      /**
+       * The service's rate limits come first, after authentication and before anything is held: a
+       * refused request moves no credit, claims no idempotency key and is no usage event (it never
+       * reached a provider; the access log and metrics count it as a 429). An admitted request's
+       * in-flight slot is given back however it ends.
+       */
+      const flow = (input: GenerationInput) =>
+        input.principal.rateLimits === undefined
+          ? unlimited(input)
+          : Effect.acquireUseRelease(limits.admit(input.principal, slotTtlMs), () => unlimited(input), (release) => release)
 
       // The request's span, the root of its trace (the ledger's and the provider's spans are its
       // children). withSpan rather than Effect.fn: no call-site stack capture per request.
-      const untraced = Effect.fnUntraced(flow)
+      const untraced = flow
       const generate = traced
         ? (input: GenerationInput) =>
           untraced(input).pipe(

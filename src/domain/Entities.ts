@@ -23,6 +23,16 @@ export interface Organization {
   readonly monthlyCap?: number | undefined
 }
 
+/**
+ * How much a service may ask of the gateway: requests per minute (all its credentials together,
+ * and each credential alone) and requests in flight at once. An absent limit is no limit.
+ */
+export interface ServiceRateLimits {
+  readonly requestsPerMinute?: number | undefined
+  readonly perKeyRequestsPerMinute?: number | undefined
+  readonly concurrent?: number | undefined
+}
+
 /** Whether a service may, must or must not name a user with X-User-ID. */
 export type UserIdPolicy = "optional" | "required" | "forbidden"
 
@@ -35,6 +45,8 @@ export interface Service {
   /** The HS256 secret the service signs its JWTs with. */
   readonly jwtSecret?: Redacted.Redacted<string> | undefined
   readonly active: boolean
+  /** Absent: no limits. */
+  readonly rateLimits?: ServiceRateLimits | undefined
 }
 
 export const SCOPES = ["images:generate", "credits:read", "models:read", "byok:manage"] as const

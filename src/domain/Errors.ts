@@ -181,6 +181,19 @@ export class ProviderNotConfigured extends Schema.TaggedError<ProviderNotConfigu
   ...provider
 }) {}
 
+// --- rate limits ------------------------------------------------------------------------------
+
+/**
+ * A service asked for more than its limits allow: `limit` names which one (per minute for the
+ * whole service or for one credential, or requests in flight); nothing was held or charged.
+ */
+export class RateLimitExceeded extends Schema.TaggedError<RateLimitExceeded>()("RateLimitExceeded", {
+  service: Schema.String,
+  limit: Schema.Literals(["requests_per_minute", "per_key_requests_per_minute", "concurrent"]),
+  allowed: Schema.Int,
+  retryAfterSeconds: Schema.Int
+}) {}
+
 export type ProviderError =
   | ProviderRejected
   | ProviderRateLimited
@@ -224,11 +237,19 @@ export type GenerationError =
   | InsufficientCredits
   | MonthlyCapExceeded
   | IdempotencyConflict
+  | RateLimitExceeded
   | ProviderError
 
 export type AdminError = NotFound | AlreadyExists
 
-export type DomainError = AuthError | LedgerError | InvalidRequest | UnknownModel | ProviderError | AdminError
+export type DomainError =
+  | AuthError
+  | LedgerError
+  | InvalidRequest
+  | UnknownModel
+  | RateLimitExceeded
+  | ProviderError
+  | AdminError
 
 const creditsText = (m: number) => `${toCredits(m)} credits`
 
@@ -319,6 +340,12 @@ export const describeError = (e: DomainError): string => {
     // eslint-disable-next-line no-fallthrough
     case "ProviderRateLimited":
       return `The image provider (${e.provider}) is rate limiting requests. Retry later.`
+    case "RateLimitExceeded":
+      return e.limit === "concurrent"
+        ? `The service '${e.service}' already has ${e.allowed} requests in flight, its limit. Retry after one finishes.`
+        : `The service '${e.service}' is limited to ${e.allowed} requests per minute${
+          e.limit === "per_key_requests_per_minute" ? " per credential" : ""
+        }. Retry after ${e.retryAfterSeconds} s.`
     case "ProviderUnavailable":
       return `The image provider (${e.provider}) is unavailable. Retry later.`
     case "ProviderTimeout":

@@ -1,5 +1,5 @@
 import type { AccountId, KeyId, OrgId, ServiceName, UserId } from "./Ids.ts"
-import type { Scope } from "./Entities.ts"
+import type { Scope, ServiceRateLimits } from "./Entities.ts"
 import type { Tier } from "./Tier.ts"
 
 export type Actor =
@@ -29,6 +29,8 @@ export interface Principal {
   readonly scopes?: ReadonlyArray<Scope> | undefined
   /** Set when the credential used is deprecated. */
   readonly deprecation?: { readonly sunset: number } | undefined
+  /** The acting service's rate limits, read with its credential. */
+  readonly rateLimits?: ServiceRateLimits | undefined
 }
 
 export const actorService = (p: Principal): ServiceName | undefined =>

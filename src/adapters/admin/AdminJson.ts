@@ -178,6 +178,17 @@ export const AccountJson = Schema.Struct({
   )
 }).annotate({ identifier: "AdminAccount" })
 
+const RateLimit = (what: string) => Schema.NullOr(Schema.Int).annotate({ description: `${what}; null: no limit.` })
+
+export const RateLimitsJson = Schema.Struct({
+  requests_per_minute: RateLimit("Requests per minute, all its credentials together"),
+  per_key_requests_per_minute: RateLimit("Requests per minute for each of its credentials (a key, or its JWTs together)"),
+  concurrent: RateLimit("Generation requests in flight at once")
+}).annotate({
+  identifier: "AdminRateLimits",
+  description: "Shared by every instance when the gateway runs with REDIS_URL; per instance otherwise (docs/rate-limits.md)."
+})
+
 export const ServiceJson = Schema.Struct({
   name: Schema.String,
   object: Schema.Literal("service"),
@@ -186,6 +197,7 @@ export const ServiceJson = Schema.Struct({
   scopes: Schema.NullOr(Schema.Array(Schema.String)).annotate({ description: "null: every scope." }),
   jwt_enabled: Schema.Boolean.annotate({ description: "Whether the service signs JWTs (the secret is never shown)." }),
   active: Schema.Boolean,
+  rate_limits: RateLimitsJson,
   account: Schema.NullOr(AccountJson).annotate({ description: "The organization's account." }),
   last_used_at: NullableSeconds("The latest use of any of its keys"),
   keys: Schema.optionalKey(Schema.Array(KeyJson)).annotate({ description: "Its keys (on a single service)." })
@@ -411,6 +423,11 @@ export const service = (s: ServiceView | ServiceDetail): typeof ServiceJson.Type
     scopes: s.scopes ?? null,
     jwt_enabled: s.jwt,
     active: s.active,
+    rate_limits: {
+      requests_per_minute: s.rateLimits.requestsPerMinute ?? null,
+      per_key_requests_per_minute: s.rateLimits.perKeyRequestsPerMinute ?? null,
+      concurrent: s.rateLimits.concurrent ?? null
+    },
     account: s.account === undefined ? null : account(s.account),
     last_used_at: secondsOrNull(s.lastUsedAt)
   }

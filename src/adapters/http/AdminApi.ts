@@ -88,7 +88,7 @@ export class AdminServicesGroup extends adminGroup("adminServices")
       payload: UpdateService,
       success: AdminJson.ServiceJson,
       error: WRITE_ERRORS
-    }).annotateMerge(summary("Change a service's user-id policy, scopes, JWT secret or organization")),
+    }).annotateMerge(summary("Change a service's user-id policy, scopes, JWT secret, organization or rate limits")),
     HttpApiEndpoint.post("deactivate", "/services/:name/deactivate", {
       params: nameParam,
       success: AdminJson.ServiceJson,

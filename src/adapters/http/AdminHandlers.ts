@@ -89,7 +89,12 @@ export const AdminServicesHandlers = HttpApiBuilder.group(
             userIdPolicy: body.user_id_policy,
             scopes: body.scopes,
             jwtSecret: body.jwt_secret === undefined || body.jwt_secret === null ? body.jwt_secret : Redacted.make(body.jwt_secret),
-            org: body.organization_id === undefined ? undefined : yield* orgIdOf(body.organization_id, "organization_id")
+            org: body.organization_id === undefined ? undefined : yield* orgIdOf(body.organization_id, "organization_id"),
+            rateLimits: body.rate_limits === undefined ? undefined : {
+              requestsPerMinute: body.rate_limits.requests_per_minute,
+              perKeyRequestsPerMinute: body.rate_limits.per_key_requests_per_minute,
+              concurrent: body.rate_limits.concurrent
+            }
           })
           return answer(AdminJson.service(updated))
         })))

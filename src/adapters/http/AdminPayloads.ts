@@ -41,11 +41,20 @@ export const CreateService = Schema.Struct({
   initial_credits: Schema.optionalKey(CreditsInput).annotate({ description: "Granted to the organization." })
 }).annotate({ identifier: "AdminCreateService" })
 
+const RateLimitInput = Schema.NullOr(Schema.Number).annotate({ description: "A whole number from 1 to 1000000; null: no limit." })
+
 export const UpdateService = Schema.Struct({
   user_id_policy: Schema.optionalKey(Policy),
   scopes: Schema.optionalKey(Schema.NullOr(Scopes)).annotate({ description: "null: every scope." }),
   jwt_secret: Schema.optionalKey(Schema.NullOr(Schema.String)).annotate({ description: "null removes it (the service then cannot sign JWTs)." }),
-  organization_id: Schema.optionalKey(OrgIdInput).annotate({ description: "An existing organization to bill." })
+  organization_id: Schema.optionalKey(OrgIdInput).annotate({ description: "An existing organization to bill." }),
+  rate_limits: Schema.optionalKey(Schema.Struct({
+    requests_per_minute: Schema.optionalKey(RateLimitInput),
+    per_key_requests_per_minute: Schema.optionalKey(RateLimitInput),
+    concurrent: Schema.optionalKey(RateLimitInput)
+  })).annotate({
+    description: "Limits to set (1 to 1000000) or remove (null); those not sent are kept. Over a limit, a generation answers 429 rate_limit_exceeded with Retry-After."
+  })
 }).annotate({ identifier: "AdminUpdateService" })
 
 export const IssueKey = Schema.Struct({

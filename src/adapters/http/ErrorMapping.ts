@@ -169,6 +169,9 @@ export const fromDomainError = (e: DomainError, now: number): WireError => {
       return wire(429, "rate_limit_error", "provider_rate_limited", null, {
         "retry-after": String(e.retryAfterSeconds ?? DEFAULT_PROVIDER_RETRY_SECONDS)
       })
+    // The gateway's own limits (docs/rate-limits.md): OpenAI's 429 for a client over its rate.
+    case "RateLimitExceeded":
+      return wire(429, "rate_limit_error", "rate_limit_exceeded", null, { "retry-after": String(e.retryAfterSeconds) })
     case "ProviderUnavailable":
       return wire(503, "api_error", "provider_unavailable")
     case "ProviderNotConfigured":

@@ -292,6 +292,13 @@ export const migrations = {
     // Alerts raised once per key (the weekly report: its week's start): the second insert conflicts.
     `ALTER TABLE alert_outbox ADD COLUMN dedupe_key text`,
     `CREATE UNIQUE INDEX alert_outbox_dedupe_key ON alert_outbox (dedupe_key) WHERE dedupe_key IS NOT NULL`
+  ),
+
+  "0011_service_rate_limits": statements(
+    // A service's rate limits (docs/rate-limits.md); NULL is no limit.
+    `ALTER TABLE services ADD COLUMN requests_per_minute integer CHECK (requests_per_minute > 0)`,
+    `ALTER TABLE services ADD COLUMN per_key_requests_per_minute integer CHECK (per_key_requests_per_minute > 0)`,
+    `ALTER TABLE services ADD COLUMN concurrent_requests integer CHECK (concurrent_requests > 0)`
   )
 }
 

@@ -1,7 +1,16 @@
 import { Effect, Layer, Option, Redacted } from "effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import { OrganizationRepository, ServiceRegistry, SessionStore, UserRepository } from "../../application/ports/Repositories.ts"
-import type { Organization, Scope, Service, Session, User, UserIdPolicy, UserStatus } from "../../domain/Entities.ts"
+import type {
+  Organization,
+  Scope,
+  Service,
+  ServiceRateLimits,
+  Session,
+  User,
+  UserIdPolicy,
+  UserStatus
+} from "../../domain/Entities.ts"
 import type { OrgId, ServiceName, UserId } from "../../domain/Ids.ts"
 import type { Tier } from "../../domain/Tier.ts"
 import { optional, orDie } from "./PgSql.ts"
@@ -97,7 +106,19 @@ interface ServiceRow {
   readonly scopes: ReadonlyArray<string> | null
   readonly jwt_secret: string | null
   readonly active: boolean
+  readonly requests_per_minute: number | null
+  readonly per_key_requests_per_minute: number | null
+  readonly concurrent_requests: number | null
 }
+
+const toRateLimits = (r: ServiceRow): ServiceRateLimits | null =>
+  r.requests_per_minute === null && r.per_key_requests_per_minute === null && r.concurrent_requests === null
+    ? null
+    : {
+      ...optional("requestsPerMinute", r.requests_per_minute),
+      ...optional("perKeyRequestsPerMinute", r.per_key_requests_per_minute),
+      ...optional("concurrent", r.concurrent_requests)
+    }
 
 const toService = (r: ServiceRow): Service => ({
   name: r.name as ServiceName,
@@ -105,10 +126,12 @@ const toService = (r: ServiceRow): Service => ({
   active: r.active,
   ...optional("org", r.org as OrgId | null),
   ...optional("scopes", r.scopes as ReadonlyArray<Scope> | null),
-  ...optional("jwtSecret", r.jwt_secret === null ? null : Redacted.make(r.jwt_secret))
+  ...optional("jwtSecret", r.jwt_secret === null ? null : Redacted.make(r.jwt_secret)),
+  ...optional("rateLimits", toRateLimits(r))
 })
 
-const SERVICE = "name, org, user_id_policy, scopes, jwt_secret, active"
+const SERVICE =
+  "name, org, user_id_policy, scopes, jwt_secret, active, requests_per_minute, per_key_requests_per_minute, concurrent_requests"
 
 export const PgServiceRegistry = Layer.effect(
   ServiceRegistry,
@@ -121,11 +144,17 @@ export const PgServiceRegistry = Layer.effect(
           first(rows, toService))),
       save: (s) =>
         orDie(Effect.asVoid(sql`
-          INSERT INTO services (name, org, user_id_policy, scopes, jwt_secret, active)
+          INSERT INTO services (name, org, user_id_policy, scopes, jwt_secret, active,
+            requests_per_minute, per_key_requests_per_minute, concurrent_requests)
           VALUES (${s.name}, ${s.org ?? null}, ${s.userIdPolicy}, ${s.scopes === undefined ? null : [...s.scopes]},
-            ${s.jwtSecret === undefined ? null : Redacted.value(s.jwtSecret)}, ${s.active})
+            ${s.jwtSecret === undefined ? null : Redacted.value(s.jwtSecret)}, ${s.active},
+            ${s.rateLimits?.requestsPerMinute ?? null}, ${s.rateLimits?.perKeyRequestsPerMinute ?? null},
+            ${s.rateLimits?.concurrent ?? null})
           ON CONFLICT (name) DO UPDATE SET org = EXCLUDED.org, user_id_policy = EXCLUDED.user_id_policy,
-            scopes = EXCLUDED.scopes, jwt_secret = EXCLUDED.jwt_secret, active = EXCLUDED.active`)),
+            scopes = EXCLUDED.scopes, jwt_secret = EXCLUDED.jwt_secret, active = EXCLUDED.active,
+            requests_per_minute = EXCLUDED.requests_per_minute,
+            per_key_requests_per_minute = EXCLUDED.per_key_requests_per_minute,
+            concurrent_requests = EXCLUDED.concurrent_requests`)),
       // Registration order, as the in-memory registry lists them.
       list: orDie(Effect.map(sql<ServiceRow>`SELECT ${columns} FROM services ORDER BY seq`, (rows) => rows.map(toService)))
     })
