@@ -269,6 +269,16 @@ export const malformedRequest = (): WireError => ({
   headers: NO_RETRY
 })
 
+/** An `Expect` header other than `100-continue`: Node refuses it before any handler sees the request. */
+export const expectationFailed = (): WireError => ({
+  status: 417,
+  type: "invalid_request_error",
+  code: "expectation_failed",
+  param: "Expect",
+  message: "The only Expect value accepted is '100-continue'; send the request without the header.",
+  headers: NO_RETRY
+})
+
 export const metricsUnauthorized = (): WireError => ({
   status: 401,
   type: "authentication_error",

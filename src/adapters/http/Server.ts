@@ -16,6 +16,7 @@ import { Api } from "./Api.ts"
 import {
   errorBody,
   errorResponse,
+  expectationFailed,
   headersTooLarge,
   internalError,
   invalidParameter,
@@ -249,6 +250,16 @@ class GatewayNodeServer extends Server {
     this.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
       // A connection reset or already closed has no one to answer.
       if (error.code === "ECONNRESET" || !socket.writable) return void socket.destroy()
+      // A response already on the wire (a 417 to an unknown Expect, a 413 while the body still
+      // came) is the request's answer: a second one after it would be read as the answer to a
+      // request never sent. It ends the connection once written. (`_httpMessage` is Node's
+      // response of the socket's current request; there is no public accessor.)
+      const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
+      if (current?.headersSent) {
+        if (current.writableFinished) socket.end()
+        else current.once("finish", () => socket.end())
+        return
+      }
       const wire = clientErrorWire(error.code, options)
       const body = errorBody(wire)
       const headers = {
@@ -261,6 +272,8 @@ class GatewayNodeServer extends Server {
       const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("")
       socket.end(`HTTP/1.1 ${wire.status} ${STATUS_CODES[wire.status]}\r\n${head}\r\n${body}`)
     })
+    // Node's own answer to an unknown `Expect` is a bare 417 with no body.
+    this.on("checkExpectation", (_request: IncomingMessage, response: ServerResponse) => answerUnserved(response, expectationFailed()))
   }
   /** Whether the gateway has served: a request with no handler then means it is stopping, not starting. */
   private served = false
