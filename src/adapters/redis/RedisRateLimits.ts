@@ -1,4 +1,4 @@
-import { Cause, Config, Data, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Cause, Config, Data, Duration, Effect, Layer, Option, Redacted, References } from "effect"
 import * as RateLimiter from "effect/persistence/RateLimiter"
 import * as Redis from "effect/persistence/Redis"
 import * as NodeRedis from "@effect/platform-node/NodeRedis"
@@ -98,7 +98,13 @@ export const RedisRateLimits = (
   const connection = Layer.effectDiscard(Effect.gen(function*() {
     const redis = yield* Redis.Redis
     yield* redis.send("PING").pipe(Effect.timeout(CONNECT_DEADLINE))
-  })).pipe(Layer.provideMerge(NodeRedis.layer({ url: Redacted.value(url), socket: { connectTimeout: deadline } })))
+  })).pipe(Layer.provideMerge(
+    NodeRedis.layer({ url: Redacted.value(url), socket: { connectTimeout: deadline } }).pipe(
+      // The client's own warnings (a multi-line dump per socket error) are silenced: a failed
+      // start-up says it in one line, and a failing store is logged once per request it admits.
+      Layer.provide(Layer.succeed(References.MinimumLogLevel, "Error"))
+    )
+  ))
   const stores = Layer.mergeAll(
     RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreRedis({ prefix: `${prefix}rpm:` }))),
     RedisConcurrencySlots(prefix)
