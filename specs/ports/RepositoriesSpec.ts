@@ -206,6 +206,18 @@ export const repositoriesSuite = (
         )
       }))
 
+    test("keeps a service's rate limits as saved, each absent one unlimited, and removes them all on a save without", (services) =>
+      Effect.gen(function*() {
+        const limited: Service = { ...orphan, rateLimits: { requestsPerMinute: 600, concurrent: 4 } }
+        yield* services.save(limited)
+        expect(Option.getOrThrow(yield* services.find(orphan.name)).rateLimits).toEqual({ requestsPerMinute: 600, concurrent: 4 })
+        const perKey: Service = { ...orphan, rateLimits: { perKeyRequestsPerMinute: 1_000_000 } }
+        yield* services.save(perKey)
+        expect((yield* services.list).map((s) => s.rateLimits)).toEqual([{ perKeyRequestsPerMinute: 1_000_000 }])
+        yield* services.save(orphan)
+        expect(Option.getOrThrow(yield* services.find(orphan.name)).rateLimits).toBeUndefined()
+      }))
+
     test("lists every service in registration order, a re-saved one keeping its place", (services) =>
       Effect.gen(function*() {
         yield* services.save(presenton)
