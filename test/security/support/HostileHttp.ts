@@ -56,19 +56,23 @@ const demoJwt = (claims: Record<string, unknown>) => {
   return `${unsigned}.${createHmac("sha256", DEMO.presentonJwtSecret).update(unsigned).digest("base64url")}`
 }
 
-export const secretsInPlay = (): ReadonlyArray<string> => [
-  DEMO.alice.key, DEMO.bob.key, "sk-presenton-service-key-2025", DEMO.adminKey, DEMO.presentonJwtSecret, DEMO.bobOpenAiKey
-]
+const HOSTILE_BYOK_SECRET = "sk-test-hostile-byok-secret-0001"
+
+/** The secrets the requests carry or the gateway holds: none may appear in what it logs. */
+export const secretsInPlay = (): ReadonlyArray<string> => {
+  return [
+    DEMO.alice.key, DEMO.bob.key, "sk-presenton-service-key-2025", DEMO.adminKey, DEMO.presentonJwtSecret, DEMO.bobOpenAiKey,
+    DEMO.bobOpenRouterKey, HOSTILE_BYOK_SECRET, ...VALID_JWTS
+  ]
+}
+
+/** Signed once, at load: they live 50 minutes, longer than any run. */
+const NOW = Math.floor(Date.now() / 1000)
+const VALID_JWTS = [demoJwt({ iat: NOW, exp: NOW + 3000 }), demoJwt({ iat: NOW, exp: NOW + 3000, user_id: DEMO.alice.id })]
 
 const authorizations = (): fc.Arbitrary<ReadonlyArray<string>> => {
-  const now = Math.floor(Date.now() / 1000)
-  const valid = [
-    `Bearer ${DEMO.alice.key}`,
-    `Bearer ${DEMO.bob.key}`,
-    "Bearer sk-presenton-service-key-2025",
-    `Bearer ${demoJwt({ iat: now, exp: now + 3000 })}`,
-    `Bearer ${demoJwt({ iat: now, exp: now + 3000, user_id: DEMO.alice.id })}`
-  ]
+  const now = NOW
+  const valid = [`Bearer ${DEMO.alice.key}`, `Bearer ${DEMO.bob.key}`, "Bearer sk-presenton-service-key-2025", ...VALID_JWTS.map((t) => `Bearer ${t}`)]
   const bad = [
     "Bearer sk-unknown-0000000000", "Bearer uc_nope", "Bearer", "Basic dXNlcjpwYXNz", "", "Bearer a.b.c",
     `Bearer ${demoJwt({ iat: now - 7200, exp: now - 3600 })}`, `Bearer ${demoJwt({ iat: now + 86_400, exp: now + 600 })}`
@@ -137,7 +141,7 @@ const validGeneration = fc.record({
 const bodyKind = fc.oneof(
   { weight: 4, arbitrary: validGeneration.map((g) => ({ kind: "valid generation", bytes: json(g) })) },
   { weight: 4, arbitrary: generation.map((g) => ({ kind: "generation", bytes: json(g) })) },
-  { weight: 1, arbitrary: fc.record({ provider: fc.constantFrom("openai", "openrouter", "nope", 1), api_key: fc.oneof(fc.constantFrom("sk-test-hostile-byok-secret-0001"), fc.string({ maxLength: 20 })) }).map((b) => ({ kind: "byok", bytes: json(b) })) },
+  { weight: 1, arbitrary: fc.record({ provider: fc.constantFrom("openai", "openrouter", "nope", 1), api_key: fc.oneof(fc.constant(HOSTILE_BYOK_SECRET), fc.string({ maxLength: 20 })) }).map((b) => ({ kind: "byok", bytes: json(b) })) },
   { weight: 1, arbitrary: fc.constant({ kind: "empty", bytes: Buffer.alloc(0) }) },
   { weight: 2, arbitrary: fc.uint8Array({ maxLength: 400 }).map((b) => ({ kind: "random bytes", bytes: Buffer.from(b) })) },
   { weight: 2, arbitrary: fc.tuple(generation, fc.nat()).map(([g, at]) => { const t = JSON.stringify(g); return { kind: "truncated JSON", bytes: Buffer.from(t.slice(0, at % t.length)) } }) },
@@ -460,3 +464,40 @@ export const runHostile = async (gateway: DemoGateway<LedgerStore>, options: { r
   )
   return { cases, ms: Math.round(performance.now() - started), statuses, malformed, charged }
 }
+
+// --- what the process logged -------------------------------------------------------------------------
+
+/**
+ * Everything written to the console and to stdout/stderr from now until `stop`, still passed
+ * on: the in-process gateway's logs, to scan for secrets.
+ */
+export const captureOutput = () => {
+  const lines: Array<string> = []
+  const methods = ["log", "info", "warn", "error", "debug", "trace"] as const
+  const originals = methods.map((m) => console[m])
+  methods.forEach((m, i) => {
+    console[m] = (...args: Array<unknown>) => {
+      lines.push(args.map((a) => (typeof a === "string" ? a : JSON.stringify(a) ?? String(a))).join(" "))
+      return (originals[i] as (...a: Array<unknown>) => void)(...args)
+    }
+  })
+  const streams = [process.stdout, process.stderr]
+  const writes = streams.map((s) => s.write)
+  streams.forEach((stream, i) => {
+    stream.write = ((chunk: unknown, ...rest: Array<unknown>) => {
+      lines.push(typeof chunk === "string" ? chunk : Buffer.from(chunk as Uint8Array).toString())
+      return (writes[i] as (...a: Array<unknown>) => boolean).call(stream, chunk, ...rest)
+    }) as typeof stream.write
+  })
+  return {
+    text: () => lines.join("\n"),
+    stop: () => {
+      methods.forEach((m, i) => void (console[m] = originals[i] as never))
+      streams.forEach((s, i) => void (s.write = writes[i] as never))
+    }
+  }
+}
+
+/** The secrets of `secrets` that occur in `text` (named by their first characters only). */
+export const leakedSecrets = (text: string, secrets: ReadonlyArray<string>): ReadonlyArray<string> =>
+  secrets.filter((s) => s.length > 0 && text.includes(s)).map((s) => `${s.slice(0, 6)}…`)
