@@ -98,6 +98,16 @@ const serviceColumns: ReadonlyArray<Column<ServiceView>> = [
 
 export const servicesTable = (services: ReadonlyArray<ServiceView>): string => table(services, serviceColumns)
 
+/** E.g. "600/min, 100/min per key, 8 in flight"; "none" when unlimited. */
+const rateLimitsText = (r: ServiceView["rateLimits"]): string => {
+  const parts = [
+    r.requestsPerMinute === undefined ? [] : [`${r.requestsPerMinute}/min`],
+    r.perKeyRequestsPerMinute === undefined ? [] : [`${r.perKeyRequestsPerMinute}/min per key`],
+    r.concurrent === undefined ? [] : [`${r.concurrent} in flight`]
+  ].flat()
+  return parts.length === 0 ? "none" : parts.join(", ")
+}
+
 export const serviceText = (s: ServiceDetail): string =>
   [
     fields([
@@ -107,6 +117,7 @@ export const serviceText = (s: ServiceDetail): string =>
       ["Scopes", scopesText(s.scopes, "all")],
       ["Signs JWTs", yesNo(s.jwt)],
       ["Active", yesNo(s.active)],
+      ["Rate limits", rateLimitsText(s.rateLimits)],
       ["Balance", s.account === undefined ? "-" : balanceText(s.account)],
       ["Tier", s.account === undefined ? "-" : s.account.tier],
       ["Last used", time(s.lastUsedAt)]

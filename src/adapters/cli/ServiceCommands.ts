@@ -78,6 +78,13 @@ const show = Command.make("show", { name }, (input) =>
     yield* emit(() => AdminJson.service(service), () => serviceText(service))
   })).pipe(Command.withDescription("Show a service: its organization's balance, policy, scopes and keys"))
 
+/** A rate limit flag: a whole number, or `none` to remove the limit (the core checks the number). */
+const rateLimitFlag = (flag: string, what: string) =>
+  Flag.String(flag).pipe(Flag.withDescription(`${what}: a whole number from 1 to 1000000, or none to remove the limit`), Flag.optional)
+
+const rateLimitOf = (value: Option.Option<string>): number | null | undefined =>
+  Option.match(value, { onNone: () => undefined, onSome: (v) => (v.trim().toLowerCase() === "none" ? null : Number(v)) })
+
 const update = Command.make("update", {
   name,
   policy: policyFlag.pipe(Flag.optional),
@@ -93,6 +100,9 @@ const update = Command.make("update", {
   ),
   org: orgId.flag("org", "Move the service to this (existing) organization").pipe(Flag.optional),
   activate: Flag.Boolean("activate").pipe(Flag.withDescription("Reactivate a deactivated service"), Flag.withDefault(false)),
+  requestsPerMinute: rateLimitFlag("requests-per-minute", "Requests per minute, all its credentials together"),
+  perKeyRequestsPerMinute: rateLimitFlag("per-key-requests-per-minute", "Requests per minute for each of its credentials"),
+  concurrent: rateLimitFlag("concurrent", "Generation requests in flight at once"),
   idempotencyKey
 }, (input) =>
   Effect.gen(function*() {
@@ -107,16 +117,24 @@ const update = Command.make("update", {
       scopes: input.allScopes ? null : someScopes(input.scopes),
       jwtSecret: input.noJwt ? null : input.jwtSecretStdin ? yield* secretFromStdin("the service's new JWT secret") : undefined,
       org: Option.getOrUndefined(input.org),
-      active: input.activate ? true : undefined
+      active: input.activate ? true : undefined,
+      rateLimits: [input.requestsPerMinute, input.perKeyRequestsPerMinute, input.concurrent].every(Option.isNone) ? undefined : {
+        requestsPerMinute: rateLimitOf(input.requestsPerMinute),
+        perKeyRequestsPerMinute: rateLimitOf(input.perKeyRequestsPerMinute),
+        concurrent: rateLimitOf(input.concurrent)
+      }
     }
     if (Object.values(patch).every((v) => v === undefined)) {
-      return yield* new UsageError({ message: "nothing to change: give at least one of --policy, --scope, --all-scopes, --jwt-secret-stdin, --remove-jwt-secret, --org, --activate" })
+      return yield* new UsageError({ message: "nothing to change: give at least one of --policy, --scope, --all-scopes, --jwt-secret-stdin, --remove-jwt-secret, --org, --activate, --requests-per-minute, --per-key-requests-per-minute, --concurrent" })
     }
     const service = yield* onStore(Administration.use((admin) => admin.updateService(adminCall(input.idempotencyKey), input.name, patch)))
     yield* emit(() => AdminJson.service(service), () => `Updated service ${service.name}.\n${serviceText(service)}`)
   })).pipe(
-    Command.withDescription("Change a service's policy, scopes, JWT secret or organization"),
-    Command.withExamples([{ command: "admin services update acme-service --policy required --scope images:generate --scope credits:read" }])
+    Command.withDescription("Change a service's policy, scopes, JWT secret, organization or rate limits"),
+    Command.withExamples([
+      { command: "admin services update acme-service --policy required --scope images:generate --scope credits:read" },
+      { command: "admin services update acme-service --requests-per-minute 600 --concurrent 8", description: "Rate limits (none removes one)" }
+    ])
   )
 
 const deactivate = Command.make("deactivate", { name, idempotencyKey }, (input) =>
