@@ -1,4 +1,6 @@
+import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { UsageLog } from "../../src/application/ports/UsageLog.ts"
 import { type AdminClient, expectRefusal, fresh, freshOrg, makeAdminClient } from "./support/AdminHttp.ts"
 import { balances, bearerHeader, changedAccounts, generate, type TestGateway, startGateway, UNICORN } from "./support/HttpHarness.ts"
 
@@ -25,6 +27,10 @@ const newService = async () => {
   return { name, key: r.json.key.secret as string }
 }
 
+/** The service's usage events (a refused request is none: it never reached a provider). */
+const usageOf = (service: string) =>
+  gateway.run(Effect.map(UsageLog.use((log) => log.list({ service, limit: 100 })), (events) => events.length))
+
 const limit = (name: string, rateLimits: Record<string, number | null>) =>
   admin.call("PATCH", "/services/{name}", { params: { name }, body: { rate_limits: rateLimits } })
 
@@ -45,9 +51,14 @@ describe("rate limits per service", () => {
     const retryAfter = Number(refused.headers.get("retry-after"))
     expect(retryAfter).toBeGreaterThanOrEqual(1)
     expect(retryAfter).toBeLessThanOrEqual(60)
+    // The OpenAI-compatible path shares the same limits.
+    const openai = await generate(gateway.origin, bearerHeader(key), UNICORN, "/v1/images/generations")
+    expectRefusal(openai, 429, "rate_limit_exceeded", null)
+    expect(openai.headers.get("retry-after")).toBeTruthy()
     // No hold, no settlement, no provider call.
     expect(changedAccounts(before, await gateway.run(balances))).toEqual([])
     expect(gateway.calls.length).toBe(calls)
+    expect(await usageOf(name)).toBe(3)
   })
 
   it("counts each key alone under per_key_requests_per_minute, and all keys together under requests_per_minute", async () => {
