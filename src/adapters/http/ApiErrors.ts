@@ -28,7 +28,7 @@ export const ERROR_STATUSES: Record<number, string> = {
   409: "Idempotency-Key reused with a different request, or still in progress; the resource exists already (admin API)",
   413: "Request body too large",
   415: "Request body is not JSON",
-  429: "Monthly cap exceeded (x-should-retry: false) or provider rate limit; Retry-After in seconds",
+  429: "Monthly cap exceeded (x-should-retry: false), the service's rate limit (rate_limit_exceeded) or provider rate limit; Retry-After in seconds",
   500: "Configuration error, e.g. a service without a billing organization (x-should-retry: false)",
   502: "Provider error",
   503: "Provider unavailable or not configured; store unreachable",
