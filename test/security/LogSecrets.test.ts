@@ -109,10 +109,10 @@ it("logs no key, token, BYOK secret or database password, whatever the requests"
   // Admin actions: keys issued (and used, and refused once revoked).
   const key = await call(`/api/v1/admin/users/${DEMO.alice.id}/keys`, { token: SECRETS.adminKey, body: {} })
   expect(key.status, JSON.stringify(key.json)).toBe(201)
-  issued.push(key.json.secret ?? key.json.key?.secret)
-  expect((await call("/api/v1/llm/credits", { token: issued[0] })).status).toBe(200)
+  issued.push(String(key.json.secret ?? key.json.key?.secret))
+  expect((await call("/api/v1/llm/credits", { token: issued[0]! })).status).toBe(200)
   expect((await call(`/api/v1/admin/keys/${key.json.id ?? key.json.key?.id}/revoke`, { token: SECRETS.adminKey, body: {} })).status).toBeLessThan(300)
-  expect((await call("/api/v1/llm/credits", { token: issued[0] })).status).toBe(401)
+  expect((await call("/api/v1/llm/credits", { token: issued[0]! })).status).toBe(401)
   expect((await call("/api/v1/admin/keys", { token: SECRETS.adminKey })).status).toBe(200)
   // Give the background work (audit writes, alert deliveries, trace exports) time to fail and log.
   await new Promise((resolve) => setTimeout(resolve, 1_500))

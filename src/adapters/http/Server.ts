@@ -18,7 +18,7 @@ import {
   errorResponse,
   expectationFailed,
   headersTooLarge,
-  internalError,
+  unhandledFailure,
   invalidParameter,
   malformedRequest,
   metricsUnauthorized,
@@ -35,6 +35,7 @@ import { GenerationEndpoint } from "./GenerationEndpoint.ts"
 import { FrontLane, type Lane, GenerationLane } from "./GenerationLane.ts"
 import { ImagesHandlers } from "./ImagesHandlers.ts"
 import { JwtMigrationRoute } from "./JwtMigrationRoute.ts"
+import { LINGER_DEFAULTS, lingerThenClose } from "./Linger.ts"
 import { CurrentRequestId, requestIdOf } from "./Requests.ts"
 import { ModelsHandlers, SystemHandlers } from "./SystemHandlers.ts"
 
@@ -60,7 +61,7 @@ const unexpected = (cause: Cause.Cause<unknown>, request: HttpServerRequest.Http
     return Effect.succeed(errorResponse(invalidParameter(param, `Invalid ${where} parameter: ${error.cause.message}`)))
   }
   // Logged with the request id; the client gets a generic message, never a stack trace.
-  return Effect.logError("unhandled failure", cause).pipe(Effect.as(errorResponse(internalError())))
+  return Effect.logError("unhandled failure", cause).pipe(Effect.as(errorResponse(unhandledFailure(error))))
 }
 
 /**
@@ -272,8 +273,13 @@ class GatewayNodeServer extends Server {
       const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("")
       socket.end(`HTTP/1.1 ${wire.status} ${STATUS_CODES[wire.status]}\r\n${head}\r\n${body}`)
     })
-    // Node's own answer to an unknown `Expect` is a bare 417 with no body.
-    this.on("checkExpectation", (_request: IncomingMessage, response: ServerResponse) => answerUnserved(response, expectationFailed()))
+    // Node's own answer to an unknown `Expect` is a bare 417 with no body. The body may still be
+    // coming: read and discarded within the default bounds (`lingerThenClose`), or the close
+    // after the answer resets the connection and the client loses the 417.
+    this.on("checkExpectation", (request: IncomingMessage, response: ServerResponse) => {
+      lingerThenClose(request, LINGER_DEFAULTS)
+      answerUnserved(response, expectationFailed())
+    })
   }
   /** Whether the gateway has served: a request with no handler then means it is stopping, not starting. */
   private served = false

@@ -9,7 +9,8 @@
  *
  * - well-formed: exactly one final answer, then the connection closes (every request says
  *   `Connection: close`); malformed: at most one (Node's parser answers in OpenAI's shape through
- *   the gateway's `clientError` handler, or closes a connection it can no longer write to);
+ *   the gateway's `clientError` handler, or closes a connection it can no longer write to, or
+ *   cuts short an answer a handler had begun when the parser refuses the rest of the body);
  * - nothing follows the answer on the wire (no second response, no stray bytes);
  * - no 5xx, ever (a running gateway has no `starting`/`stopping` 503 to give);
  * - every 4xx is JSON in OpenAI's error shape;
@@ -363,7 +364,11 @@ export const judge = (request: HostileRequest, ex: Exchange): { readonly problem
   if (ex.timedOut) return { problem: `no close within ${CASE_DEADLINE_MS} ms` }
   const { answers, rest } = responsesIn(ex.received)
   const finals = answers.filter((a) => a.status >= 200)
-  if (rest.length > 0) return { problem: `unreadable bytes after ${answers.length} answer(s): ${JSON.stringify(rest.subarray(0, 120).toString("latin1"))}` }
+  // A malformed body the parser refuses after the handler began to answer (a 3 MB /docs page, say)
+  // aborts the request, and with it the answer: cut short at the close, which the client sees
+  // from its Content-Length. Only then may an answer be incomplete.
+  const cutShort = request.malformed !== undefined && finals.length === 0 && rest.subarray(0, 9).toString("latin1") === "HTTP/1.1 "
+  if (rest.length > 0 && !cutShort) return { problem: `unreadable bytes after ${answers.length} answer(s): ${JSON.stringify(rest.subarray(0, 120).toString("latin1"))}` }
   if (finals.length > 1) return { problem: `${finals.length} answers: ${finals.map((a) => a.status).join(", ")}` }
   if (finals.length === 0) {
     return request.malformed !== undefined ? {} : { problem: `no answer (${ex.error ?? "closed"})` }
