@@ -106,7 +106,7 @@ export const RedisRateLimits = (
     )
   ))
   const stores = Layer.mergeAll(
-    RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreRedis({ prefix: `${prefix}rpm:` }))),
+    RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreRedis({ prefix }))),
     RedisConcurrencySlots(prefix)
   ).pipe(Layer.provide(connection))
   return RateLimits.layer.pipe(
