@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Layer } from "effect"
+import { Context, Effect, Exit, Layer } from "effect"
 import * as RateLimiter from "effect/persistence/RateLimiter"
 import * as Redis from "effect/persistence/Redis"
 import * as NodeRedis from "@effect/platform-node/NodeRedis"
@@ -125,4 +125,23 @@ describe.skipIf(!redisUp)("ConcurrencySlots on Redis", () => {
       yield* redis.send("DEL", `${prefix}k`)
       assert.strictEqual(yield* redis.send<number>("EXISTS", `${prefix}k`), 0)
     }).pipe(Effect.provide(slots)))
+
+  it.live("admits exactly `limit` of many simultaneous takes from two instances (two connections)", () =>
+    Effect.gen(function*() {
+      // Each instance with its own Redis connection, as two gateway processes have.
+      const instance = () =>
+        Effect.map(
+          Layer.build(RedisConcurrencySlots(prefix).pipe(Layer.provide(NodeRedis.layer({ url: "redis://127.0.0.1:6379" })))),
+          (context) => Context.get(context, ConcurrencySlots)
+        )
+      const [one, two] = yield* Effect.all([instance(), instance()])
+      const taken = yield* Effect.all(
+        Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? one : two).take({ key: "shared", limit: 4, ttlMs: 10_000 })),
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(taken.filter((t) => t !== undefined).length, 4)
+      for (const release of taken) if (release !== undefined) yield* release
+      const redis = yield* Redis.Redis
+      assert.strictEqual(yield* redis.send<number>("EXISTS", `${prefix}shared`), 0)
+    }).pipe(Effect.scoped, Effect.provide(RedisLayer)))
 })
