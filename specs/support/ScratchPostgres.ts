@@ -21,6 +21,10 @@ export interface ScratchPostgres {
   readonly port: number
   /** The temporary directory holding the cluster (removed by `stop`). */
   readonly dir: string
+  /** Stops the server (fast shutdown), keeping its cluster, to be started again by `up`. */
+  readonly down: () => Promise<void>
+  /** Starts the stopped server again on the same port and cluster. */
+  readonly up: () => Promise<void>
   readonly stop: () => Promise<void>
 }
 
@@ -94,12 +98,21 @@ export const startScratchPostgres = async (options: {
     const cluster = join(dir, "data")
     await initCluster({ cluster, password, user, binaries: bins })
     const port = await freePort()
-    const server = await startServer({ cluster, password, user, binaries: bins, port, settings: options.settings })
+    const start = () => startServer({ cluster, password, user, binaries: bins, port, settings: options.settings })
+    let server = await start()
     serverPid = server.pid
     return {
       url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
       port,
       dir,
+      down: async () => {
+        await server.stop()
+        serverPid = undefined
+      },
+      up: async () => {
+        server = await start()
+        serverPid = server.pid
+      },
       stop: async () => {
         await server.stop()
         await rm(dir, { recursive: true, force: true })

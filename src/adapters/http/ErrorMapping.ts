@@ -1,3 +1,5 @@
+import { Cause } from "effect"
+import * as SqlError from "effect/sql/SqlError"
 import { HttpServerResponse } from "effect/http"
 import { type DomainError, describeError } from "../../domain/Errors.ts"
 
@@ -294,6 +296,22 @@ export const internalError = (): WireError => ({
   param: null,
   message: "The gateway failed to handle the request. It has been logged; retry, and quote the X-Request-ID if it persists."
 })
+
+/**
+ * What escaped the handlers unexpected. A store the gateway cannot reach (connections refused or
+ * lost while PostgreSQL restarts) is the 503 `store_unavailable` that /readyz reports, which a
+ * client retries in a moment; anything else is a 500.
+ */
+export const unhandledFailure = (cause: Cause.Cause<unknown>): WireError =>
+  cause.reasons.some((r) => Cause.isDieReason(r) && isConnectionLost(r.defect))
+    ? { ...notReady(), headers: { "retry-after": "1" } }
+    : internalError()
+
+/** A connection refused or lost, itself or as the cause of the defect the adapters raised. */
+const isConnectionLost = (defect: unknown, depth = 0): boolean =>
+  SqlError.isSqlError(defect)
+    ? defect.reason._tag === "ConnectionError"
+    : depth < 3 && typeof defect === "object" && defect !== null && "cause" in defect && isConnectionLost(defect.cause, depth + 1)
 
 export const notReady = (): WireError => ({
   status: 503,

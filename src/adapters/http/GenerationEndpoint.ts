@@ -6,7 +6,7 @@ import { PrincipalResolver } from "../../application/PrincipalResolver.ts"
 import { type GenerationError, InvalidRequest } from "../../domain/Errors.ts"
 import { validateGeneration } from "../../domain/GenerationRequest.ts"
 import { credentialFrom, idempotencyKeyFrom, onBehalfOfFrom } from "./Credentials.ts"
-import { errorBody, fromDomainError, internalError, type WireError } from "./ErrorMapping.ts"
+import { errorBody, fromDomainError, unhandledFailure, type WireError } from "./ErrorMapping.ts"
 import { decodeCreateImageRequest, generationHeaders, renderImages } from "./ImagesWire.ts"
 
 /** An answer ready for the wire: what both the generation lane and the router write. */
@@ -103,7 +103,7 @@ export class GenerationEndpoint extends Context.Service<GenerationEndpoint, {
               if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
               return Effect.logError("unhandled failure", cause).pipe(
                 Effect.annotateLogs("request_id", requestId),
-                Effect.as(errorAnswer(internalError(), requestId))
+                Effect.as(errorAnswer(unhandledFailure(cause), requestId))
               )
             })
           )

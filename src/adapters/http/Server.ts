@@ -61,7 +61,7 @@ const unexpected = (cause: Cause.Cause<unknown>, request: HttpServerRequest.Http
     return Effect.succeed(errorResponse(invalidParameter(param, `Invalid ${where} parameter: ${error.cause.message}`)))
   }
   // Logged with the request id; the client gets a generic message, never a stack trace.
-  return Effect.logError("unhandled failure", cause).pipe(Effect.as(errorResponse(unhandledFailure(error))))
+  return Effect.logError("unhandled failure", cause).pipe(Effect.as(errorResponse(unhandledFailure(cause))))
 }
 
 /**
