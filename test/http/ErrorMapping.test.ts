@@ -32,6 +32,7 @@ const TABLE: ReadonlyArray<readonly [E.DomainError, number, string, string]> = [
   [new E.ProviderRejected({ provider: "openai", reason: "credential", byok: true }), 400, "invalid_request_error", "byok_key_rejected"],
   [new E.ProviderRejected({ provider: "openai", reason: "credential", byok: false }), 502, "api_error", "provider_credential_rejected"],
   [new E.ProviderRateLimited({ provider: "openai", retryAfterSeconds: 3 }), 429, "rate_limit_error", "provider_rate_limited"],
+  [new E.RateLimitExceeded({ service: "svc", limit: "requests_per_minute", allowed: 10, retryAfterSeconds: 42 }), 429, "rate_limit_error", "rate_limit_exceeded"],
   [new E.ProviderUnavailable({ provider: "openai" }), 503, "api_error", "provider_unavailable"],
   [new E.ProviderNotConfigured({ provider: "openai" }), 503, "api_error", "provider_not_configured"],
   [new E.ProviderTimeout({ provider: "openai", timeoutMs: 1000 }), 504, "api_error", "provider_timeout"],
@@ -81,6 +82,7 @@ describe("mapping domain errors to OpenAI's error shape", () => {
     expect(noRetry(new E.ProviderUnavailable({ provider: "openai" }))).toBeUndefined()
     expect(fromDomainError(new E.ProviderRateLimited({ provider: "openai", retryAfterSeconds: 3 }), NOW).headers?.["retry-after"]).toBe("3")
     expect(fromDomainError(new E.IdempotencyConflict({ id: "k", reason: "in_progress" }), NOW).headers?.["retry-after"]).toBe("1")
+    expect(fromDomainError(new E.RateLimitExceeded({ service: "svc", limit: "concurrent", allowed: 2, retryAfterSeconds: 1 }), NOW).headers?.["retry-after"]).toBe("1")
     const cap = fromDomainError(new E.MonthlyCapExceeded({ account: "a", cap: 1, spent: 1, required: 1 }), NOW)
     // 2026-11-25 12:00 UTC → 2026-12-01 00:00 UTC is 5.5 days.
     expect(cap.headers?.["retry-after"]).toBe(String(5.5 * 86_400))
