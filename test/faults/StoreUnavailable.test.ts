@@ -13,7 +13,11 @@ const lost = new SqlError.SqlError({
 
 describe("a request whose database connection is lost", () => {
   it("is a 503 store_unavailable with Retry-After, as /readyz reports it, also when wrapped in another defect", () => {
-    for (const cause of [Cause.die(lost), Cause.die(new Error("settle failed", { cause: lost }))]) {
+    // PostgreSQL still starting up after a restart (SQLSTATE 57P03) is the same outage.
+    const starting = new SqlError.SqlError({
+      reason: new SqlError.UnknownError({ cause: Object.assign(new Error("the database system is starting up"), { code: "57P03" }), message: "x" })
+    })
+    for (const cause of [Cause.die(lost), Cause.die(new Error("settle failed", { cause: lost })), Cause.die(starting)]) {
       expect(unhandledFailure(cause)).toMatchObject({ status: 503, code: "store_unavailable", headers: { "retry-after": "1" } })
     }
   })

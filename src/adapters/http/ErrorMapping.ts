@@ -307,10 +307,13 @@ export const unhandledFailure = (cause: Cause.Cause<unknown>): WireError =>
     ? { ...notReady(), headers: { "retry-after": "1" } }
     : internalError()
 
-/** A connection refused or lost, itself or as the cause of the defect the adapters raised. */
+/**
+ * A connection refused or lost, or the server shutting down or still starting (SQLSTATE 57P01-03),
+ * itself or as the cause of the defect the adapters raised.
+ */
 const isConnectionLost = (defect: unknown, depth = 0): boolean =>
   SqlError.isSqlError(defect)
-    ? defect.reason._tag === "ConnectionError"
+    ? defect.reason._tag === "ConnectionError" || /^57P0[123]$/.test(String((defect.reason.cause as { code?: unknown } | undefined)?.code))
     : depth < 3 && typeof defect === "object" && defect !== null && "cause" in defect && isConnectionLost(defect.cause, depth + 1)
 
 export const notReady = (): WireError => ({
