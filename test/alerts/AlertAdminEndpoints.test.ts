@@ -111,6 +111,9 @@ for (const [name, storage] of storages) {
     })
 
     it("null goes back to the configured default (ALERT_LOW_BALANCE_CREDITS), and 0 is a threshold of its own", async () => {
+      // Checks queued by the previous test's generations run within two pauses between batches
+      // (250 ms each): let them finish, so that no check runs while the threshold is changed below.
+      await new Promise((resolve) => setTimeout(resolve, 700))
       expect((await put(ORG, { credits: 0 })).json).toMatchObject({ credits: 0, millicredits: 0, default: false })
       const reset = await put(ORG, { credits: null })
       expect(reset.status).toBe(200)
