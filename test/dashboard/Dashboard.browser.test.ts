@@ -33,11 +33,29 @@ const startGateway = () => startDemoGateway("memory")
  */
 const UNWANTED_FLAGS = /^--(single-process|disable-web-security|allow-running-insecure-content|disable-site-isolation-trials)$/
 
+/**
+ * The package inflates Chromium into the temporary directory (`/tmp/chromium`) and reuses what
+ * it finds there: a copy another user inflated cannot be run (EACCES). Each user gets a private
+ * directory of its own for it.
+ */
+const chromiumExecutable = async (): Promise<string> => {
+  const own = join(tmpdir(), `image-gateway-chromium-${process.getuid?.() ?? "user"}`)
+  await mkdir(own, { recursive: true, mode: 0o700 })
+  const before = process.env["TMPDIR"]
+  process.env["TMPDIR"] = own
+  try {
+    return await chromium.executablePath()
+  } finally {
+    if (before === undefined) delete process.env["TMPDIR"]
+    else process.env["TMPDIR"] = before
+  }
+}
+
 /** Chromium from the npm package, or a failure saying in one line why it did not start. */
 const launchChromium = async (): Promise<Browser> => {
   try {
     return await playwright.launch({
-      executablePath: await chromium.executablePath(),
+      executablePath: await chromiumExecutable(),
       args: chromium.args.filter((flag) => !UNWANTED_FLAGS.test(flag)),
       headless: true,
       timeout: LAUNCH_MS
