@@ -6,28 +6,16 @@
  */
 import { afterAll, describe, expect, it } from "vitest"
 import { SWEEP_INTERVAL_MS } from "../../src/Startup.ts"
-import { Redacted } from "effect"
-import { openEmptyDatabase, TEST_BYOK_KEY } from "../../specs/support/postgres.ts"
+import { openEmptyDatabase } from "../../specs/support/postgres.ts"
 import { freePort, type Started, startGatewayProcess } from "../http/support/Processes.ts"
-import { generateOnce, type Outcome, readLedger, waitUntil } from "./support/GatewayLoad.ts"
+import { databaseGatewayEnv, generateOnce, type Outcome, readLedger, waitUntil } from "./support/GatewayLoad.ts"
 
 /** Holds outlive the provider call (2 s) by one second: the sweeper may release the dead process's holds soon. */
 const HOLD_TTL_SECONDS = 3
 const REQUESTS = 400
 const CONCURRENCY = 48
 
-const gatewayEnv = (url: string, port: number) => ({
-  DATABASE_URL: url,
-  BYOK_ENCRYPTION_KEY: Redacted.value(TEST_BYOK_KEY),
-  MIGRATE: "1",
-  DEMO: "1",
-  LOCAL_PROVIDER: "1",
-  HOST: "127.0.0.1",
-  PORT: String(port),
-  STORAGE: "",
-  PROVIDER_TIMEOUT_SECONDS: "2",
-  HOLD_TTL_SECONDS: String(HOLD_TTL_SECONDS)
-})
+const gatewayEnv = (url: string, port: number) => databaseGatewayEnv(url, port, HOLD_TTL_SECONDS)
 
 describe("a gateway process killed under load", () => {
   const started: Array<Started> = []

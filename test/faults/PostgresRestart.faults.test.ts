@@ -3,13 +3,11 @@
  * database is down, requests are answered 503 at once and /readyz says so; once it is back, the
  * gateway serves again by itself, and every charge matches an image delivered.
  */
-import { Redacted } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import { TEST_BYOK_KEY } from "../../specs/support/postgres.ts"
 import { type ScratchPostgres, startScratchPostgres } from "../../specs/support/ScratchPostgres.ts"
 import { SWEEP_INTERVAL_MS } from "../../src/Startup.ts"
 import { freePort, type Started, startGatewayProcess } from "../http/support/Processes.ts"
-import { generateOnce, type Outcome, readLedger, sleep, waitUntil } from "./support/GatewayLoad.ts"
+import { databaseGatewayEnv, generateOnce, type Outcome, readLedger, sleep, waitUntil } from "./support/GatewayLoad.ts"
 
 /** How fast a request must be answered while the database is down. */
 const FAIL_FAST_MS = 2_000
@@ -43,19 +41,8 @@ describe("PostgreSQL restarted under load", () => {
     postgres = await startScratchPostgres({ prefix: "image-gateway-pg-", settings: ["fsync=off", "synchronous_commit=off"] })
     const port = await freePort()
     const origin = `http://127.0.0.1:${port}`
-    gateway = await startGatewayProcess({
-      DATABASE_URL: postgres.url,
-      BYOK_ENCRYPTION_KEY: Redacted.value(TEST_BYOK_KEY),
-      MIGRATE: "1",
-      DEMO: "1",
-      LOCAL_PROVIDER: "1",
-      HOST: "127.0.0.1",
-      PORT: String(port),
-      STORAGE: "",
-      // Holds left pending by a release the outage refused are the sweeper's: soon, here.
-      PROVIDER_TIMEOUT_SECONDS: "2",
-      HOLD_TTL_SECONDS: String(HOLD_TTL_SECONDS)
-    })
+    // Holds left pending by a release the outage refused are the sweeper's: soon, here.
+    gateway = await startGatewayProcess(databaseGatewayEnv(postgres.url, port, HOLD_TTL_SECONDS))
     const before = await readLedger(postgres.url)
 
     // Load: CONCURRENCY loops of billed generations until told to stop.

@@ -5,8 +5,27 @@
 import { Effect, Exit, Layer, Redacted, Scope } from "effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as PgDatabase from "../../../src/adapters/postgres/PgDatabase.ts"
+import { TEST_BYOK_KEY } from "../../../specs/support/postgres.ts"
 
 export const PRESENTON_KEY = "sk-presenton-service-key-2025"
+
+/**
+ * The environment of a gateway process on the test database at `url`: migrated, demo data
+ * seeded, the local provider drawing; a short provider deadline and hold lifetime so that the
+ * sweeper resolves what a fault left pending within seconds.
+ */
+export const databaseGatewayEnv = (url: string, port: number, holdTtlSeconds: number) => ({
+  DATABASE_URL: url,
+  BYOK_ENCRYPTION_KEY: Redacted.value(TEST_BYOK_KEY),
+  MIGRATE: "1",
+  DEMO: "1",
+  LOCAL_PROVIDER: "1",
+  HOST: "127.0.0.1",
+  PORT: String(port),
+  STORAGE: "",
+  PROVIDER_TIMEOUT_SECONDS: "2",
+  HOLD_TTL_SECONDS: String(holdTtlSeconds)
+})
 
 /** What one request got: an answer, or none (refused, reset, or past its deadline). */
 export type Outcome =
