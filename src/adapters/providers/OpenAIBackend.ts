@@ -15,7 +15,7 @@ import {
 import { describeFetchFailure, fetchImage } from "./FetchImage.ts"
 import { interruptOption, providerFetch } from "./NodeHttpFetch.ts"
 import type { ProviderBackend } from "./ProviderBackend.ts"
-import { final, type RetryPolicy, type Retryability, retryable, retryAfterMs, retryWithinDeadline } from "./Retry.ts"
+import { final, notSent, type RetryPolicy, type Retryability, retryable, retryAfterMs, retryWithinDeadline } from "./Retry.ts"
 
 const PROVIDER = "openai"
 
@@ -50,38 +50,6 @@ class AttemptFailure extends Data.Class<{
   readonly deadline?: boolean
 }> {}
 
-/**
- * Connection failures that prove the request never reached the provider: nothing was drawn, so
- * the call may be tried again. A reset or close after the connection was up is not among them —
- * the request may have been received, drawn and billed.
- */
-const BEFORE_SEND_CODES = new Set([
-  "ECONNREFUSED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ENETUNREACH",
-  "EHOSTUNREACH",
-  "UND_ERR_CONNECT_TIMEOUT"
-])
-
-const causeCodes = (error: unknown): ReadonlyArray<string> => {
-  const codes: Array<string> = []
-  let current: unknown = error
-  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
-    const code = (current as { code?: unknown }).code
-    if (typeof code === "string") codes.push(code)
-    const errors = (current as { errors?: unknown }).errors // AggregateError (every address refused)
-    if (Array.isArray(errors)) {
-      for (const e of errors) {
-        const c = (e as { code?: unknown } | null)?.code
-        if (typeof c === "string") codes.push(c)
-      }
-    }
-    current = (current as { cause?: unknown }).cause
-  }
-  return codes
-}
-
 /** Provider text trimmed, with anything shaped like a key (or the key itself) taken out. */
 export const scrubProviderText = (text: string, keys: ReadonlyArray<string>): string => {
   let out = text
@@ -114,7 +82,7 @@ const classify = (error: unknown, byok: boolean, nowMs: number, timeoutMs: numbe
 
   if (error instanceof APIUserAbortError) return fail(new ProviderTimeout({ provider, timeoutMs }))
   if (error instanceof APIConnectionError) {
-    const beforeSend = causeCodes(error).some((code) => BEFORE_SEND_CODES.has(code))
+    const beforeSend = notSent(error)
     if (beforeSend) return unavailable(retryable())
     // A timeout or a reset once the request was on its way: it may have been drawn and billed.
     return error instanceof APIConnectionTimeoutError

@@ -12,7 +12,7 @@ import {
 import { fetchImage } from "./FetchImage.ts"
 import { providerFetch } from "./NodeHttpFetch.ts"
 import type { ProviderBackend } from "./ProviderBackend.ts"
-import { final, retryable, retryAfterMs, type RetryPolicy, retryWithinDeadline } from "./Retry.ts"
+import { causeCodes, final, notSent, retryable, retryAfterMs, type RetryPolicy, retryWithinDeadline } from "./Retry.ts"
 
 /**
  * OpenRouter behind the provider port: chat completions with `modalities: ["image", "text"]`,
@@ -421,39 +421,6 @@ export const aspectRatioOf = (size: string): { readonly image_config?: { readonl
   const ratio = d === 0 ? "" : `${width / d}:${height / d}`
   return ASPECT_RATIOS.has(ratio) ? { image_config: { aspect_ratio: ratio } } : {}
 }
-
-/**
- * Connection failures that prove the request never reached OpenRouter (nothing was drawn). A
- * reset or close once the connection was up is not among them: the request may have been billed.
- */
-const NOT_SENT_CODES = new Set([
-  "ECONNREFUSED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "UND_ERR_CONNECT_TIMEOUT"
-])
-
-/** The error codes along a fetch failure's cause chain (and an AggregateError's members). */
-const causeCodes = (cause: unknown): ReadonlyArray<string> => {
-  const codes: Array<string> = []
-  let current: unknown = cause
-  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
-    const { code, errors } = current as { code?: unknown; errors?: unknown }
-    if (typeof code === "string") codes.push(code)
-    if (Array.isArray(errors)) {
-      for (const e of errors) {
-        const c = (e as { code?: unknown } | null)?.code
-        if (typeof c === "string") codes.push(c)
-      }
-    }
-    current = (current as { cause?: unknown }).cause
-  }
-  return codes
-}
-
-const notSent = (cause: unknown): boolean => causeCodes(cause).some((code) => NOT_SENT_CODES.has(code))
 
 const describe = (cause: unknown): string => {
   if (cause instanceof Error) {

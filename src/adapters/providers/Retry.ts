@@ -119,3 +119,39 @@ export const retryWithinDeadline = <A, E, R>(options: {
     })
     return Effect.retry(once, retrySchedule({ policy, deadlineMs: options.deadlineMs, classify: options.classify }))
   })
+
+/**
+ * Connection failures that prove the request never reached the provider: nothing was drawn, so
+ * the call may be tried again. A reset or close after the connection was up is not among them —
+ * the request may have been received, drawn and billed.
+ */
+const NOT_SENT_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ENETUNREACH",
+  "EHOSTUNREACH",
+  "UND_ERR_CONNECT_TIMEOUT"
+])
+
+/** The error codes along a fetch failure's cause chain (and an AggregateError's members). */
+export const causeCodes = (cause: unknown): ReadonlyArray<string> => {
+  const codes: Array<string> = []
+  let current: unknown = cause
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    const { code, errors } = current as { code?: unknown; errors?: unknown }
+    if (typeof code === "string") codes.push(code)
+    // AggregateError: every address refused.
+    if (Array.isArray(errors)) {
+      for (const e of errors) {
+        const c = (e as { code?: unknown } | null)?.code
+        if (typeof c === "string") codes.push(c)
+      }
+    }
+    current = (current as { cause?: unknown }).cause
+  }
+  return codes
+}
+
+/** Whether a failed exchange certainly never reached the provider (see NOT_SENT_CODES). */
+export const notSent = (cause: unknown): boolean => causeCodes(cause).some((code) => NOT_SENT_CODES.has(code))
