@@ -5,7 +5,7 @@ import { byokStoreSuite } from "./ports/ByokStoreSpec.ts"
 import { idempotencyStoreSuite } from "./ports/IdempotencyStoreSpec.ts"
 import { imageStoreSuite } from "./ports/ImageStoreSpec.ts"
 import { keyStoreSuite } from "./ports/KeyStoreSpec.ts"
-import { ledgerStoreSuite } from "./ports/LedgerStoreSpec.ts"
+import { ledgerStoreSuite, settlementUsageSuite } from "./ports/LedgerStoreSpec.ts"
 import { pricingStoreSuite } from "./ports/PricingStoreSpec.ts"
 import { repositoriesSuite } from "./ports/RepositoriesSpec.ts"
 import { usageLogSuite } from "./ports/UsageLogSpec.ts"
@@ -20,6 +20,7 @@ creditLedgerSuite(memoryAdapterSet)
 imageGenerationSuite(memoryAdapterSet)
 keyStoreSuite(memoryAdapterSet)
 ledgerStoreSuite(memoryAdapterSet)
+settlementUsageSuite(memoryAdapterSet)
 byokStoreSuite(memoryAdapterSet)
 idempotencyStoreSuite(memoryAdapterSet)
 imageStoreSuite(memoryAdapterSet)

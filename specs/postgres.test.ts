@@ -5,7 +5,7 @@ import { byokStoreSuite } from "./ports/ByokStoreSpec.ts"
 import { idempotencyStoreSuite } from "./ports/IdempotencyStoreSpec.ts"
 import { imageStoreSuite } from "./ports/ImageStoreSpec.ts"
 import { keyStoreSuite } from "./ports/KeyStoreSpec.ts"
-import { ledgerStoreSuite } from "./ports/LedgerStoreSpec.ts"
+import { ledgerStoreSuite, settlementUsageSuite } from "./ports/LedgerStoreSpec.ts"
 import { pricingStoreSuite } from "./ports/PricingStoreSpec.ts"
 import { repositoriesSuite } from "./ports/RepositoriesSpec.ts"
 import { usageLogSuite } from "./ports/UsageLogSpec.ts"
@@ -22,6 +22,7 @@ creditLedgerSuite(postgres)
 imageGenerationSuite(postgres)
 keyStoreSuite(postgres)
 ledgerStoreSuite(postgres)
+settlementUsageSuite(postgres)
 byokStoreSuite(postgres)
 idempotencyStoreSuite(postgres)
 imageStoreSuite(postgres)

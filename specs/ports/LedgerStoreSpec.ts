@@ -1,6 +1,7 @@
-import { describe, expect } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { LedgerStore } from "../../src/application/ports/LedgerStore.ts"
+import { type UsageEvent, UsageLog } from "../../src/application/ports/UsageLog.ts"
 import type { AccountId, HoldId, TransferId } from "../../src/domain/Ids.ts"
 import { settleTransferId, type Transfer } from "../../src/domain/Ledger.ts"
 import { type PortAdapter, portTest } from "./PortAdapter.ts"
@@ -151,6 +152,100 @@ export const ledgerStoreSuite = (adapter: PortAdapter<LedgerStore>) =>
         for (const t of settled) {
           expect(listed.get(t.id)).toStrictEqual(t)
           expect(yield* store.transfer(t.id)).toStrictEqual(Option.some(t))
+        }
+      }))
+  })
+
+/** A settlement's usage event: every field, the optional ones too. */
+const usageOf = (requestId: string, payer: AccountId, cost: number, at = T0): UsageEvent => ({
+  requestId,
+  at,
+  actorKind: "service",
+  actor: "presenton-service",
+  service: "presenton-service",
+  onBehalfOf: payer,
+  authMethod: "service_key",
+  payer,
+  model: "dall-e-3",
+  provider: "openai",
+  n: 1,
+  images: 1,
+  costMillicredits: cost,
+  mode: "billed",
+  outcome: "success",
+  latencyMs: 12,
+  providerCostMicroUsd: 39_000
+})
+
+/**
+ * A settlement that carries a generation's usage event writes it in the same atomic step (on
+ * PostgreSQL, the same statement), once; and answers the payer's balance just after it.
+ */
+export const settlementUsageSuite = (adapter: PortAdapter<LedgerStore | UsageLog>) =>
+  describe(`LedgerStore settlement with its usage event [${adapter.name}]`, () => {
+    const test = <E>(name: string, body: (store: Store, usage: UsageLog["Service"]) => Effect.Effect<void, E>) =>
+      it.effect(name, () =>
+        Effect.provide(
+          Effect.flatMap(Effect.all([Effect.service(LedgerStore), Effect.service(UsageLog)]), ([s, u]) => body(s, u)),
+          adapter.fresh()
+        ))
+
+    test("writes the event once with the settlement and answers the balance after it; a replay writes nothing", (store, usage) =>
+      Effect.gen(function*() {
+        yield* grant(store, "g1", alice, 10_000)
+        yield* store.reserve({ id: hid("h1"), account: alice, amount: 4_000, at: T0, expiresAt: T0 + 60_000 })
+        const event = usageOf("req_1", alice, 3_000)
+        const settled = yield* store.settle({ hold: hid("h1"), amount: 3_000, at: T0 + 1, usage: event })
+        expect(settled.balance).toStrictEqual({ account: alice, posted: 7_000, pending: 0, available: 7_000 })
+        expect(settled.balance).toStrictEqual(yield* store.balance(alice))
+        expect(yield* usage.list({ payer: alice })).toStrictEqual([event])
+
+        const replay = yield* store.settle({ hold: hid("h1"), amount: 3_000, at: T0 + 2, usage: event })
+        expect(replay.balance).toStrictEqual(settled.balance)
+        expect(replay.transfer).toStrictEqual(settled.transfer)
+        expect(yield* usage.list({ payer: alice })).toHaveLength(1)
+      }))
+
+    test("writes nothing when the settlement is refused", (store, usage) =>
+      Effect.gen(function*() {
+        yield* grant(store, "g1", alice, 10_000)
+        yield* store.reserve({ id: hid("h1"), account: alice, amount: 1_000, at: T0, expiresAt: T0 + 60_000 })
+        const over = yield* Effect.flip(store.settle({ hold: hid("h1"), amount: 1_001, at: T0, usage: usageOf("r_over", alice, 1_001) }))
+        expect(over._tag).toBe("SettleExceedsHold")
+        const unknown = yield* Effect.flip(store.settle({ hold: hid("nope"), amount: 1, at: T0, usage: usageOf("r_unknown", alice, 1) }))
+        expect(unknown._tag).toBe("HoldNotFound")
+        yield* store.release({ hold: hid("h1"), at: T0 })
+        const released = yield* Effect.flip(store.settle({ hold: hid("h1"), amount: 0, at: T0, usage: usageOf("r_rel", alice, 0) }))
+        expect(released._tag).toBe("HoldAlreadyResolved")
+        expect(yield* usage.list({ payer: alice })).toStrictEqual([])
+        expect(yield* store.balance(alice)).toMatchObject({ posted: 10_000, pending: 0 })
+      }))
+
+    test("concurrent settlements of two payers (one batch on PostgreSQL) each write their own event and see their own payer", (store, usage) =>
+      Effect.gen(function*() {
+        yield* grant(store, "g-alice", alice, 100_000)
+        yield* grant(store, "g-org", org, 100_000)
+        const holds = Array.from({ length: 40 }, (_, i) => ({ hold: hid(`h${i}`), payer: i % 2 === 0 ? alice : org }))
+        yield* Effect.forEach(holds, (h) => store.reserve({ id: h.hold, account: h.payer, amount: 1_000, at: T0, expiresAt: T0 + 60_000 }), {
+          concurrency: "unbounded"
+        })
+        const answers = yield* Effect.forEach(
+          holds,
+          (h, i) => store.settle({ hold: h.hold, amount: 500, at: T0 + 1, usage: usageOf(`req_${i}`, h.payer, 500) }),
+          { concurrency: "unbounded" }
+        )
+        answers.forEach((a, i) => {
+          expect(a.balance.account).toBe(holds[i]!.payer)
+          // Whatever the batches, the balance answered is one the payer really went through.
+          expect(a.balance.posted).toBeLessThanOrEqual(100_000 - 500)
+          expect(a.balance.posted).toBeGreaterThanOrEqual(100_000 - 20 * 500)
+        })
+        for (const payer of [alice, org]) {
+          expect(yield* store.balance(payer)).toStrictEqual({ account: payer, posted: 90_000, pending: 0, available: 90_000 })
+          const events = yield* usage.list({ payer, limit: 100 })
+          expect(events.map((e) => e.requestId).sort()).toStrictEqual(
+            holds.flatMap((h, i) => (h.payer === payer ? [`req_${i}`] : [])).sort()
+          )
         }
       }))
   })

@@ -13,6 +13,7 @@ import {
 import type { AccountId, HoldId, TransferId } from "../domain/Ids.ts"
 import type { Balance, Hold, Transfer } from "../domain/Ledger.ts"
 import { LedgerStore } from "./ports/LedgerStore.ts"
+import type { UsageEvent } from "./ports/UsageLog.ts"
 
 const isPositive = (amount: number) => Number.isSafeInteger(amount) && amount > 0
 const isNonNegative = (amount: number) => Number.isSafeInteger(amount) && amount >= 0
@@ -42,8 +43,8 @@ const withSpans = (ledger: CreditLedger["Service"]): CreditLedger["Service"] => 
       captureStackTrace: false,
       attributes: { "ledger.hold": input.id, "ledger.account": input.account, "ledger.amount_millicredits": input.amount }
     }),
-  settle: (hold, amount) =>
-    Effect.withSpan(ledger.settle(hold, amount), "CreditLedger.settle", {
+  settle: (hold, amount, usage) =>
+    Effect.withSpan(ledger.settle(hold, amount, usage), "CreditLedger.settle", {
       captureStackTrace: false,
       attributes: { "ledger.hold": hold, "ledger.amount_millicredits": amount }
     }),
@@ -71,9 +72,13 @@ export class CreditLedger extends Context.Service<CreditLedger, {
     readonly ttlMs: number
     readonly monthlyCap?: number | undefined
   }) => Effect.Effect<Hold, InvalidAmount | InsufficientCredits | MonthlyCapExceeded | IdempotencyConflict>
-  /** Posts `amount` (≤ the hold) from the payer to revenue; the rest of the hold is released. */
-  readonly settle: (hold: HoldId, amount: number) => Effect.Effect<
-    { readonly hold: Hold; readonly transfer: Option.Option<Transfer> },
+  /**
+   * Posts `amount` (≤ the hold) from the payer to revenue; the rest of the hold is released.
+   * `usage` is written with the settlement, atomically (see `LedgerStore.settle`); the answer
+   * carries the payer's balance just after it.
+   */
+  readonly settle: (hold: HoldId, amount: number, usage?: UsageEvent) => Effect.Effect<
+    { readonly hold: Hold; readonly transfer: Option.Option<Transfer>; readonly balance: Balance },
     InvalidAmount | HoldNotFound | HoldAlreadyResolved | SettleExceedsHold | IdempotencyConflict
   >
   readonly release: (hold: HoldId) => Effect.Effect<Hold, HoldNotFound | HoldAlreadyResolved>
@@ -109,7 +114,8 @@ export class CreditLedger extends Context.Service<CreditLedger, {
               expiresAt: at + input.ttlMs,
               cap: input.monthlyCap === undefined ? undefined : { limit: input.monthlyCap, since: monthStart(at) }
             })),
-        settle: (hold, amount) => ifValid(isNonNegative(amount), amount, (at) => store.settle({ hold, amount, at })),
+        settle: (hold, amount, usage) =>
+          ifValid(isNonNegative(amount), amount, (at) => store.settle({ hold, amount, at, usage })),
         release: (hold) => Effect.flatMap(Clock.currentTimeMillis, (at) => store.release({ hold, at })),
         refund: (input) => ifValid(isPositive(input.amount), input.amount, (at) => store.refund({ ...input, at })),
         sweep: Effect.flatMap(Clock.currentTimeMillis, store.expireHolds),

@@ -1,4 +1,4 @@
-import { Cause, Clock, Context, Effect, Exit, Layer, Option, type Redacted, References } from "effect"
+import { Cause, Clock, Context, Effect, Exit, identity, Layer, Option, type Redacted, References } from "effect"
 import { Digest, SecureRandom } from "effect/crypto"
 import { type GenerationError, InvalidRequest, ProviderTimeout } from "../domain/Errors.ts"
 import {
@@ -10,6 +10,7 @@ import {
 } from "../domain/Generation.ts"
 import type { GenerationRequest } from "../domain/GenerationRequest.ts"
 import type { HoldId } from "../domain/Ids.ts"
+import type { Balance } from "../domain/Ledger.ts"
 import type { ProviderName } from "../domain/Models.ts"
 import { basePrice, priceOf } from "../domain/Pricing.ts"
 import { actorService, type Principal } from "../domain/Principal.ts"
@@ -54,6 +55,17 @@ interface Made {
   readonly result: ProviderResult
   readonly cost: number
   readonly hold: HoldId | undefined
+  /** The payer's balance just after the settlement (billed requests). */
+  readonly balance: Balance | undefined
+}
+
+/** How an attempt ended, for its usage event. */
+interface Ending {
+  readonly provider: ProviderName
+  readonly images: number
+  readonly cost: number
+  readonly outcome: string
+  readonly providerCostMicroUsd: number | undefined
 }
 
 const encoder = new TextEncoder()
@@ -207,15 +219,45 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
           Effect.map((r) => (r.images.length > req.n ? { ...r, images: r.images.slice(0, req.n) } : r))
         )
 
+      /** The usage event of an attempt by `input`, begun at `started` and ended at `now`. */
+      const usageEvent = (input: GenerationInput, p: Plan, started: number, now: number, end: Ending): UsageEvent => {
+        const { principal, request: req } = input
+        return {
+          requestId: input.requestId,
+          at: started,
+          actorKind: principal.actor._tag === "Service" ? "service" : "user",
+          actor: principal.actor._tag === "Service" ? principal.actor.service : principal.actor.user,
+          service: actorService(principal),
+          onBehalfOf: principal.onBehalfOf,
+          authMethod: principal.authMethod,
+          payer: principal.payer.account,
+          model: req.model.id,
+          provider: end.provider,
+          n: req.n,
+          images: end.images,
+          costMillicredits: end.cost,
+          mode: p.mode,
+          outcome: end.outcome,
+          latencyMs: now - started,
+          providerCostMicroUsd: end.providerCostMicroUsd
+        }
+      }
+
       /**
        * BYOK and exempt requests call the provider and move nothing. A billed one holds the
        * price of `n` images first (refused when the payer cannot cover it), then settles the
        * price of the images returned; the hold outlives any provider call, so settling cannot
-       * find it resolved. On any failure or interruption the hold is released.
+       * find it resolved. On any failure or interruption the hold is released. The settlement
+       * carries the attempt's usage event (written in its commit; `onRecorded` is then told) and
+       * answers the payer's balance after it.
        */
-      const chargeAndCall = (principal: Principal, req: GenerationRequest, p: Plan) => {
+      const chargeAndCall = (input: GenerationInput, p: Plan, started: number, onRecorded: () => void) => {
+        const { principal, request: req } = input
         if (p.mode !== "billed") {
-          return Effect.map(callProvider(req, p.ownKey), (result): Made => ({ result, cost: 0, hold: undefined }))
+          return Effect.map(
+            callProvider(req, p.ownKey),
+            (result): Made => ({ result, cost: 0, hold: undefined, balance: undefined })
+          )
         }
         return Effect.flatMap(random.uuidV7(), (uuid) => {
           const hold = `hold_${uuid}` as HoldId
@@ -230,7 +272,19 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
             () =>
               Effect.flatMap(callProvider(req, p.ownKey), (result) => {
                 const cost = result.images.length === 0 ? 0 : p.priceFor(result.images.length)
-                return Effect.as(Effect.orDie(ledger.settle(hold, cost)), { result, cost, hold })
+                return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+                  const event = usageEvent(input, p, started, now, {
+                    provider: result.providerUsed as ProviderName,
+                    images: result.images.length,
+                    cost,
+                    outcome: "success",
+                    providerCostMicroUsd: result.providerCostMicroUsd
+                  })
+                  return Effect.map(Effect.orDie(ledger.settle(hold, cost, event)), (settled): Made => {
+                    onRecorded()
+                    return { result, cost, hold, balance: settled.balance }
+                  }).pipe(traced ? Effect.tap(() => Effect.annotateCurrentSpan(spanAttributes(event))) : identity)
+                })
               }),
             (held, exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.ignore(ledger.release(held.id)))
           )
@@ -261,7 +315,9 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
         // Plain combinators rather than a generator: this runs on every request.
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           Effect.flatMap(keep(req, made.result, now), (kept) =>
-            Effect.map(ledger.balance(principal.payer.account), (balance): Generation => ({
+            Effect.map(
+              made.balance === undefined ? ledger.balance(principal.payer.account) : Effect.succeed(made.balance),
+              (balance): Generation => ({
               createdAt: now,
               images: kept,
               costMillicredits: made.cost,
@@ -274,7 +330,8 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
               ...(p.mode === "byok" ? { byokProvider: req.model.provider } : {}),
               payer: { account: principal.payer.account, kind: principal.payer.kind, tier: principal.payer.tier },
               replayed: false
-            }))))
+            })
+            )))
 
       /** A service credential's use, for the audit log (buffered: never waits on the store). */
       const auditUse = ({ principal, requestId }: GenerationInput, outcome: string, at: number) =>
@@ -290,31 +347,28 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
           requestId
         })
 
-      /** One attempt, recorded in the usage log (and a service's in the audit log) however it ends. */
+      /**
+       * One attempt, recorded in the usage log (and a service's in the audit log) however it
+       * ends: a billed success by its settlement, anything else here once it has ended.
+       */
       const attempt = (input: GenerationInput, p: Plan, started: number): Effect.Effect<Generation, GenerationError> => {
         const { principal, request: req } = input
-        return Effect.flatMap(chargeAndCall(principal, req, p), (made) => describe(principal, req, p, made)).pipe(
+        let recorded = false
+        return Effect.flatMap(
+          chargeAndCall(input, p, started, () => {
+            recorded = true
+          }),
+          (made) => describe(principal, req, p, made)
+        ).pipe(
           Effect.onExit((exit) =>
             Effect.flatMap(Clock.currentTimeMillis, (now) =>
-              record({
-                requestId: input.requestId,
-                at: started,
-                actorKind: principal.actor._tag === "Service" ? "service" : "user",
-                actor: principal.actor._tag === "Service" ? principal.actor.service : principal.actor.user,
-                service: actorService(principal),
-                onBehalfOf: principal.onBehalfOf,
-                authMethod: principal.authMethod,
-                payer: principal.payer.account,
-                model: req.model.id,
+              (recorded ? Effect.void : record(usageEvent(input, p, started, now, {
                 provider: Exit.isSuccess(exit) ? exit.value.providerUsed as ProviderName : req.model.provider,
-                n: req.n,
                 images: Exit.isSuccess(exit) ? exit.value.images.length : 0,
-                costMillicredits: Exit.isSuccess(exit) ? exit.value.costMillicredits : 0,
-                mode: p.mode,
+                cost: Exit.isSuccess(exit) ? exit.value.costMillicredits : 0,
                 outcome: outcomeOf(exit),
-                latencyMs: now - started,
                 providerCostMicroUsd: Exit.isSuccess(exit) ? exit.value.providerCostMicroUsd : undefined
-              }).pipe(Effect.andThen(auditUse(input, outcomeOf(exit), started)))
+              }))).pipe(Effect.andThen(auditUse(input, outcomeOf(exit), started)))
             )
           )
         )

@@ -22,14 +22,14 @@ import { SecureRandom } from "effect/crypto"
 /** Every persistent port in process memory: `STORAGE=memory`, and the reference for tests. */
 export const MemoryAdapters = (imageBaseUrl: string) =>
   Layer.mergeAll(
-    MemoryLedgerStoreLayer,
+    // The ledger writes a settlement's usage event into the same usage log.
+    Layer.provideMerge(MemoryLedgerStoreLayer, MemoryUsageLog),
     MemoryUserRepository,
     MemoryOrganizationRepository,
     MemoryServiceRegistry,
     MemorySessionStore,
     MemoryKeyStore,
     MemoryByokStore,
-    MemoryUsageLog,
     MemoryIdempotencyStore,
     MemoryStoreHealth,
     MemoryAuditLog,

@@ -12,6 +12,7 @@ import {
 import { type AccountId, type HoldId, IssuanceAccount, RevenueAccount, type TransferId } from "../../domain/Ids.ts"
 import { type Balance, type Hold, settleTransferId, type Transfer } from "../../domain/Ledger.ts"
 import { LedgerStore } from "../../application/ports/LedgerStore.ts"
+import { type UsageEvent, UsageLog } from "../../application/ports/UsageLog.ts"
 
 type Store = LedgerStore["Service"]
 
@@ -81,7 +82,11 @@ export interface MemoryLedgerRetained {
  * observe or change the state half-way: the same atomicity a row-locked transaction gives.
  * History is bounded by `limits` (see `MemoryLedgerLimits`); balances never depend on it.
  */
-export const makeMemoryLedgerStore = (limits: MemoryLedgerLimits = MEMORY_LEDGER_LIMITS) => {
+export const makeMemoryLedgerStore = (
+  limits: MemoryLedgerLimits = MEMORY_LEDGER_LIMITS,
+  /** Where a settlement's usage event goes (the memory usage log); a store without one refuses such settlements. */
+  recordUsage?: (event: UsageEvent) => Effect.Effect<void>
+) => {
   const accounts = new Map<AccountId, Account>()
   const pending = new Map<HoldId, Hold>()
   // In the order they were resolved: the first is the next to go.
@@ -258,13 +263,16 @@ export const makeMemoryLedgerStore = (limits: MemoryLedgerLimits = MEMORY_LEDGER
           const hold = done.hold
           if (hold.status !== "settled") return Effect.fail(new HoldAlreadyResolved({ hold: hold.id, status: hold.status }))
           return hold.settled === input.amount
-            ? Effect.succeed({ hold, transfer: Option.fromUndefinedOr(done.transfer) })
+            ? Effect.succeed({ hold, transfer: Option.fromUndefinedOr(done.transfer), balance: balanceOf(hold.account) })
             : Effect.fail(new IdempotencyConflict({ id: input.hold, reason: "different_content" }))
         }
         const hold = pending.get(input.hold)
         if (hold === undefined) return Effect.fail(new HoldNotFound({ hold: input.hold }))
         if (input.amount > hold.amount) {
           return Effect.fail(new SettleExceedsHold({ hold: hold.id, reserved: hold.amount, requested: input.amount }))
+        }
+        if (input.usage !== undefined && recordUsage === undefined) {
+          return Effect.die(new Error("this memory ledger has no usage log to record a settlement's usage in"))
         }
         const transfer = input.amount === 0 ? undefined : post({
           id: settleTransferId(hold.id),
@@ -276,7 +284,13 @@ export const makeMemoryLedgerStore = (limits: MemoryLedgerLimits = MEMORY_LEDGER
           reason: "image generation",
           hold: hold.id
         })
-        return Effect.succeed({ hold: resolve(hold, "settled", input.amount, transfer), transfer: Option.fromUndefinedOr(transfer) })
+        const outcome = {
+          hold: resolve(hold, "settled", input.amount, transfer),
+          transfer: Option.fromUndefinedOr(transfer),
+          balance: balanceOf(hold.account)
+        }
+        // Nothing can come between: the event is in the log in the same synchronous step.
+        return input.usage === undefined ? Effect.succeed(outcome) : Effect.as(recordUsage!(input.usage), outcome)
       }),
 
     release: (input): ReturnType<Store["release"]> =>
@@ -371,4 +385,11 @@ export const makeMemoryLedgerStore = (limits: MemoryLedgerLimits = MEMORY_LEDGER
   return Object.assign(store, { retained })
 }
 
-export const MemoryLedgerStoreLayer = Layer.sync(LedgerStore, () => makeMemoryLedgerStore())
+/** The memory ledger, writing settlements' usage events into the memory usage log. */
+export const MemoryLedgerStoreLayer: Layer.Layer<LedgerStore, never, UsageLog> = Layer.effect(
+  LedgerStore,
+  Effect.gen(function*() {
+    const usage = yield* UsageLog
+    return makeMemoryLedgerStore(MEMORY_LEDGER_LIMITS, usage.record)
+  })
+)

@@ -10,6 +10,8 @@ import { type AccountId, type HoldId, RevenueAccount } from "../../domain/Ids.ts
 import { type HoldStatus, settleTransferId } from "../../domain/Ledger.ts"
 import { batchedReserves, batchedSettles, batchStatements, contendedStatements } from "./PgLedgerMetrics.ts"
 import { HOLD_COLUMNS, type HoldRow } from "./PgLedgerRows.ts"
+import { toRow as usageRow, USAGE_COLUMNS, USAGE_RECORD_TYPE } from "./PgUsageLog.ts"
+import type { UsageEvent } from "../../application/ports/UsageLog.ts"
 
 export interface ReserveItem {
   readonly _tag: "reserve"
@@ -25,6 +27,8 @@ export interface SettleItem {
   readonly hold: HoldId
   readonly amount: number
   readonly at: number
+  /** The generation's usage event, inserted by the statement that applies the settlement. */
+  readonly usage?: UsageEvent | undefined
 }
 
 export type BatchItem = ReserveItem | SettleItem
@@ -33,8 +37,17 @@ export type BatchOutcome =
   | { readonly _tag: "Held" }
   | { readonly _tag: "Exists"; readonly existing: HoldRow }
   | { readonly _tag: "Refused"; readonly available: number; readonly spent: number }
-  /** `seq`: the journal position of its transfer (none for a settlement of 0). */
-  | { readonly _tag: "Settled"; readonly hold: HoldRow; readonly seq: number | null }
+  /**
+   * `seq`: the journal position of its transfer (none for a settlement of 0); `posted` and
+   * `pending`: the payer's row as the statement left it.
+   */
+  | {
+    readonly _tag: "Settled"
+    readonly hold: HoldRow
+    readonly seq: number | null
+    readonly posted: number
+    readonly pending: number
+  }
   /** Its payer's row (or its hold) is locked by another transaction: to that payer's lane. */
   | { readonly _tag: "Busy"; readonly account: AccountId }
   /** A settlement the batch did not apply: the one-hold path gives its answer. */
@@ -61,6 +74,9 @@ interface BatchRow {
   readonly hold_expires_at: number | null
   /** Settle: the journal position of the transfer it posted. */
   readonly transfer_seq: number | null
+  /** Settle: the payer's row after the statement. */
+  readonly payer_posted: number | null
+  readonly payer_pending: number | null
 }
 
 /** Most items one batch statement carries. */
@@ -88,7 +104,9 @@ const holdOf = (row: BatchRow): HoldRow => ({
 
 const outcomeOf = (skipLocked: boolean, row: BatchRow): BatchOutcome => {
   if (row.kind === "settle") {
-    if (row.hold_id !== null) return { _tag: "Settled", hold: holdOf(row), seq: row.transfer_seq }
+    if (row.hold_id !== null) {
+      return { _tag: "Settled", hold: holdOf(row), seq: row.transfer_seq, posted: row.payer_posted!, pending: row.payer_pending! }
+    }
     return skipLocked && row.known && row.payer !== null
       ? { _tag: "Busy", account: row.payer as AccountId }
       : { _tag: "Unsettled" }
@@ -110,6 +128,8 @@ export type RunBatch = (
 export const makeLedgerBatch: Effect.Effect<RunBatch, never, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const HOLD = sql.literal(HOLD_COLUMNS)
+  const USAGE = sql.literal(USAGE_COLUMNS)
+  const USAGE_RECORD = sql.literal(USAGE_RECORD_TYPE)
 
   /**
    * One statement for a batch of reserves and settlements, of any payers, in arrival order.
@@ -145,7 +165,9 @@ export const makeLedgerBatch: Effect.Effect<RunBatch, never, SqlClient.SqlClient
         LEFT JOIN LATERAL (SELECT ${HOLD} FROM holds h WHERE h.id = i.id LIMIT 1) h ON true
       ), s_in AS MATERIALIZED (
         SELECT i.ord::int AS ord, i.id, i.amount, i.at, i.transfer, h.account,
-          COALESCE(h.status = 'pending' AND h.amount >= i.amount, false) AS known
+          COALESCE(h.status = 'pending' AND h.amount >= i.amount, false) AS known,
+          -- The settlement's usage event, or JSON null: one JSON array, in the settlements' order.
+          (SELECT ${JSON.stringify(settles.map((s) => s.usage === undefined ? null : usageRow(s.usage)))}::jsonb) -> (i.ord::int - 1) AS usage
         FROM unnest(
           (SELECT ${settles.map((s) => s.hold)}::text[]), (SELECT ${settles.map((s) => BigInt(s.amount))}::int8[]),
           (SELECT ${settles.map((s) => BigInt(s.at))}::int8[]), (SELECT ${settles.map((s) => settleTransferId(s.hold))}::text[])
@@ -197,6 +219,12 @@ export const makeLedgerBatch: Effect.Effect<RunBatch, never, SqlClient.SqlClient
         SELECT s.transfer, 'settle', s.account, ${RevenueAccount}, s.settled, s.at, 'image generation', s.id
         FROM s_apply s WHERE s.settled > 0 ORDER BY s.ord
         RETURNING hold, seq
+      ), logged AS (
+        -- Each applied settlement's usage event, in the settlement's own commit.
+        INSERT INTO usage_events (${USAGE})
+        SELECT u.* FROM s_apply s JOIN s_in i USING (ord)
+        CROSS JOIN LATERAL jsonb_to_record(i.usage) AS u(${USAGE_RECORD})
+        WHERE jsonb_typeof(i.usage) = 'object'
       ), inserted AS (
         INSERT INTO holds (id, account, amount, status, created_at, expires_at)
         SELECT r.id, r.account, r.amount, 'pending', r.created_at, r.expires_at
@@ -217,16 +245,20 @@ export const makeLedgerBatch: Effect.Effect<RunBatch, never, SqlClient.SqlClient
         ) m
         JOIN payers p ON p.id = m.account
         WHERE a.id = m.account
+        RETURNING a.id, a.posted, a.pending
       )
       SELECT 'reserve' AS kind, r.ord, d.accepted, d.seen, r.account IN (SELECT id FROM payers) AS locked, NULL AS known,
         r.account AS payer, r.taken_id AS hold_id, r.taken_account AS hold_account, r.taken_amount AS hold_amount,
         r.taken_status AS hold_status, r.taken_settled AS hold_settled, r.taken_created_at AS hold_created_at,
-        r.taken_expires_at AS hold_expires_at, NULL::bigint AS transfer_seq
+        r.taken_expires_at AS hold_expires_at, NULL::bigint AS transfer_seq,
+        NULL::bigint AS payer_posted, NULL::bigint AS payer_pending
       FROM r_in r LEFT JOIN decided d USING (ord)
       UNION ALL
       SELECT 'settle', s.ord, NULL, NULL, s.account IN (SELECT id FROM payers), s.known,
-        s.account, x.id, x.account, x.amount, x.status, x.settled, x.created_at, x.expires_at, p.seq
-      FROM s_in s LEFT JOIN settled x ON x.id = s.id LEFT JOIN posted p ON p.hold = s.id`
+        s.account, x.id, x.account, x.amount, x.status, x.settled, x.created_at, x.expires_at, p.seq,
+        b.posted, b.pending
+      FROM s_in s LEFT JOIN settled x ON x.id = s.id LEFT JOIN posted p ON p.hold = s.id
+      LEFT JOIN moved b ON b.id = x.account`
   }
 
   /** A payer never seen before gets its (empty) account, as in the in-memory ledger. */

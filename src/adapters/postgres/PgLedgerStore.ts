@@ -26,6 +26,7 @@ import {
 } from "./PgLedgerRows.ts"
 import { makePayerRouting } from "./PgPayerRouting.ts"
 import { orDie } from "./PgSql.ts"
+import { toRow as usageRow, USAGE_COLUMNS, USAGE_RECORD_TYPE } from "./PgUsageLog.ts"
 
 export { batchedReserves, batchedSettles, batchStatements, contendedStatements } from "./PgLedgerMetrics.ts"
 
@@ -58,6 +59,8 @@ export const makePgLedgerStore = Effect.gen(function*() {
 
   const HOLD = sql.literal(HOLD_COLUMNS)
   const TRANSFER = sql.literal(TRANSFER_COLUMNS)
+  const USAGE = sql.literal(USAGE_COLUMNS)
+  const USAGE_RECORD = sql.literal(USAGE_RECORD_TYPE)
   const routing = makePayerRouting(yield* makeLedgerBatch)
 
   const findHold = (id: string) =>
@@ -83,6 +86,14 @@ export const makePgLedgerStore = Effect.gen(function*() {
       )::bigint AS posted`,
       (rows) => rows[0]?.posted ?? 0
     )
+
+  const accountBalance = (account: AccountId) =>
+    isSystemAccount(account)
+      ? Effect.map(journalBalance(account), (posted) => balanceOf(account, posted, 0))
+      : Effect.map(
+        sql<{ posted: number; pending: number }>`SELECT posted, pending FROM accounts WHERE id = ${account}`,
+        (rows) => balanceOf(account, rows[0]?.posted ?? 0, rows[0]?.pending ?? 0)
+      )
 
   const grant: Store["grant"] = (input) =>
     orDie(Effect.gen(function*() {
@@ -191,10 +202,11 @@ export const makePgLedgerStore = Effect.gen(function*() {
     }))
   }
 
-  /** A settlement just made: its hold, and its transfer at journal position `seq` (none for 0). */
+  /** A settlement just made: its hold, its transfer at journal position `seq` (none for 0), the payer's row after it. */
   const settled = (
     row: HoldRow,
     seq: number | null,
+    payer: { readonly posted: number; readonly pending: number },
     input: { readonly hold: HoldId; readonly amount: number; readonly at: number }
   ) => {
     routing.forget(input.hold)
@@ -210,14 +222,17 @@ export const makePgLedgerStore = Effect.gen(function*() {
       hold: hold.id,
       seq
     })
-    return { hold, transfer }
+    return { hold, transfer, balance: balanceOf(hold.account, payer.posted, payer.pending) }
   }
 
   /** One hold on its own: every case a batch leaves unsettled (replays, refusals, unknown holds). */
   const settleOne: Store["settle"] = (input) =>
     orDie(Effect.gen(function*() {
       const transferId = settleTransferId(input.hold)
-      const [row] = yield* sql<HoldRow & { readonly transfer_seq: number | null }>`
+      const usage = input.usage === undefined ? null : JSON.stringify(usageRow(input.usage))
+      const [row] = yield* sql<
+        HoldRow & { readonly transfer_seq: number | null; readonly payer_posted: number; readonly payer_pending: number }
+      >`
         WITH resolved AS (
           UPDATE holds SET status = 'settled', settled = ${input.amount}, resolved_at = ${input.at}
           WHERE id = ${input.hold} AND status = 'pending' AND amount >= ${input.amount}
@@ -225,20 +240,33 @@ export const makePgLedgerStore = Effect.gen(function*() {
         ), payer AS (
           UPDATE accounts SET pending = accounts.pending - r.amount, posted = accounts.posted - ${input.amount}
           FROM resolved r WHERE accounts.id = r.account
+          RETURNING accounts.posted, accounts.pending
         ), posted AS (
           INSERT INTO transfers (id, kind, debit, credit, amount, at, reason, hold)
           SELECT ${transferId}, 'settle', r.account, ${RevenueAccount}, ${input.amount}, ${input.at}, 'image generation', r.id
           FROM resolved r WHERE ${input.amount}::bigint > 0
           RETURNING seq
+        ), logged AS (
+          INSERT INTO usage_events (${USAGE})
+          SELECT u.* FROM resolved, jsonb_to_record(${usage}::jsonb) AS u(${USAGE_RECORD})
+          WHERE ${usage}::jsonb IS NOT NULL
         )
-        SELECT ${HOLD}, (SELECT seq FROM posted) AS transfer_seq FROM resolved`
-      if (row !== undefined) return settled(row, row.transfer_seq, input)
+        SELECT ${HOLD}, (SELECT seq FROM posted) AS transfer_seq,
+          (SELECT posted FROM payer) AS payer_posted, (SELECT pending FROM payer) AS payer_pending
+        FROM resolved`
+      if (row !== undefined) {
+        return settled(row, row.transfer_seq, { posted: row.payer_posted, pending: row.payer_pending }, input)
+      }
       const existing = yield* findHold(input.hold)
       if (existing === undefined) return yield* new HoldNotFound({ hold: input.hold })
       switch (existing.status) {
         case "settled":
           if (existing.settled !== input.amount) return yield* conflict(input.hold)
-          return { hold: toHold(existing), transfer: Option.fromUndefinedOr(yield* findTransfer(transferId)) }
+          return {
+            hold: toHold(existing),
+            transfer: Option.fromUndefinedOr(yield* findTransfer(transferId)),
+            balance: yield* accountBalance(existing.account as AccountId)
+          }
         case "released":
         case "expired":
           return yield* new HoldAlreadyResolved({ hold: existing.id, status: existing.status })
@@ -253,8 +281,9 @@ export const makePgLedgerStore = Effect.gen(function*() {
 
   const settle: Store["settle"] = (input) =>
     Effect.flatMap(
-      orDie(routing.submit({ _tag: "settle", hold: input.hold, amount: input.amount, at: input.at })),
-      (outcome) => outcome._tag === "Settled" ? Effect.succeed(settled(outcome.hold, outcome.seq, input)) : settleOne(input)
+      orDie(routing.submit({ _tag: "settle", hold: input.hold, amount: input.amount, at: input.at, usage: input.usage })),
+      (outcome) =>
+        outcome._tag === "Settled" ? Effect.succeed(settled(outcome.hold, outcome.seq, outcome, input)) : settleOne(input)
     )
 
   const release: Store["release"] = (input) =>
@@ -363,15 +392,7 @@ export const makePgLedgerStore = Effect.gen(function*() {
     return orDie(loop(0))
   }
 
-  const balance: Store["balance"] = (account) =>
-    orDie(
-      isSystemAccount(account)
-        ? Effect.map(journalBalance(account), (posted) => balanceOf(account, posted, 0))
-        : Effect.map(
-          sql<{ posted: number; pending: number }>`SELECT posted, pending FROM accounts WHERE id = ${account}`,
-          (rows) => balanceOf(account, rows[0]?.posted ?? 0, rows[0]?.pending ?? 0)
-        )
-    )
+  const balance: Store["balance"] = (account) => orDie(accountBalance(account))
 
   // An administrative read: the system accounts' part scans the journal.
   const balances: Store["balances"] = orDie(Effect.map(

@@ -49,7 +49,7 @@ const toEvent = (r: UsageRow): UsageEvent => ({
   ...optional("providerCostMicroUsd", r.provider_cost_micro_usd)
 })
 
-const toRow = (e: UsageEvent): UsageRow => ({
+export const toRow = (e: UsageEvent): UsageRow => ({
   request_id: e.requestId,
   at: e.at,
   actor_kind: e.actorKind,
@@ -68,6 +68,19 @@ const toRow = (e: UsageEvent): UsageRow => ({
   latency_ms: e.latencyMs,
   provider_cost_micro_usd: e.providerCostMicroUsd ?? null
 })
+
+/**
+ * The columns of a usage row with their types, for statements that insert events from JSON
+ * (`jsonb_to_record(…) AS u(<this>)`): the ledger writes a settlement's event with it.
+ */
+export const USAGE_RECORD_TYPE = [
+  "request_id text", "at bigint", "actor_kind text", "actor text", "service text", "on_behalf_of text",
+  "auth_method text", "payer text", "model text", "provider text", "n integer", "images integer",
+  "cost_millicredits bigint", "mode text", "outcome text", "latency_ms bigint", "provider_cost_micro_usd bigint"
+].join(", ")
+
+/** The same columns' names. */
+export const USAGE_COLUMNS = USAGE_RECORD_TYPE.split(", ").map((c) => c.split(" ")[0]).join(", ")
 
 type Dimension = "total" | "service" | "payer" | "model" | "credential" | "mode"
 

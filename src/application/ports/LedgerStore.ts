@@ -11,6 +11,7 @@ import type {
 } from "../../domain/Errors.ts"
 import type { AccountId, HoldId, TransferId } from "../../domain/Ids.ts"
 import type { Balance, Hold, MonthlyCap, Transfer } from "../../domain/Ledger.ts"
+import type { UsageEvent } from "./UsageLog.ts"
 
 /**
  * The ledger's storage. Every operation is atomic on its own: an adapter decides and writes in
@@ -34,12 +35,19 @@ export class LedgerStore extends Context.Service<LedgerStore, {
     readonly expiresAt: number
     readonly cap?: MonthlyCap | undefined
   }) => Effect.Effect<Hold, InsufficientCredits | MonthlyCapExceeded | IdempotencyConflict>
+  /**
+   * Posts `amount` of the hold and releases the rest. `usage`, when given, is the generation's
+   * usage event: written in the same atomic step as the settlement (the same transaction on a
+   * database), once, when the settlement is made; an identical replay writes nothing. `balance`
+   * is the payer's balance just after the settlement, read in the same step.
+   */
   readonly settle: (input: {
     readonly hold: HoldId
     readonly amount: number
     readonly at: number
+    readonly usage?: UsageEvent | undefined
   }) => Effect.Effect<
-    { readonly hold: Hold; readonly transfer: Option.Option<Transfer> },
+    { readonly hold: Hold; readonly transfer: Option.Option<Transfer>; readonly balance: Balance },
     HoldNotFound | HoldAlreadyResolved | SettleExceedsHold | IdempotencyConflict
   >
   readonly release: (input: { readonly hold: HoldId; readonly at: number }) => Effect.Effect<
