@@ -299,6 +299,38 @@ export const migrations = {
     `ALTER TABLE services ADD COLUMN requests_per_minute integer CHECK (requests_per_minute > 0)`,
     `ALTER TABLE services ADD COLUMN per_key_requests_per_minute integer CHECK (per_key_requests_per_minute > 0)`,
     `ALTER TABLE services ADD COLUMN concurrent_requests integer CHECK (concurrent_requests > 0)`
+  ),
+
+  "0012_change_notifications": statements(
+    // What every request looks up is cached in each instance (PgCachedLookups.ts); a change to
+    // one of these rows, by whoever makes it, tells every instance which entry to drop:
+    // NOTIFY image_gateway_changes, '<table>:<key>' (sent when the transaction commits). A key's
+    // last use, written in the background, is not a change of what is cached.
+    `CREATE FUNCTION image_gateway_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+      old_key text;
+      new_key text;
+    BEGIN
+      IF TG_OP = 'UPDATE' AND (to_jsonb(OLD) - 'last_used_at') = (to_jsonb(NEW) - 'last_used_at') THEN
+        RETURN NULL;
+      END IF;
+      IF TG_OP <> 'INSERT' THEN
+        old_key := to_jsonb(OLD) ->> TG_ARGV[0];
+        PERFORM pg_notify('image_gateway_changes', TG_TABLE_NAME || ':' || old_key);
+      END IF;
+      IF TG_OP <> 'DELETE' THEN
+        new_key := to_jsonb(NEW) ->> TG_ARGV[0];
+        IF old_key IS DISTINCT FROM new_key THEN
+          PERFORM pg_notify('image_gateway_changes', TG_TABLE_NAME || ':' || new_key);
+        END IF;
+      END IF;
+      RETURN NULL;
+    END $$`,
+    ...[["api_keys", "hash"], ["services", "name"], ["users", "id"], ["organizations", "id"], ["byok_keys", "account"]].map(
+      ([table, key]) =>
+        `CREATE TRIGGER ${table}_changed AFTER INSERT OR UPDATE OR DELETE ON ${table}
+        FOR EACH ROW EXECUTE FUNCTION image_gateway_notify_change('${key}')`
+    )
   )
 }
 

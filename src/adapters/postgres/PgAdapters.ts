@@ -5,6 +5,7 @@ import { PgAlertStore } from "./PgAlertStore.ts"
 import { PgAuditLog } from "./PgAuditLog.ts"
 import { PgAuthFailureLog } from "./PgAuthFailureLog.ts"
 import { PgByokStore } from "./PgByokStore.ts"
+import { PgCachedLookups } from "./PgCachedLookups.ts"
 import { PgIdempotencyStore } from "./PgIdempotencyStore.ts"
 import { PgImageStore } from "./PgImageStore.ts"
 import { PgKeyStore } from "./PgKeyStore.ts"
@@ -28,12 +29,17 @@ export const PgAdapters = (options: {
 }) =>
   Layer.mergeAll(
     PgLedgerStoreLayer,
-    PgUserRepository,
-    PgOrganizationRepository,
-    PgServiceRegistry,
+    // Keys, services, users, organizations and BYOK keys: cached, each change notified to every instance.
+    PgCachedLookups.pipe(
+      Layer.provide(Layer.mergeAll(
+        PgUserRepository,
+        PgOrganizationRepository,
+        PgServiceRegistry,
+        PgKeyStore,
+        PgByokStore(options.byokKey, options.byokOldKeys)
+      ))
+    ),
     PgSessionStore,
-    PgKeyStore,
-    PgByokStore(options.byokKey, options.byokOldKeys),
     PgUsageLog,
     PgUsageAnalytics,
     PgIdempotencyStore,
