@@ -85,6 +85,27 @@ export const openBenchDatabase = async (): Promise<BenchDatabase> => {
   }
 }
 
+/**
+ * The median time of a one-row INSERT committed on its own (`count` of them): the floor of
+ * every commit a generation waits for (fsync of the WAL, on this server's disk and settings).
+ */
+export const commitMs = async (url: string, count = 20): Promise<number> => {
+  const client = await connect(url, 10_000)
+  try {
+    await client.query("CREATE TABLE bench_commit_probe (x int)")
+    const times: Array<number> = []
+    for (let i = 0; i < count; i++) {
+      const started = performance.now()
+      await client.query("INSERT INTO bench_commit_probe VALUES (1)")
+      times.push(performance.now() - started)
+    }
+    await client.query("DROP TABLE bench_commit_probe")
+    return times.sort((a, b) => a - b)[Math.floor(count / 2)]!
+  } finally {
+    await client.end()
+  }
+}
+
 export interface LedgerFacts {
   /** Σ over every account, system accounts included, of its credits − its debits. */
   readonly journalSum: number

@@ -25,8 +25,8 @@ import { randomBytes } from "node:crypto"
 import { cpus, loadavg } from "node:os"
 import { SignJWT } from "jose"
 import { DEMO } from "../src/DemoData.ts"
-import { startReady } from "./BenchKit.ts"
-import { type BenchDatabase, type LedgerFacts, openBenchDatabase, readLedger, waitForNoPendingHolds } from "./ClusterDatabase.ts"
+import { cpuMs, startReady } from "./BenchKit.ts"
+import { type BenchDatabase, commitMs, type LedgerFacts, openBenchDatabase, readLedger, waitForNoPendingHolds } from "./ClusterDatabase.ts"
 import {
   type Answer,
   type Client,
@@ -229,6 +229,9 @@ const report = (context: {
   readonly upstream: { calls: number; platform: number; own: number; images: number; ownImages: number; failed: number; flakyFailed: number }
   readonly gateways: ReadonlyArray<Gateway>
   readonly limitedSpanMinutes: number
+  readonly commitMs: number
+  /** The gateways' CPU time (all three) per request answered, in each phase. */
+  readonly cpuUs: { readonly max: number; readonly paced: number }
 }) => {
   const { ledger } = context
   const gatewayAnswers = answers
@@ -259,6 +262,8 @@ const report = (context: {
     const s = serverMs(paced)
     console.log(`| gateways' own time per request (access log duration_ms, paced, every answer): p50 / p99 | ${ms(percentile(s, 50))} / ${ms(percentile(s, 99))} ms |`)
   }
+  console.log(`| the gateways' CPU per request (the ${INSTANCES} processes together): at maximum load / paced | ${int(context.cpuUs.max)} / ${int(context.cpuUs.paced)} µs |`)
+  console.log(`| one one-row INSERT committed on its own on this database (median of 20): the floor of each commit | ${ms(context.commitMs)} ms |`)
   console.log(`| the client's send lag behind its schedule: p50 / p99 | ${ms(percentile(context.paced.lags, 50))} / ${ms(percentile(context.paced.lags, 99))} ms |`)
   console.log(`| requests in all (every phase) / admin grants | ${int(gatewayAnswers.length)} / ${int(grants.length)} |`)
   console.log(`| ledger | ${int(ledger.transfers)} transfers, ${int(ledger.settles.length)} settlements, ${int(ledger.accounts)} accounts; holds ${JSON.stringify(ledger.holds)} |`)
@@ -392,6 +397,7 @@ const main = async (): Promise<boolean> => {
 
   const db = await openBenchDatabase()
   cleanups.push(() => db.drop())
+  const commit = await commitMs(db.url)
   console.log(`PostgreSQL: ${db.where} (${db.version}); ${redis ? `Redis at ${new URL(redisUrl).host}, key prefix ${redisPrefix}` : "no Redis"}`)
 
   const upstream = await startReady([new URL("./bench-cluster-peer.ts", import.meta.url).pathname], { BENCH_PEER: "upstream", BENCH_PLATFORM_KEY: PLATFORM_KEY })
@@ -437,17 +443,23 @@ const main = async (): Promise<boolean> => {
   let limitedTo = 0
 
   let client = makeClient()
+  const gatewayCpu = () => gateways.reduce((sum, g) => sum + cpuMs(g.child.pid!), 0)
   console.log(`Phase 1: maximum load, ${connections} connections, ${warmSeconds} s warm-up + ${maxSeconds} s …`)
   limitedFrom = performance.now()
+  const cpuBefore = gatewayCpu()
   const max = await closedLoop(client, gateways, tokens)
+  const cpuMax = ((gatewayCpu() - cpuBefore) * 1000) / answers.length
   console.log(`  ${int(max.rps)} req/s (${int(max.ok)} answered 200/s)`)
   client.agent.destroy()
 
   const pacedRate = max.rps / 2
   client = makeClient()
   console.log(`Phase 2: ${int(pacedRate)} req/s paced for ${pacedSeconds} s …`)
+  const cpuPacedBefore = gatewayCpu()
+  const answeredBefore = answers.length
   const paced = await openLoop(pacedRate / REQUESTS_PER_SLOT, pacedSeconds, (slot) =>
     runOne(client, gateways, tokens, pickKind(Math.random()), "paced", slot % gateways.length, nonce++))
+  const cpuPaced = ((gatewayCpu() - cpuPacedBefore) * 1000) / (answers.length - answeredBefore)
   limitedTo = performance.now()
   client.agent.destroy()
   stopGrants.stopped = true
@@ -489,7 +501,9 @@ const main = async (): Promise<boolean> => {
     pendingAfter,
     upstream: upstreamStats,
     gateways,
-    limitedSpanMinutes: (limitedTo - limitedFrom) / 60_000
+    limitedSpanMinutes: (limitedTo - limitedFrom) / 60_000,
+    commitMs: commit,
+    cpuUs: { max: cpuMax, paced: cpuPaced }
   })
 }
 
