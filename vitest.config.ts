@@ -17,6 +17,9 @@ export default defineConfig({
     isolate: false,
     // No provider key or gateway setting of the machine's own reaches the tests' processes.
     setupFiles: ["test/support/CleanEnvironment.ts"],
+    // One embedded PostgreSQL for the whole run (each file gets its own schema on it), rather
+    // than one started and stopped for every file that needs one.
+    globalSetup: ["specs/support/TestServer.ts"],
     reporters: ["default", "json"],
     outputFile: { json: ".vitest-results.json" }
   }

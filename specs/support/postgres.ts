@@ -2,17 +2,17 @@ import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
 import type { PgClient } from "@effect/sql-pg"
 import * as SqlClient from "effect/sql/SqlClient"
 import { randomBytes } from "node:crypto"
-import { afterAll } from "vitest"
+import { afterAll, inject } from "vitest"
 import { PgAdapters } from "../../src/adapters/postgres/PgAdapters.ts"
 import * as PgDatabase from "../../src/adapters/postgres/PgDatabase.ts"
 import { migrate, TABLES } from "../../src/adapters/postgres/Migrations.ts"
 import { type AdapterSet, IMAGE_BASE_URL } from "./AdapterSet.ts"
-import { startScratchPostgres } from "./ScratchPostgres.ts"
+import { startTestServer } from "./TestServer.ts"
 
 /** The BYOK encryption key of every test database. */
 export const TEST_BYOK_KEY = Redacted.make("rOgOfQcYsF+5/6GWk8UEMBJ9LUD7vzyNKhGnrGcqeqQ=")
 
-// --- the server: one per worker process ------------------------------------------------------
+// --- the server: one per run ----------------------------------------------------------------
 
 interface Server {
   readonly url: string
@@ -30,20 +30,25 @@ const slot: ServerSlot = ((globalThis as any)[Symbol.for("image-gateway/test-pos
   users: 0
 })
 
+/** The server vitest's globalSetup (TestServer.ts) started for the whole run, if it did. */
+const runServer = (): string => {
+  try {
+    return inject("testPostgresUrl") ?? ""
+  } catch {
+    return ""
+  }
+}
 
-/** The tests' server: durability off (a test database is thrown away), room for parallel files. */
-const startEmbedded = (): Promise<Server> =>
-  startScratchPostgres({
-    prefix: "image-gateway-pg-",
-    settings: ["fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=300"]
-  })
-
-/** `DATABASE_URL` when set, else an embedded PostgreSQL started on first use. */
+/**
+ * `DATABASE_URL` when set, else the run's embedded PostgreSQL (started once by globalSetup),
+ * else one started in this process on first use and stopped after its last user.
+ */
 const acquireServer = (): Promise<Server> => {
   slot.users++
-  slot.server ??= process.env.DATABASE_URL
-    ? Promise.resolve({ url: process.env.DATABASE_URL, stop: async () => {} })
-    : startEmbedded()
+  const shared = process.env.DATABASE_URL || runServer()
+  slot.server ??= shared
+    ? Promise.resolve({ url: shared, stop: async () => {} })
+    : startTestServer()
   return slot.server
 }
 
