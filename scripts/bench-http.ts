@@ -186,6 +186,14 @@ for (const r of results) {
     `| ${r.name} | ${Math.round(r.rps).toLocaleString("en-US")} | ${ratio} | ${r.p50} | ${r.p99} | ${Math.round(r.cpu)} | ${cpuRatio} | ${r.non2xx} |`
   )
 }
+const memoryGateway = results.find((r) => r.name.startsWith("gateway: POST generation"))
+const postgresGateway = results.find((r) => r.name.startsWith("gateway on PostgreSQL"))
+if (memoryGateway !== undefined && postgresGateway !== undefined) {
+  console.log(
+    `\nBilled generations on embedded PostgreSQL ÷ on memory: **${(postgresGateway.rps / memoryGateway.rps).toFixed(2)}** ` +
+      `(${Math.round(postgresGateway.rps).toLocaleString("en-US")} ÷ ${Math.round(memoryGateway.rps).toLocaleString("en-US")} req/s)`
+  )
+}
 if (transactions !== undefined) {
   console.log(
     `\nPostgreSQL transactions per generation (embedded row, ${transactions.count} sequential generations, half with X-User-ID, ` +
