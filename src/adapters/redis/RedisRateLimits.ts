@@ -1,7 +1,6 @@
 import { Cause, Config, Data, Duration, Effect, Layer, Option, Redacted, References } from "effect"
 import * as RateLimiter from "effect/persistence/RateLimiter"
 import * as Redis from "effect/persistence/Redis"
-import * as NodeRedis from "@effect/platform-node/NodeRedis"
 import { RateLimits } from "../../application/RateLimits.ts"
 import { ConcurrencySlots } from "../../application/ports/ConcurrencySlots.ts"
 
@@ -99,11 +98,14 @@ export const RedisRateLimits = (
     const redis = yield* Redis.Redis
     yield* redis.send("PING").pipe(Effect.timeout(CONNECT_DEADLINE))
   })).pipe(Layer.provideMerge(
-    NodeRedis.layer({ url: Redacted.value(url), socket: { connectTimeout: deadline } }).pipe(
-      // The client's own warnings (a multi-line dump per socket error) are silenced: a failed
-      // start-up says it in one line, and a failing store is logged once per request it admits.
-      Layer.provide(Layer.succeed(References.MinimumLogLevel, "Error"))
-    )
+    // The Redis client (some 650 modules) is loaded only when REDIS_URL is set: every other
+    // gateway start and admin command is spared loading it.
+    Layer.unwrap(Effect.map(Effect.promise(() => import("@effect/platform-node/NodeRedis")), (NodeRedis) =>
+      NodeRedis.layer({ url: Redacted.value(url), socket: { connectTimeout: deadline } }).pipe(
+        // The client's own warnings (a multi-line dump per socket error) are silenced: a failed
+        // start-up says it in one line, and a failing store is logged once per request it admits.
+        Layer.provide(Layer.succeed(References.MinimumLogLevel, "Error"))
+      )))
   ))
   const stores = Layer.mergeAll(
     RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreRedis({ prefix }))),
