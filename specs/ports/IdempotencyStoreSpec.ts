@@ -132,6 +132,38 @@ export const idempotencyStoreSuite = (adapter: PortAdapter<IdempotencyStore>) =>
       expect(yield* begin({ key: "ghost" })).toEqual({ _tag: "Started" })
     }))
 
+    test("a stale running claim of the same request is taken over by a new attempt; the old attempt can neither complete nor abandon it", Effect.gen(function*() {
+      const store = yield* IdempotencyStore
+      const claim = (attempt: string, now: number, staleBefore?: number, fingerprint = "fp-a") =>
+        store.begin({ scope: alice, key: "req-1", fingerprint, now, expiresAt: T0 + TTL, attempt, staleBefore })
+      expect(yield* claim("first", T0)).toEqual({ _tag: "Started" })
+      // Not stale yet (begun after staleBefore), or no takeover asked: still running.
+      expect(yield* Effect.flip(claim("second", T0 + 10, T0 - 1))).toMatchObject(conflict("in_progress"))
+      expect(yield* Effect.flip(claim("second", T0 + 10))).toMatchObject(conflict("in_progress"))
+      // Other content never takes a claim over, stale or not.
+      expect(yield* Effect.flip(claim("other", T0 + 20, T0, "fp-b"))).toMatchObject(conflict("different_content"))
+      // Stale (begun at or before staleBefore): taken over.
+      expect(yield* claim("second", T0 + 20, T0)).toEqual({ _tag: "Started" })
+      // The first attempt, come back late, owns nothing any more.
+      expect(yield* store.complete({ scope: alice, key: "req-1", response: other(1), attempt: "first" })).toBe(false)
+      yield* store.abandon({ scope: alice, key: "req-1", attempt: "first" })
+      expect(yield* Effect.flip(claim("third", T0 + 30))).toMatchObject(conflict("in_progress"))
+      expect(yield* store.complete({ scope: alice, key: "req-1", response: other(2), attempt: "second" })).toBe(true)
+      // Completed: replayed, never taken over however stale.
+      expect(yield* claim("fourth", T0 + 40, T0 + 40)).toEqual({ _tag: "Replay", response: other(2) })
+      expect(yield* store.complete({ scope: alice, key: "req-1", response: other(3), attempt: "second" })).toBe(false)
+      expect(yield* claim("fifth", T0 + 50)).toEqual({ _tag: "Replay", response: other(2) })
+    }))
+
+    test("an attempt abandons only its own claim", Effect.gen(function*() {
+      const store = yield* IdempotencyStore
+      yield* store.begin({ scope: alice, key: "req-1", fingerprint: "fp-a", now: T0, expiresAt: T0 + TTL, attempt: "mine" })
+      yield* store.abandon({ scope: alice, key: "req-1", attempt: "someone-else" })
+      expect(yield* Effect.flip(begin({ now: T0 + 1 }))).toMatchObject(conflict("in_progress"))
+      yield* store.abandon({ scope: alice, key: "req-1", attempt: "mine" })
+      expect(yield* begin({ now: T0 + 2 })).toEqual({ _tag: "Started" })
+    }))
+
     test("lets exactly one of many simultaneous begins claim a key", Effect.gen(function*() {
       const outcomes = yield* Effect.all(
         Array.from({ length: 12 }, () => Effect.result(begin({ key: "race" }))),

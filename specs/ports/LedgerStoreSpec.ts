@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { LedgerStore } from "../../src/application/ports/LedgerStore.ts"
 import { type UsageEvent, UsageLog } from "../../src/application/ports/UsageLog.ts"
+import { IdempotencyStore } from "../../src/application/ports/IdempotencyStore.ts"
 import type { AccountId, HoldId, TransferId } from "../../src/domain/Ids.ts"
 import { settleTransferId, type Transfer } from "../../src/domain/Ledger.ts"
 import { type PortAdapter, portTest } from "./PortAdapter.ts"
@@ -181,9 +182,9 @@ const usageOf = (requestId: string, payer: AccountId, cost: number, at = T0): Us
  * A settlement that carries a generation's usage event writes it in the same atomic step (on
  * PostgreSQL, the same statement), once; and answers the payer's balance just after it.
  */
-export const settlementUsageSuite = (adapter: PortAdapter<LedgerStore | UsageLog>) =>
+export const settlementUsageSuite = (adapter: PortAdapter<LedgerStore | UsageLog | IdempotencyStore>) =>
   describe(`LedgerStore settlement with its usage event [${adapter.name}]`, () => {
-    const test = <E>(name: string, body: (store: Store, usage: UsageLog["Service"]) => Effect.Effect<void, E>) =>
+    const test = <E>(name: string, body: (store: Store, usage: UsageLog["Service"]) => Effect.Effect<void, E, IdempotencyStore>) =>
       it.effect(name, () =>
         Effect.provide(
           Effect.flatMap(Effect.all([Effect.service(LedgerStore), Effect.service(UsageLog)]), ([s, u]) => body(s, u)),
@@ -219,6 +220,48 @@ export const settlementUsageSuite = (adapter: PortAdapter<LedgerStore | UsageLog
         expect(released._tag).toBe("HoldAlreadyResolved")
         expect(yield* usage.list({ payer: alice })).toStrictEqual([])
         expect(yield* store.balance(alice)).toMatchObject({ posted: 10_000, pending: 0 })
+      }))
+
+    test("completes the request's idempotency claim with the settlement, the response made from the balance after it", (store, usage) =>
+      Effect.gen(function*() {
+        const claims = yield* IdempotencyStore
+        yield* grant(store, "g1", alice, 10_000)
+        yield* claims.begin({ scope: alice, key: "k1", fingerprint: "fp", now: T0, expiresAt: T0 + 86_400_000, attempt: "a1" })
+        yield* store.reserve({ id: hid("h1"), account: alice, amount: 4_000, at: T0, expiresAt: T0 + 60_000 })
+        const settled = yield* store.settle({
+          hold: hid("h1"),
+          amount: 3_000,
+          at: T0 + 1,
+          usage: usageOf("req_k1", alice, 3_000),
+          completes: { scope: alice, key: "k1", attempt: "a1", response: (b) => ({ remaining: b.available }) }
+        })
+        expect(settled.balance.available).toBe(7_000)
+        expect(yield* claims.begin({ scope: alice, key: "k1", fingerprint: "fp", now: T0 + 2, expiresAt: T0 + 86_400_000 }))
+          .toEqual({ _tag: "Replay", response: { remaining: 7_000 } })
+        expect(yield* usage.list({ payer: alice })).toHaveLength(1)
+      }))
+
+    test("settles nothing for an attempt whose claim was taken over", (store, usage) =>
+      Effect.gen(function*() {
+        const claims = yield* IdempotencyStore
+        yield* grant(store, "g1", alice, 10_000)
+        yield* claims.begin({ scope: alice, key: "k1", fingerprint: "fp", now: T0, expiresAt: T0 + 86_400_000, attempt: "late" })
+        yield* store.reserve({ id: hid("h1"), account: alice, amount: 4_000, at: T0, expiresAt: T0 + 60_000 })
+        // A retry takes the stale claim over while the first attempt is still on its way.
+        yield* claims.begin({ scope: alice, key: "k1", fingerprint: "fp", now: T0 + 1, expiresAt: T0 + 86_400_000, attempt: "retry", staleBefore: T0 })
+        const refused = yield* Effect.flip(store.settle({
+          hold: hid("h1"),
+          amount: 3_000,
+          at: T0 + 2,
+          usage: usageOf("req_late", alice, 3_000),
+          completes: { scope: alice, key: "k1", attempt: "late", response: () => ({ from: "late" }) }
+        }))
+        expect(refused).toMatchObject({ _tag: "IdempotencyConflict", id: "k1", reason: "in_progress" })
+        // Nothing moved: the hold still pending, no usage event, the retry still owns the claim.
+        expect(Option.getOrThrow(yield* store.hold(hid("h1"))).status).toBe("pending")
+        expect(yield* store.balance(alice)).toMatchObject({ posted: 10_000, pending: 4_000 })
+        expect(yield* usage.list({ payer: alice })).toEqual([])
+        expect(yield* claims.complete({ scope: alice, key: "k1", attempt: "retry", response: { from: "retry" } })).toBe(true)
       }))
 
     test("concurrent settlements of two payers (one batch on PostgreSQL) each write their own event and see their own payer", (store, usage) =>

@@ -12,7 +12,7 @@ import {
 } from "../domain/Errors.ts"
 import type { AccountId, HoldId, TransferId } from "../domain/Ids.ts"
 import type { Balance, Hold, Transfer } from "../domain/Ledger.ts"
-import { LedgerStore } from "./ports/LedgerStore.ts"
+import { LedgerStore, type SettlementCompletes } from "./ports/LedgerStore.ts"
 import type { UsageEvent } from "./ports/UsageLog.ts"
 
 const isPositive = (amount: number) => Number.isSafeInteger(amount) && amount > 0
@@ -43,8 +43,8 @@ const withSpans = (ledger: CreditLedger["Service"]): CreditLedger["Service"] => 
       captureStackTrace: false,
       attributes: { "ledger.hold": input.id, "ledger.account": input.account, "ledger.amount_millicredits": input.amount }
     }),
-  settle: (hold, amount, usage) =>
-    Effect.withSpan(ledger.settle(hold, amount, usage), "CreditLedger.settle", {
+  settle: (hold, amount, along) =>
+    Effect.withSpan(ledger.settle(hold, amount, along), "CreditLedger.settle", {
       captureStackTrace: false,
       attributes: { "ledger.hold": hold, "ledger.amount_millicredits": amount }
     }),
@@ -74,10 +74,14 @@ export class CreditLedger extends Context.Service<CreditLedger, {
   }) => Effect.Effect<Hold, InvalidAmount | InsufficientCredits | MonthlyCapExceeded | IdempotencyConflict>
   /**
    * Posts `amount` (≤ the hold) from the payer to revenue; the rest of the hold is released.
-   * `usage` is written with the settlement, atomically (see `LedgerStore.settle`); the answer
-   * carries the payer's balance just after it.
+   * `usage` is written, and `completes` (an idempotency claim) completed, with the settlement,
+   * atomically (see `LedgerStore.settle`); the answer carries the payer's balance just after it.
    */
-  readonly settle: (hold: HoldId, amount: number, usage?: UsageEvent) => Effect.Effect<
+  readonly settle: (
+    hold: HoldId,
+    amount: number,
+    along?: { readonly usage?: UsageEvent | undefined; readonly completes?: SettlementCompletes | undefined }
+  ) => Effect.Effect<
     { readonly hold: Hold; readonly transfer: Option.Option<Transfer>; readonly balance: Balance },
     InvalidAmount | HoldNotFound | HoldAlreadyResolved | SettleExceedsHold | IdempotencyConflict
   >
@@ -114,8 +118,9 @@ export class CreditLedger extends Context.Service<CreditLedger, {
               expiresAt: at + input.ttlMs,
               cap: input.monthlyCap === undefined ? undefined : { limit: input.monthlyCap, since: monthStart(at) }
             })),
-        settle: (hold, amount, usage) =>
-          ifValid(isNonNegative(amount), amount, (at) => store.settle({ hold, amount, at, usage })),
+        settle: (hold, amount, along) =>
+          ifValid(isNonNegative(amount), amount, (at) =>
+            store.settle({ hold, amount, at, usage: along?.usage, completes: along?.completes })),
         release: (hold) => Effect.flatMap(Clock.currentTimeMillis, (at) => store.release({ hold, at })),
         refund: (input) => ifValid(isPositive(input.amount), input.amount, (at) => store.refund({ ...input, at })),
         sweep: Effect.flatMap(Clock.currentTimeMillis, store.expireHolds),

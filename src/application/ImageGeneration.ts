@@ -50,14 +50,15 @@ interface Plan {
   readonly priceFor: (count: number) => number
 }
 
-/** What the provider made and what it cost, before the images are stored or encoded. */
-interface Made {
-  readonly result: ProviderResult
-  readonly cost: number
-  readonly hold: HoldId | undefined
-  /** The payer's balance just after the settlement (billed requests). */
-  readonly balance: Balance | undefined
+/** The idempotency claim an attempt holds. */
+interface Claim {
+  readonly scope: string
+  readonly key: string
+  readonly attempt: string
 }
+
+/** How long past its provider's deadline a running claim is left alone before a retry may take it over. */
+const CLAIM_MARGIN_MS = 10_000
 
 /** How an attempt ended, for its usage event. */
 interface Ending {
@@ -243,55 +244,7 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
         }
       }
 
-      /**
-       * BYOK and exempt requests call the provider and move nothing. A billed one holds the
-       * price of `n` images first (refused when the payer cannot cover it), then settles the
-       * price of the images returned; the hold outlives any provider call, so settling cannot
-       * find it resolved. On any failure or interruption the hold is released. The settlement
-       * carries the attempt's usage event (written in its commit; `onRecorded` is then told) and
-       * answers the payer's balance after it.
-       */
-      const chargeAndCall = (input: GenerationInput, p: Plan, started: number, onRecorded: () => void) => {
-        const { principal, request: req } = input
-        if (p.mode !== "billed") {
-          return Effect.map(
-            callProvider(req, p.ownKey),
-            (result): Made => ({ result, cost: 0, hold: undefined, balance: undefined })
-          )
-        }
-        return Effect.flatMap(random.uuidV7(), (uuid) => {
-          const hold = `hold_${uuid}` as HoldId
-          return Effect.acquireUseRelease(
-            ledger.reserve({
-              id: hold,
-              account: principal.payer.account,
-              amount: p.priceFor(req.n),
-              ttlMs: policy.holdTtlMs,
-              monthlyCap: principal.payer.monthlyCap
-            }).pipe(Effect.catchTag("InvalidAmount", (e) => Effect.die(e))),
-            () =>
-              Effect.flatMap(callProvider(req, p.ownKey), (result) => {
-                const cost = result.images.length === 0 ? 0 : p.priceFor(result.images.length)
-                return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-                  const event = usageEvent(input, p, started, now, {
-                    provider: result.providerUsed as ProviderName,
-                    images: result.images.length,
-                    cost,
-                    outcome: "success",
-                    providerCostMicroUsd: result.providerCostMicroUsd
-                  })
-                  return Effect.map(Effect.orDie(ledger.settle(hold, cost, event)), (settled): Made => {
-                    onRecorded()
-                    return { result, cost, hold, balance: settled.balance }
-                  }).pipe(traced ? Effect.tap(() => Effect.annotateCurrentSpan(spanAttributes(event))) : identity)
-                })
-              }),
-            (held, exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.ignore(ledger.release(held.id)))
-          )
-        })
-      }
-
-      // --- 3. describe the outcome ----------------------------------------------------------
+      // --- 3. keep the images and describe the outcome -------------------------------------
 
       /** Inline bytes for `b64_json`; stored under an unguessable id for `url`. */
       const keep = (req: GenerationRequest, result: ProviderResult, now: number): Effect.Effect<ReadonlyArray<GeneratedImage>> => {
@@ -311,27 +264,103 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
             ))
       }
 
-      const describe = (principal: Principal, req: GenerationRequest, p: Plan, made: Made): Effect.Effect<Generation> =>
-        // Plain combinators rather than a generator: this runs on every request.
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Effect.flatMap(keep(req, made.result, now), (kept) =>
-            Effect.map(
-              made.balance === undefined ? ledger.balance(principal.payer.account) : Effect.succeed(made.balance),
-              (balance): Generation => ({
-              createdAt: now,
-              images: kept,
-              costMillicredits: made.cost,
-              chargedMillicredits: made.cost,
-              remainingMillicredits: balance.available,
-              ...(made.hold === undefined ? {} : { hold: made.hold }),
-              billing: p.mode,
-              providerUsed: made.result.providerUsed,
-              ...(made.result.providerCostMicroUsd === undefined ? {} : { providerCostMicroUsd: made.result.providerCostMicroUsd }),
-              ...(p.mode === "byok" ? { byokProvider: req.model.provider } : {}),
-              payer: { account: principal.payer.account, kind: principal.payer.kind, tier: principal.payer.tier },
-              replayed: false
-            })
-            )))
+      /** What a request made and cost, its images kept, as the domain's `Generation`. */
+      const describe = (
+        principal: Principal,
+        req: GenerationRequest,
+        p: Plan,
+        made: { readonly result: ProviderResult; readonly cost: number; readonly hold: HoldId | undefined },
+        kept: ReadonlyArray<GeneratedImage>,
+        now: number,
+        remaining: number
+      ): Generation => ({
+        createdAt: now,
+        images: kept,
+        costMillicredits: made.cost,
+        chargedMillicredits: made.cost,
+        remainingMillicredits: remaining,
+        ...(made.hold === undefined ? {} : { hold: made.hold }),
+        billing: p.mode,
+        providerUsed: made.result.providerUsed,
+        ...(made.result.providerCostMicroUsd === undefined ? {} : { providerCostMicroUsd: made.result.providerCostMicroUsd }),
+        ...(p.mode === "byok" ? { byokProvider: req.model.provider } : {}),
+        payer: { account: principal.payer.account, kind: principal.payer.kind, tier: principal.payer.tier },
+        replayed: false
+      })
+
+      /**
+       * BYOK and exempt requests call the provider and move nothing. A billed one holds the
+       * price of `n` images first (refused when the payer cannot cover it), calls the provider,
+       * keeps the images, and settles the price of the images returned as its last step; the
+       * hold outlives any provider call, so settling cannot find it resolved. On any failure or
+       * interruption before the settlement the hold is released: nothing is charged for a
+       * request that ends without its images. The settlement carries the attempt's usage event
+       * and completes its idempotency claim in the same commit (`onSettled` is then told), and
+       * answers the payer's balance after it.
+       */
+      const produce = (
+        input: GenerationInput,
+        p: Plan,
+        started: number,
+        claim: Claim | undefined,
+        onSettled: () => void
+      ): Effect.Effect<Generation, GenerationError> => {
+        const { principal, request: req } = input
+        if (p.mode !== "billed") {
+          return Effect.flatMap(callProvider(req, p.ownKey), (result) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              Effect.flatMap(keep(req, result, now), (kept) =>
+                Effect.map(ledger.balance(principal.payer.account), (balance) =>
+                  describe(principal, req, p, { result, cost: 0, hold: undefined }, kept, now, balance.available)))))
+        }
+        return Effect.flatMap(random.uuidV7(), (uuid) => {
+          const hold = `hold_${uuid}` as HoldId
+          return Effect.acquireUseRelease(
+            ledger.reserve({
+              id: hold,
+              account: principal.payer.account,
+              amount: p.priceFor(req.n),
+              ttlMs: policy.holdTtlMs,
+              monthlyCap: principal.payer.monthlyCap
+            }).pipe(Effect.catchTag("InvalidAmount", (e) => Effect.die(e))),
+            () =>
+              Effect.flatMap(callProvider(req, p.ownKey), (result) => {
+                const cost = result.images.length === 0 ? 0 : p.priceFor(result.images.length)
+                return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                  Effect.flatMap(keep(req, result, now), (kept) => {
+                    // The balance comes from the settlement: 0 until then.
+                    const made = describe(principal, req, p, { result, cost, hold }, kept, now, 0)
+                    const event = usageEvent(input, p, started, now, {
+                      provider: result.providerUsed as ProviderName,
+                      images: result.images.length,
+                      cost,
+                      outcome: "success",
+                      providerCostMicroUsd: result.providerCostMicroUsd
+                    })
+                    const completes = claim === undefined ? undefined : {
+                      ...claim,
+                      response: (balance: Balance) => encodeGeneration({ ...made, remainingMillicredits: balance.available })
+                    }
+                    return ledger.settle(hold, cost, { usage: event, completes }).pipe(
+                      // Only a claim taken over by a retry can refuse a settlement made here.
+                      Effect.catchTags({
+                        InvalidAmount: (e) => Effect.die(e),
+                        HoldNotFound: (e) => Effect.die(e),
+                        HoldAlreadyResolved: (e) => Effect.die(e),
+                        SettleExceedsHold: (e) => Effect.die(e)
+                      }),
+                      Effect.map((settled): Generation => {
+                        onSettled()
+                        return { ...made, remainingMillicredits: settled.balance.available }
+                      }),
+                      traced ? Effect.tap(() => Effect.annotateCurrentSpan(spanAttributes(event))) : identity
+                    )
+                  }))
+              }),
+            (held, exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.ignore(ledger.release(held.id)))
+          )
+        })
+      }
 
       /** A service credential's use, for the audit log (buffered: never waits on the store). */
       const auditUse = ({ principal, requestId }: GenerationInput, outcome: string, at: number) =>
@@ -349,17 +378,22 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
 
       /**
        * One attempt, recorded in the usage log (and a service's in the audit log) however it
-       * ends: a billed success by its settlement, anything else here once it has ended.
+       * ends: a billed success by its settlement, anything else here once it has ended. `done`
+       * is told whether its settlement completed its claim.
        */
-      const attempt = (input: GenerationInput, p: Plan, started: number): Effect.Effect<Generation, GenerationError> => {
-        const { principal, request: req } = input
+      const attempt = (
+        input: GenerationInput,
+        p: Plan,
+        started: number,
+        claim?: Claim,
+        done?: (completed: boolean) => void
+      ): Effect.Effect<Generation, GenerationError> => {
+        const { request: req } = input
         let recorded = false
-        return Effect.flatMap(
-          chargeAndCall(input, p, started, () => {
-            recorded = true
-          }),
-          (made) => describe(principal, req, p, made)
-        ).pipe(
+        return produce(input, p, started, claim, () => {
+          recorded = true
+          done?.(claim !== undefined)
+        }).pipe(
           Effect.onExit((exit) =>
             Effect.flatMap(Clock.currentTimeMillis, (now) =>
               (recorded ? Effect.void : record(usageEvent(input, p, started, now, {
@@ -382,22 +416,31 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
       const idempotent = (input: GenerationInput, key: string, p: Plan, started: number) =>
         Effect.gen(function*() {
           const scope = input.principal.payer.account
+          const claim: Claim = { scope, key, attempt: yield* random.uuidV7() }
           const begun = yield* idempotency.begin({
             scope,
             key,
             fingerprint: yield* fingerprint(input.principal, input.request),
             now: started,
-            expiresAt: started + policy.idempotencyTtlMs
+            expiresAt: started + policy.idempotencyTtlMs,
+            attempt: claim.attempt,
+            // A claim still running after its provider's deadline and a margin was left by a
+            // process that died (or is hopelessly late): a retry takes it over. It never settled
+            // (a settlement completes its claim), and it no longer can (it lost the claim).
+            staleBefore: started - policy.providerTimeoutMs - CLAIM_MARGIN_MS
           })
           if (begun._tag === "Replay") {
             const first = decodeStoredGeneration(begun.response)
             return { ...first, chargedMillicredits: 0, replayed: true } satisfies Generation
           }
-          return yield* attempt(input, p, started).pipe(
+          let completed = false
+          return yield* attempt(input, p, started, claim, (c) => {
+            completed = c
+          }).pipe(
             Effect.onExit((exit) =>
               Exit.isSuccess(exit)
-                ? idempotency.complete({ scope, key, response: encodeGeneration(exit.value) })
-                : idempotency.abandon({ scope, key })
+                ? completed ? Effect.void : Effect.asVoid(idempotency.complete({ ...claim, response: encodeGeneration(exit.value) }))
+                : idempotency.abandon(claim)
             )
           )
         })

@@ -45,7 +45,8 @@ describe("MemoryIdempotencyStore bounds", () => {
     const store = makeMemoryIdempotencyStore()
     const adapters: AdapterSet = {
       name: "memory (this store)",
-      fresh: () => Layer.merge(Layer.fresh(MemoryAdapters(IMAGE_BASE_URL)), Layer.succeed(IdempotencyStore, store))
+      // The ledger completes its settlements' claims in this very store.
+      fresh: () => Layer.fresh(MemoryAdapters(IMAGE_BASE_URL, { idempotency: store }))
     }
     const generate = (key: string) =>
       generateAs(bearer(WORLD.alice.key), UNICORN, key)

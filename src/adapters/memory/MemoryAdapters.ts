@@ -4,10 +4,10 @@ import { MemoryAlertStore } from "./MemoryAlertStore.ts"
 import { MemoryAuditLog } from "./MemoryAuditLog.ts"
 import { MemoryAuthFailureLog } from "./MemoryAuthFailureLog.ts"
 import { MemoryByokStore } from "./MemoryByokStore.ts"
-import { MemoryIdempotencyStore } from "./MemoryIdempotencyStore.ts"
 import { MemoryImageStore } from "./MemoryImageStore.ts"
 import { MemoryKeyStore } from "./MemoryKeyStore.ts"
-import { MemoryLedgerStoreLayer } from "./MemoryLedgerStore.ts"
+import type { makeMemoryIdempotencyStore } from "./MemoryIdempotencyStore.ts"
+import { memoryLedgerStoreLayer } from "./MemoryLedgerStore.ts"
 import { MemoryPricingStore } from "./MemoryPricingStore.ts"
 import {
   MemoryOrganizationRepository,
@@ -20,17 +20,23 @@ import { MemoryUsageLog } from "./MemoryUsageLog.ts"
 import { SecureRandom } from "effect/crypto"
 
 /** Every persistent port in process memory: `STORAGE=memory`, and the reference for tests. */
-export const MemoryAdapters = (imageBaseUrl: string) =>
+export const MemoryAdapters = (
+  imageBaseUrl: string,
+  options: {
+    /** The idempotency store to use (tests that read its bounds); a new one otherwise. */
+    readonly idempotency?: ReturnType<typeof makeMemoryIdempotencyStore> | undefined
+  } = {}
+) =>
   Layer.mergeAll(
-    // The ledger writes a settlement's usage event into the same usage log.
-    Layer.provideMerge(MemoryLedgerStoreLayer, MemoryUsageLog),
+    // The ledger writes a settlement's usage event into the same usage log, and completes the
+    // idempotency claim it settles in the idempotency store it provides.
+    Layer.provideMerge(memoryLedgerStoreLayer(options.idempotency), MemoryUsageLog),
     MemoryUserRepository,
     MemoryOrganizationRepository,
     MemoryServiceRegistry,
     MemorySessionStore,
     MemoryKeyStore,
     MemoryByokStore,
-    MemoryIdempotencyStore,
     MemoryStoreHealth,
     MemoryAuditLog,
     MemoryAuthFailureLog,

@@ -25,6 +25,9 @@ export const MEMORY_IDEMPOTENCY_LIMITS: MemoryIdempotencyLimits = {
 interface Entry {
   readonly fingerprint: string
   readonly expiresAt: number
+  /** The attempt that holds the claim, and when it began. */
+  readonly attempt: string
+  readonly startedAt: number
   response: StoredResponse | undefined
   done: boolean
   bytes: number
@@ -88,6 +91,32 @@ export const makeMemoryIdempotencyStore = (limits: MemoryIdempotencyLimits = MEM
     }
   }
 
+  /** Whether `attempt` holds the running claim of the key. */
+  const owns = (scope: string, key: string, attempt: string): boolean => {
+    const e = entries.get(id(scope, key))
+    return e !== undefined && !e.done && e.attempt === attempt
+  }
+
+  /** Stores the response under the key (if `attempt` is given, only while it holds the claim). */
+  const completeNow = (input: {
+    readonly scope: string
+    readonly key: string
+    readonly response: StoredResponse
+    readonly attempt?: string | undefined
+  }): boolean => {
+    const e = entries.get(id(input.scope, input.key))
+    if (e === undefined) return false
+    if (input.attempt !== undefined && (e.done || e.attempt !== input.attempt)) return false
+    if (e.done) bytes -= e.bytes
+    else completed++
+    e.response = input.response
+    e.done = true
+    e.bytes = approximateBytes(input.response)
+    bytes += e.bytes
+    trim()
+    return true
+  }
+
   const store = IdempotencyStore.of({
     begin: (input) =>
       Effect.suspend((): Effect.Effect<IdempotencyBegin, IdempotencyConflict> => {
@@ -98,37 +127,38 @@ export const makeMemoryIdempotencyStore = (limits: MemoryIdempotencyLimits = MEM
           if (existing.fingerprint !== input.fingerprint) {
             return Effect.fail(new IdempotencyConflict({ id: input.key, reason: "different_content" }))
           }
-          return existing.done
-            ? Effect.succeed({ _tag: "Replay", response: existing.response! })
-            : Effect.fail(new IdempotencyConflict({ id: input.key, reason: "in_progress" }))
+          if (existing.done) return Effect.succeed({ _tag: "Replay", response: existing.response! })
+          // A running claim is taken over only once it is stale.
+          if (input.staleBefore === undefined || existing.startedAt > input.staleBefore) {
+            return Effect.fail(new IdempotencyConflict({ id: input.key, reason: "in_progress" }))
+          }
         }
         // A new claim goes to the end, where the newest are.
         if (existing !== undefined) remove(k, existing)
-        entries.set(k, { fingerprint: input.fingerprint, expiresAt: input.expiresAt, response: undefined, done: false, bytes: 0 })
+        entries.set(k, {
+          fingerprint: input.fingerprint,
+          expiresAt: input.expiresAt,
+          attempt: input.attempt ?? "",
+          startedAt: input.now,
+          response: undefined,
+          done: false,
+          bytes: 0
+        })
         return Effect.succeed({ _tag: "Started" })
       }),
-    complete: (input) =>
-      Effect.sync(() => {
-        const e = entries.get(id(input.scope, input.key))
-        if (e === undefined) return
-        if (e.done) bytes -= e.bytes
-        else completed++
-        e.response = input.response
-        e.done = true
-        e.bytes = approximateBytes(input.response)
-        bytes += e.bytes
-        trim()
-      }),
+    complete: (input) => Effect.sync(() => completeNow(input)),
     abandon: (input) =>
       Effect.sync(() => {
         const k = id(input.scope, input.key)
         const e = entries.get(k)
-        if (e !== undefined) remove(k, e)
+        if (e === undefined) return
+        if (input.attempt !== undefined && (e.done || e.attempt !== input.attempt)) return
+        remove(k, e)
       })
   })
 
   const retained = (): MemoryIdempotencyRetained => ({ records: entries.size, completed, bytes })
-  return Object.assign(store, { retained })
+  return Object.assign(store, { retained, owns, completeNow })
 }
 
 export const MemoryIdempotencyStore = Layer.sync(IdempotencyStore, () => makeMemoryIdempotencyStore())

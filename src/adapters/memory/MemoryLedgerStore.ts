@@ -1,4 +1,6 @@
-import { Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
+import { IdempotencyStore } from "../../application/ports/IdempotencyStore.ts"
+import { makeMemoryIdempotencyStore } from "./MemoryIdempotencyStore.ts"
 import {
   HoldAlreadyResolved,
   HoldNotFound,
@@ -85,7 +87,9 @@ export interface MemoryLedgerRetained {
 export const makeMemoryLedgerStore = (
   limits: MemoryLedgerLimits = MEMORY_LEDGER_LIMITS,
   /** Where a settlement's usage event goes (the memory usage log); a store without one refuses such settlements. */
-  recordUsage?: (event: UsageEvent) => Effect.Effect<void>
+  recordUsage?: (event: UsageEvent) => Effect.Effect<void>,
+  /** The memory idempotency store's claims, which a settlement completes in the same step. */
+  claims?: Pick<ReturnType<typeof makeMemoryIdempotencyStore>, "owns" | "completeNow">
 ) => {
   const accounts = new Map<AccountId, Account>()
   const pending = new Map<HoldId, Hold>()
@@ -274,6 +278,13 @@ export const makeMemoryLedgerStore = (
         if (input.usage !== undefined && recordUsage === undefined) {
           return Effect.die(new Error("this memory ledger has no usage log to record a settlement's usage in"))
         }
+        const completes = input.completes
+        if (completes !== undefined) {
+          if (claims === undefined) return Effect.die(new Error("this memory ledger has no idempotency store to complete"))
+          if (!claims.owns(completes.scope, completes.key, completes.attempt)) {
+            return Effect.fail(new IdempotencyConflict({ id: completes.key, reason: "in_progress" }))
+          }
+        }
         const transfer = input.amount === 0 ? undefined : post({
           id: settleTransferId(hold.id),
           kind: "settle",
@@ -288,6 +299,9 @@ export const makeMemoryLedgerStore = (
           hold: resolve(hold, "settled", input.amount, transfer),
           transfer: Option.fromUndefinedOr(transfer),
           balance: balanceOf(hold.account)
+        }
+        if (completes !== undefined) {
+          claims!.completeNow({ ...completes, response: completes.response(outcome.balance) })
         }
         // Nothing can come between: the event is in the log in the same synchronous step.
         return input.usage === undefined ? Effect.succeed(outcome) : Effect.as(recordUsage!(input.usage), outcome)
@@ -385,11 +399,19 @@ export const makeMemoryLedgerStore = (
   return Object.assign(store, { retained })
 }
 
-/** The memory ledger, writing settlements' usage events into the memory usage log. */
-export const MemoryLedgerStoreLayer: Layer.Layer<LedgerStore, never, UsageLog> = Layer.effect(
-  LedgerStore,
-  Effect.gen(function*() {
-    const usage = yield* UsageLog
-    return makeMemoryLedgerStore(MEMORY_LEDGER_LIMITS, usage.record)
-  })
-)
+/**
+ * The memory ledger and the memory idempotency store it completes claims of (`idempotency`, or
+ * a new one), writing settlements' usage events into the memory usage log.
+ */
+export const memoryLedgerStoreLayer = (
+  idempotency?: ReturnType<typeof makeMemoryIdempotencyStore>
+): Layer.Layer<LedgerStore | IdempotencyStore, never, UsageLog> =>
+  Layer.effectContext(
+    Effect.gen(function*() {
+      const usage = yield* UsageLog
+      const claims = idempotency ?? makeMemoryIdempotencyStore()
+      return Context.make(LedgerStore, makeMemoryLedgerStore(MEMORY_LEDGER_LIMITS, usage.record, claims)).pipe(
+        Context.add(IdempotencyStore, claims)
+      )
+    })
+  )

@@ -331,6 +331,14 @@ export const migrations = {
         `CREATE TRIGGER ${table}_changed AFTER INSERT OR UPDATE OR DELETE ON ${table}
         FOR EACH ROW EXECUTE FUNCTION image_gateway_notify_change('${key}')`
     )
+  ),
+
+  "0013_idempotency_attempts": statements(
+    // Which attempt holds a claim, and since when: a claim left running by a process that died
+    // is taken over by a retry once it is stale (IdempotencyStore.ts). Claims made before this
+    // migration count as begun at 0: stale.
+    `ALTER TABLE idempotency_records ADD COLUMN attempt text NOT NULL DEFAULT ''`,
+    `ALTER TABLE idempotency_records ADD COLUMN started_at bigint NOT NULL DEFAULT 0`
   )
 }
 

@@ -20,14 +20,19 @@ export const PgIdempotencyStore = Layer.effect(
 
     const begin: IdempotencyStore["Service"]["begin"] = (input) =>
       orDie(Effect.gen(function*() {
-        // Claims the key when it is new or its record has expired; one statement, so two
-        // instances cannot both start the same request.
+        const attempt = input.attempt ?? ""
+        // Claims the key when it is new, its record has expired, or the same request's claim is
+        // still running but stale (taken over); one statement, so two instances cannot both start
+        // the same request. A settlement completing the record holds its row lock: a takeover
+        // waits for it, then finds the record done.
         const claimed = yield* sql`
-          INSERT INTO idempotency_records AS r (scope, key, fingerprint, expires_at, done, response)
-          VALUES (${input.scope}, ${input.key}, ${input.fingerprint}, ${input.expiresAt}, false, NULL)
+          INSERT INTO idempotency_records AS r (scope, key, fingerprint, expires_at, done, response, attempt, started_at)
+          VALUES (${input.scope}, ${input.key}, ${input.fingerprint}, ${input.expiresAt}, false, NULL, ${attempt}, ${input.now})
           ON CONFLICT (scope, key) DO UPDATE
-            SET fingerprint = EXCLUDED.fingerprint, expires_at = EXCLUDED.expires_at, done = false, response = NULL
+            SET fingerprint = EXCLUDED.fingerprint, expires_at = EXCLUDED.expires_at, done = false, response = NULL,
+              attempt = EXCLUDED.attempt, started_at = EXCLUDED.started_at
             WHERE r.expires_at <= ${input.now}
+              OR (NOT r.done AND r.fingerprint = EXCLUDED.fingerprint AND r.started_at <= ${input.staleBefore ?? null}::bigint)
           RETURNING key`
         if (claimed.length > 0) return { _tag: "Started" } satisfies IdempotencyBegin
         const [existing] = yield* sql<RecordRow>`
@@ -44,13 +49,19 @@ export const PgIdempotencyStore = Layer.effect(
     return IdempotencyStore.of({
       begin,
       complete: (input) =>
-        orDie(Effect.asVoid(sql`
-          UPDATE idempotency_records
-          SET done = true, response = ${PgTypes.json(input.response)}
-          WHERE scope = ${input.scope} AND key = ${input.key}`)),
+        orDie(Effect.map(
+          sql`
+            UPDATE idempotency_records
+            SET done = true, response = ${PgTypes.json(input.response)}
+            WHERE scope = ${input.scope} AND key = ${input.key}
+              ${input.attempt === undefined ? sql.literal("") : sql`AND attempt = ${input.attempt} AND NOT done`}
+            RETURNING key`,
+          (rows) => rows.length > 0
+        )),
       abandon: (input) =>
         orDie(Effect.asVoid(
-          sql`DELETE FROM idempotency_records WHERE scope = ${input.scope} AND key = ${input.key}`
+          sql`DELETE FROM idempotency_records WHERE scope = ${input.scope} AND key = ${input.key}
+            ${input.attempt === undefined ? sql.literal("") : sql`AND attempt = ${input.attempt} AND NOT done`}`
         ))
     })
   })

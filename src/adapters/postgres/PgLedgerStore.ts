@@ -1,7 +1,8 @@
+import { PgTypes } from "@effect/sql-pg"
 import { Effect, Layer, Option } from "effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
-import { LedgerStore } from "../../application/ports/LedgerStore.ts"
+import { LedgerStore, type SettlementCompletes } from "../../application/ports/LedgerStore.ts"
 import {
   HoldAlreadyResolved,
   HoldNotFound,
@@ -279,8 +280,27 @@ export const makePgLedgerStore = Effect.gen(function*() {
       }
     }))
 
+  /**
+   * A settlement that completes its request's idempotency claim: in one transaction, the claim's
+   * row locked (a takeover waits, then finds it done), the settlement, then the record completed
+   * with the response made from the balance after it. No claim of this attempt: nothing moves.
+   */
+  const settleClaimed = (input: Parameters<Store["settle"]>[0], completes: SettlementCompletes) =>
+    sql.withTransaction(Effect.gen(function*() {
+      const owned = yield* orDie(sql`
+        SELECT 1 FROM idempotency_records
+        WHERE scope = ${completes.scope} AND key = ${completes.key} AND attempt = ${completes.attempt} AND NOT done
+        FOR UPDATE`)
+      if (owned.length === 0) return yield* new IdempotencyConflict({ id: completes.key, reason: "in_progress" })
+      const outcome = yield* settleOne(input)
+      yield* orDie(sql`
+        UPDATE idempotency_records SET done = true, response = ${PgTypes.json(completes.response(outcome.balance))}
+        WHERE scope = ${completes.scope} AND key = ${completes.key}`)
+      return outcome
+    })).pipe(Effect.catchTag("SqlError", (e) => Effect.die(e)))
+
   const settle: Store["settle"] = (input) =>
-    Effect.flatMap(
+    input.completes !== undefined ? settleClaimed(input, input.completes) : Effect.flatMap(
       orDie(routing.submit({ _tag: "settle", hold: input.hold, amount: input.amount, at: input.at, usage: input.usage })),
       (outcome) =>
         outcome._tag === "Settled" ? Effect.succeed(settled(outcome.hold, outcome.seq, outcome, input)) : settleOne(input)

@@ -11,7 +11,16 @@ import type {
 } from "../../domain/Errors.ts"
 import type { AccountId, HoldId, TransferId } from "../../domain/Ids.ts"
 import type { Balance, Hold, MonthlyCap, Transfer } from "../../domain/Ledger.ts"
+import type { StoredResponse } from "./IdempotencyStore.ts"
 import type { UsageEvent } from "./UsageLog.ts"
+
+/** The idempotency claim a settlement completes (see `LedgerStore.settle`). */
+export interface SettlementCompletes {
+  readonly scope: string
+  readonly key: string
+  readonly attempt: string
+  readonly response: (balance: Balance) => StoredResponse
+}
 
 /**
  * The ledger's storage. Every operation is atomic on its own: an adapter decides and writes in
@@ -40,12 +49,18 @@ export class LedgerStore extends Context.Service<LedgerStore, {
    * usage event: written in the same atomic step as the settlement (the same transaction on a
    * database), once, when the settlement is made; an identical replay writes nothing. `balance`
    * is the payer's balance just after the settlement, read in the same step.
+   *
+   * `completes`, when given, is the request's idempotency claim: its record is completed with
+   * `response(balance)` in the same atomic step. If `attempt` no longer holds the claim (it was
+   * taken over), nothing is settled and the settlement fails with `IdempotencyConflict`
+   * (`in_progress`): a request is never charged without its response being kept for a replay.
    */
   readonly settle: (input: {
     readonly hold: HoldId
     readonly amount: number
     readonly at: number
     readonly usage?: UsageEvent | undefined
+    readonly completes?: SettlementCompletes | undefined
   }) => Effect.Effect<
     { readonly hold: Hold; readonly transfer: Option.Option<Transfer>; readonly balance: Balance },
     HoldNotFound | HoldAlreadyResolved | SettleExceedsHold | IdempotencyConflict
