@@ -1,8 +1,11 @@
-import { Effect, Fiber, Option, Redacted } from "effect"
+import { Clock, Effect, Fiber, Option, Redacted } from "effect"
+import { Digest } from "effect/crypto"
 import { TestClock } from "effect/testing"
 import { describe, expect, it } from "vitest"
 import { CreditLedger } from "../src/application/CreditLedger.ts"
-import { ImageGeneration } from "../src/application/ImageGeneration.ts"
+import { ImageGeneration, requestFingerprint } from "../src/application/ImageGeneration.ts"
+import { IdempotencyStore } from "../src/application/ports/IdempotencyStore.ts"
+import { readGenerationCall } from "../src/adapters/http/GenerationEndpoint.ts"
 import { GatewayPolicy } from "../src/application/GatewayPolicy.ts"
 import { PrincipalResolver } from "../src/application/PrincipalResolver.ts"
 import { Provisioning } from "../src/application/Provisioning.ts"
@@ -15,7 +18,7 @@ import type { AccountId } from "../src/domain/Ids.ts"
 import type { AdapterSet } from "./support/AdapterSet.ts"
 import { accounts, bearer, makeGateway, seedWorld, WORLD } from "./support/Harness.ts"
 import { promptFor } from "./support/ScriptedProvider.ts"
-import { type Credentials, generateAs } from "./support/Calls.ts"
+import { type Credentials, generateAs, headersOf } from "./support/Calls.ts"
 
 const UNICORN = { prompt: "A unicorn with a magic wand", model: "dall-e-3", size: "1024x1024", quality: "standard", n: 1 }
 
@@ -296,6 +299,38 @@ export const imageGenerationSuite = (adapters: AdapterSet) =>
           expect(again).toMatchObject({ replayed: true, chargedMillicredits: 0 })
           expect(yield* posted(accounts.alice)).toBe(904_000)
         }).pipe(Effect.provide(TestClock.layer()))))
+
+      it("takes over a claim a dead process left running once it is stale, charges the request once, and the dead attempt can complete nothing", () =>
+        run(Effect.gen(function*() {
+          yield* TestClock.setTime(Date.UTC(2026, 2, 10, 9, 30))
+          const policy = yield* GatewayPolicy
+          const claims = yield* IdempotencyStore
+          // What a process that died mid-request leaves behind: the request's claim, running.
+          const read = readGenerationCall(yield* PrincipalResolver, policy)
+          const call = yield* read(headersOf(bearer(WORLD.alice.key), "lost-key"), UNICORN)
+          const scope = call.principal.payer.account
+          const fingerprint = yield* requestFingerprint(yield* Digest.Digest, call.principal, call.request)
+          const now = yield* Clock.currentTimeMillis
+          yield* claims.begin({ scope, key: "lost-key", fingerprint, now, expiresAt: now + policy.idempotencyTtlMs, attempt: "dead" })
+
+          // Within the provider's deadline and the margin, the claim may still be alive: 409.
+          yield* TestClock.adjust(policy.providerTimeoutMs)
+          const early = yield* Effect.flip(generate(bearer(WORLD.alice.key), UNICORN, "lost-key"))
+          expect(early).toMatchObject({ _tag: "IdempotencyConflict", reason: "in_progress" })
+          expect(yield* posted(accounts.alice)).toBe(1_000_000)
+
+          // Stale: the retry takes the claim over, and is charged once.
+          yield* TestClock.adjust(10_001)
+          const taken = yield* generate(bearer(WORLD.alice.key), UNICORN, "lost-key")
+          expect(taken).toMatchObject({ replayed: false, chargedMillicredits: 48_000 })
+          expect(yield* posted(accounts.alice)).toBe(952_000)
+          // The dead attempt, were it to come back, owns nothing.
+          expect(yield* claims.complete({ scope, key: "lost-key", attempt: "dead", response: {} })).toBe(false)
+          const again = yield* generate(bearer(WORLD.alice.key), UNICORN, "lost-key")
+          expect(again).toMatchObject({ replayed: true, chargedMillicredits: 0 })
+          expect(again.body).toEqual(taken.body)
+          expect(yield* posted(accounts.alice)).toBe(952_000)
+        }).pipe(Effect.provide(TestClock.layer())) as Effect.Effect<void, unknown, R>))
 
       it("scopes keys to the payer, and lets a failed request be retried with its key", () =>
         run(Effect.gen(function*() {

@@ -50,6 +50,29 @@ interface Plan {
   readonly priceFor: (count: number) => number
 }
 
+/**
+ * What makes two requests under one Idempotency-Key "the same request": who acts and everything
+ * asked, digested.
+ */
+export const requestFingerprint = (digest: Digest.Digest["Service"], principal: Principal, req: GenerationRequest) =>
+  digest.digestHex(
+    Digest.sha256,
+    encoder.encode(JSON.stringify([
+      principal.actor,
+      req.model.id,
+      req.prompt,
+      req.n,
+      req.size,
+      req.quality,
+      req.style ?? null,
+      req.responseFormat,
+      req.outputFormat ?? null,
+      req.background ?? null,
+      req.seed ?? null,
+      req.user ?? null
+    ]))
+  )
+
 /** The idempotency claim an attempt holds. */
 interface Claim {
   readonly scope: string
@@ -140,25 +163,7 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
       const digest = yield* Digest.Digest
       const random = yield* SecureRandom.SecureRandom
 
-      /** What makes two requests under one Idempotency-Key "the same request". */
-      const fingerprint = (principal: Principal, req: GenerationRequest) =>
-        digest.digestHex(
-          Digest.sha256,
-          encoder.encode(JSON.stringify([
-            principal.actor,
-            req.model.id,
-            req.prompt,
-            req.n,
-            req.size,
-            req.quality,
-            req.style ?? null,
-            req.responseFormat,
-            req.outputFormat ?? null,
-            req.background ?? null,
-            req.seed ?? null,
-            req.user ?? null
-          ]))
-        )
+      const fingerprint = (principal: Principal, req: GenerationRequest) => requestFingerprint(digest, principal, req)
 
       // --- 1. price -----------------------------------------------------------------------------
 
