@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { createInterface } from "node:readline"
+import { stop } from "./BenchKit.ts"
 import { npmStart } from "./NpmStart.ts"
 
 const ROOT = new URL("../", import.meta.url).pathname
@@ -18,18 +19,6 @@ export const track = (child: ChildProcess) => {
   child.once("exit", () => children.delete(child))
   return child
 }
-
-/** SIGTERM (the gateway drains for up to 20 s), SIGKILL after `graceMs`. */
-export const stopProcess = (child: ChildProcess, graceMs = 25_000) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs)
-    child.once("exit", () => {
-      clearTimeout(timer)
-      resolve()
-    })
-    child.kill("SIGTERM")
-  })
 
 /** One line of a gateway's access log (ACCESS_LOG=1). */
 export interface Logged {
@@ -104,7 +93,8 @@ export const startGateway = (index: number, env: Record<string, string>, log: Ma
 /** Marks a gateway as being stopped (its exit is then no failure) and stops it. */
 export const stopGateway = (gateway: Gateway) => {
   gateway.state.stopping = true
-  return stopProcess(gateway.child)
+  // SIGTERM (the gateway drains for up to 20 s), SIGKILL after 25 s.
+  return stop(gateway.child, 25_000)
 }
 
 const waitReady = async (origin: string, deadlineMs: number) => {

@@ -25,7 +25,7 @@ import { randomBytes } from "node:crypto"
 import { cpus, loadavg } from "node:os"
 import { SignJWT } from "jose"
 import { DEMO } from "../src/DemoData.ts"
-import { cpuMs, startReady } from "./BenchKit.ts"
+import { cpuMs, startReady, stop } from "./BenchKit.ts"
 import { type BenchDatabase, commitMs, type LedgerFacts, openBenchDatabase, readLedger, waitForNoPendingHolds } from "./ClusterDatabase.ts"
 import {
   type Answer,
@@ -42,7 +42,7 @@ import {
   REQUESTS_PER_SLOT,
   type Tokens
 } from "./ClusterMix.ts"
-import { type Gateway, type Logged, startGateway, stopGateway, stopProcess, track } from "./ClusterProcesses.ts"
+import { type Gateway, type Logged, startGateway, stopGateway, track } from "./ClusterProcesses.ts"
 import { redisAnswers, removeKeys } from "./ClusterRedis.ts"
 
 const numberFrom = (name: string, fallback: number) => {
@@ -402,7 +402,7 @@ const main = async (): Promise<boolean> => {
 
   const upstream = await startReady([new URL("./bench-cluster-peer.ts", import.meta.url).pathname], { BENCH_PEER: "upstream", BENCH_PLATFORM_KEY: PLATFORM_KEY })
   track(upstream.child)
-  cleanups.push(() => stopProcess(upstream.child, 5_000))
+  cleanups.push(() => stop(upstream.child, 5_000))
 
   const env: Record<string, string> = {
     DATABASE_URL: db.url,
@@ -478,7 +478,7 @@ const main = async (): Promise<boolean> => {
   const bareBytes = percentile(localAnswers, 50)
   const bare = await startReady([new URL("./bench-cluster-peer.ts", import.meta.url).pathname], { BENCH_PEER: "bare", BENCH_BODY_BYTES: String(bareBytes) })
   track(bare.child)
-  cleanups.push(() => stopProcess(bare.child, 5_000))
+  cleanups.push(() => stop(bare.child, 5_000))
   client = makeClient()
   console.log(`Phase 3: bare node:http at ${int(pacedRate)} req/s for ${bareSeconds} s …`)
   const bareAnswers: Array<Answer> = []

@@ -178,6 +178,16 @@ const usageOf = (requestId: string, payer: AccountId, cost: number, at = T0): Us
   providerCostMicroUsd: 39_000
 })
 
+/** Alice funded with 10,000, key `k1` claimed by `attempt`, and hold `h1` of 4,000: the idempotency store. */
+const claimedAndHeld = (store: Store, attempt: string) =>
+  Effect.gen(function*() {
+    const claims = yield* IdempotencyStore
+    yield* grant(store, "g1", alice, 10_000)
+    yield* claims.begin({ scope: alice, key: "k1", fingerprint: "fp", now: T0, expiresAt: T0 + 86_400_000, attempt })
+    yield* store.reserve({ id: hid("h1"), account: alice, amount: 4_000, at: T0, expiresAt: T0 + 60_000 })
+    return claims
+  })
+
 /**
  * A settlement that carries a generation's usage event writes it in the same atomic step (on
  * PostgreSQL, the same statement), once; and answers the payer's balance just after it.
@@ -224,10 +234,7 @@ export const settlementUsageSuite = (adapter: PortAdapter<LedgerStore | UsageLog
 
     test("completes the request's idempotency claim with the settlement, the response made from the balance after it", (store, usage) =>
       Effect.gen(function*() {
-        const claims = yield* IdempotencyStore
-        yield* grant(store, "g1", alice, 10_000)
-        yield* claims.begin({ scope: alice, key: "k1", fingerprint: "fp", now: T0, expiresAt: T0 + 86_400_000, attempt: "a1" })
-        yield* store.reserve({ id: hid("h1"), account: alice, amount: 4_000, at: T0, expiresAt: T0 + 60_000 })
+        const claims = yield* claimedAndHeld(store, "a1")
         const settled = yield* store.settle({
           hold: hid("h1"),
           amount: 3_000,
@@ -243,10 +250,7 @@ export const settlementUsageSuite = (adapter: PortAdapter<LedgerStore | UsageLog
 
     test("settles nothing for an attempt whose claim was taken over", (store, usage) =>
       Effect.gen(function*() {
-        const claims = yield* IdempotencyStore
-        yield* grant(store, "g1", alice, 10_000)
-        yield* claims.begin({ scope: alice, key: "k1", fingerprint: "fp", now: T0, expiresAt: T0 + 86_400_000, attempt: "late" })
-        yield* store.reserve({ id: hid("h1"), account: alice, amount: 4_000, at: T0, expiresAt: T0 + 60_000 })
+        const claims = yield* claimedAndHeld(store, "late")
         // A retry takes the stale claim over while the first attempt is still on its way.
         yield* claims.begin({ scope: alice, key: "k1", fingerprint: "fp", now: T0 + 1, expiresAt: T0 + 86_400_000, attempt: "retry", staleBefore: T0 })
         const refused = yield* Effect.flip(store.settle({

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { DEMO } from "../../src/DemoData.ts"
 import { type EmptyDatabase, openEmptyDatabase } from "../../specs/support/postgres.ts"
-import { freePort, type Started, startGatewayProcess } from "./support/Processes.ts"
+import { type Started, startDemoOnDatabase } from "./support/Processes.ts"
 
 const ADMIN = { authorization: `Bearer ${DEMO.adminKey}`, "content-type": "application/json" }
 const PRESENTON_KEY = "sk-presenton-service-key-2025"
@@ -51,23 +51,9 @@ describe("a change made on one instance takes effect on every instance", () => {
   let one: string
   let two: string
 
-  const startOne = async () => {
-    const port = await freePort()
-    gateways.push(await startGatewayProcess({
-      DATABASE_URL: database.url,
-      MIGRATE: "1",
-      DEMO: "1",
-      LOCAL_PROVIDER: "1",
-      BYOK_ENCRYPTION_KEY: "8drrwUU75yHwbeWePqUX9Lh0tTtENQw1RF3a8qQkbfo=",
-      PORT: String(port),
-      HOST: "127.0.0.1"
-    }))
-    return `http://127.0.0.1:${port}`
-  }
-
   beforeAll(async () => {
     database = await openEmptyDatabase("gateway_caches")
-    ;[one, two] = await Promise.all([startOne(), startOne()])
+    ;[one, two] = await Promise.all([startDemoOnDatabase(database.url, gateways), startDemoOnDatabase(database.url, gateways)])
   })
   afterAll(async () => {
     await Promise.all(gateways.map((g) => g.stop()))

@@ -5,7 +5,7 @@ import { PricingCatalog } from "../../src/application/PricingCatalog.ts"
 import * as PgDatabase from "../../src/adapters/postgres/PgDatabase.ts"
 import { PgPricingStore } from "../../src/adapters/postgres/PgPricingStore.ts"
 import { type EmptyDatabase, openEmptyDatabase } from "../../specs/support/postgres.ts"
-import { freePort, type Started, startGatewayProcess } from "./support/Processes.ts"
+import { type Started, startDemoOnDatabase } from "./support/Processes.ts"
 
 const PRESENTON_KEY = "sk-presenton-service-key-2025"
 const UNICORN = { prompt: "A unicorn with a magic wand", model: "dall-e-3", size: "1024x1024", quality: "standard", n: 1 }
@@ -61,25 +61,9 @@ describe("prices changed on one instance, charged on every instance", () => {
     await database?.close()
   })
 
-  const startOne = async () => {
-    const port = await freePort()
-    const started = await startGatewayProcess({
-      DATABASE_URL: url,
-      MIGRATE: "1",
-      DEMO: "1",
-      // Generations are drawn by the local provider (no provider keys in tests).
-      LOCAL_PROVIDER: "1",
-      BYOK_ENCRYPTION_KEY: "8drrwUU75yHwbeWePqUX9Lh0tTtENQw1RF3a8qQkbfo=",
-      PORT: String(port),
-      HOST: "127.0.0.1"
-    })
-    gateways.push(started)
-    return `http://127.0.0.1:${port}`
-  }
-
   it("a price saved through a third catalog on the same database is charged by both gateway processes within a few seconds", async () => {
     // Both start at once on an empty database: migrations, pricing and demo data are each set up once.
-    const [one, two] = await Promise.all([startOne(), startOne()])
+    const [one, two] = await Promise.all([startDemoOnDatabase(url, gateways), startDemoOnDatabase(url, gateways)])
     expect(await generate(one)).toBe(48)
     expect(await generate(two)).toBe(48)
 

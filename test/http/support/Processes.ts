@@ -42,6 +42,25 @@ export const startGatewayProcess = (env: Record<string, string>): Promise<Starte
   })
 
 /** The incident report's three commands, exactly as SPEC §11 prints them. */
+/**
+ * A gateway process with the demo data on the PostgreSQL database at `url` (migrated by whichever
+ * process comes first), drawing images with the local provider, on a free port: its origin.
+ */
+export const startDemoOnDatabase = async (url: string, started: Array<Started>): Promise<string> => {
+  const port = await freePort()
+  started.push(await startGatewayProcess({
+    DATABASE_URL: url,
+    MIGRATE: "1",
+    DEMO: "1",
+    // Generations are drawn by the local provider (no provider keys in tests).
+    LOCAL_PROVIDER: "1",
+    BYOK_ENCRYPTION_KEY: "8drrwUU75yHwbeWePqUX9Lh0tTtENQw1RF3a8qQkbfo=",
+    PORT: String(port),
+    HOST: "127.0.0.1"
+  }))
+  return `http://127.0.0.1:${port}`
+}
+
 export const incidentCommands = async (): Promise<ReadonlyArray<string>> => {
   const spec = await readFile(join(ROOT, "../shared/SPEC.md"), "utf8")
   const block = /## 11\.[\s\S]*?```bash\n([\s\S]*?)```/.exec(spec)![1]!
