@@ -43,11 +43,9 @@ export const startProviderGateway = async (options: {
   if (options.database !== undefined) await Effect.runPromise(options.database.truncate)
   const ports = Layer.unwrap(Effect.map(serverOrigin, (origin) => {
     const imageBaseUrl = `${origin}/v1/images/files`
-    return withMetrics(
-      options.store === "memory"
-        ? Layer.fresh(MemoryAdapters(imageBaseUrl))
-        : PgAdapters({ imageBaseUrl, byokKey: TEST_BYOK_KEY }).pipe(Layer.provide(Layer.succeedContext(options.database!.client)))
-    )
+    return options.store === "memory"
+      ? Layer.fresh(withMetrics(MemoryAdapters(imageBaseUrl)))
+      : withMetrics(PgAdapters({ imageBaseUrl, byokKey: TEST_BYOK_KEY }).pipe(Layer.provide(Layer.succeedContext(options.database!.client))))
   }))
   const router = ProviderRouter({
     backends: [

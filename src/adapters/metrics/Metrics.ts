@@ -1,5 +1,5 @@
 import { type Context, Effect, Layer, Metric } from "effect"
-import type { LedgerStore } from "../../application/ports/LedgerStore.ts"
+import { LedgerStore } from "../../application/ports/LedgerStore.ts"
 import { UsageLog, type UsageEvent } from "../../application/ports/UsageLog.ts"
 import { LedgerGauges } from "./LedgerGauges.ts"
 
@@ -126,9 +126,34 @@ export const MeteredUsageLog: Layer.Layer<UsageLog, never, UsageLog> = Layer.eff
   })
 )
 
-/** `ports` with their usage log metered, and the ledger's pending holds read at every scrape. */
+/**
+ * The ledger store of `ports`, metered: a billed generation's usage event is written by its
+ * settlement (`LedgerStore.settle` with `usage`), not through the usage log, so the settlement
+ * updates the generation metrics once it has succeeded.
+ */
+export const MeteredLedgerStore: Layer.Layer<LedgerStore, never, LedgerStore> = Layer.effect(
+  LedgerStore,
+  Effect.gen(function*() {
+    const inner = yield* LedgerStore
+    return LedgerStore.of({
+      ...inner,
+      settle: (input) =>
+        input.usage === undefined ? inner.settle(input) : Effect.withFiber((fiber) =>
+          Effect.tap(inner.settle(input), () => Effect.sync(() => observeGeneration(input.usage!, fiber.context))))
+    })
+  })
+)
+
+/**
+ * `ports` with their usage log and ledger metered, and the ledger's pending holds read at every
+ * scrape. `ports` is referenced more than once: pass a layer that is shared within one build
+ * (not `Layer.fresh`; make the result fresh instead), so that all of them are one set of stores.
+ */
 export const withMetrics = <A, E, R>(
   ports: Layer.Layer<A | UsageLog | LedgerStore, E, R>
 ): Layer.Layer<A | UsageLog | LedgerStore, E, R> =>
-  // The gauges read the very store the gateway writes (a `Layer.fresh` ports layer is built once here).
-  LedgerGauges.pipe(Layer.provideMerge(Layer.merge(ports, MeteredUsageLog.pipe(Layer.provide(ports)))))
+  LedgerGauges.pipe(Layer.provideMerge(Layer.mergeAll(
+    ports,
+    MeteredUsageLog.pipe(Layer.provide(ports)),
+    MeteredLedgerStore.pipe(Layer.provide(ports))
+  )))

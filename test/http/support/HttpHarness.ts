@@ -22,7 +22,7 @@ const testGateway = (options: {
   readonly keyCheck?: Layer.Layer<ProviderKeyCheck> | undefined
 }) =>
   ServerCore.pipe(Layer.provideMerge(Layer.mergeAll(
-    Layer.unwrap(Effect.map(serverOrigin, (origin) => withMetrics(Layer.fresh(MemoryAdapters(`${origin}/v1/images/files`))))),
+    Layer.unwrap(Effect.map(serverOrigin, (origin) => Layer.fresh(withMetrics(MemoryAdapters(`${origin}/v1/images/files`))))),
     GatewayPolicy.layer(options.policy),
     options.provider,
     options.keyCheck ?? LocalProviderKeyCheck
