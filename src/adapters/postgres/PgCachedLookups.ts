@@ -100,6 +100,12 @@ export const makeCachedLookups = Effect.gen(function*() {
 
     /** Whether the caches may be used: the listening connection is known to be alive. */
     let live = false
+    /**
+     * Whether the loss of listening was logged: one warning when listening stops (or never
+     * starts), not one per attempt to listen again — a database that refuses LISTEN (behind a
+     * transaction-mode pooler) would otherwise log every second.
+     */
+    let warned = false
 
     const dropAll = Effect.all([
       Cache.invalidateAll(keyCache),
@@ -152,6 +158,7 @@ export const makeCachedLookups = Effect.gen(function*() {
       // Whatever was cached before (a previous session) may have missed changes.
       yield* dropAll
       live = true
+      warned = false
       yield* Metric.update(listening, 1)
       const silence = Duration.times(HEARTBEAT, 2)
       while (true) {
@@ -166,14 +173,23 @@ export const makeCachedLookups = Effect.gen(function*() {
     }))
 
     yield* session.pipe(
-      Effect.catchCause((cause) =>
-        Effect.andThen(
+      Effect.catchCause((cause) => {
+        const wasLive = live
+        return Effect.andThen(
           stopUsing,
-          Effect.logWarning("lost the database's change notifications; look-ups go to the database until listening again", {
-            cause: Cause.pretty(cause).split("\n", 1)[0]
-          })
+          wasLive || !warned
+            ? Effect.andThen(
+              Effect.sync(() => {
+                warned = true
+              }),
+              Effect.logWarning(
+                "no change notifications from the database; look-ups go to the database until listening again",
+                { cause: Cause.pretty(cause).split("\n", 1)[0] }
+              )
+            )
+            : Effect.void
         )
-      ),
+      }),
       Effect.ensuring(stopUsing),
       Effect.andThen(Effect.sleep(RELISTEN_PAUSE)),
       Effect.forever,
