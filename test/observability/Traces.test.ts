@@ -177,8 +177,10 @@ describe("a collector that is down or does not answer", () => {
       const latencies: Array<number> = []
       while (Date.now() - started < 2_000) latencies.push(...await timedGenerations(gateway.origin, 10))
       latencies.sort((a, b) => a - b)
-      // Export is off the request path: a local generation stays well under the export's retry delay (1 s).
-      expect(latencies[Math.floor(latencies.length * 0.95)]!).toBeLessThan(250)
+      // Export is off the request path: generations do not wait for the export's retry delay (1 s).
+      // (Medians and a loose p95, not tight tails: a loaded machine delays single requests.)
+      expect(latencies[Math.floor(latencies.length / 2)]!).toBeLessThan(250)
+      expect(latencies[Math.floor(latencies.length * 0.95)]!).toBeLessThan(1_000)
       const output = gateway.process.output()
       expect(occurrences(output, "Traces cannot be exported")).toBe(1)
       expect(output).toContain(`http://127.0.0.1:${closed}/v1/traces`)
@@ -197,7 +199,10 @@ describe("a collector that is down or does not answer", () => {
     try {
       const latencies = await timedGenerations(gateway.origin, 20)
       latencies.sort((a, b) => a - b)
-      expect(latencies[Math.floor(latencies.length * 0.95)]!).toBeLessThan(250)
+      // Were generations waiting on the export, each would take its 200 ms bound: the median stays
+      // below it, and no request waits anywhere near a second.
+      expect(latencies[Math.floor(latencies.length / 2)]!).toBeLessThan(200)
+      expect(latencies[Math.floor(latencies.length * 0.95)]!).toBeLessThan(1_000)
       expect(await receiver.until(() => gateway.process.output().includes("no answer within 200 ms"), 5_000)).toBe(true)
       expect(occurrences(gateway.process.output(), "Traces cannot be exported")).toBe(1)
     } finally {
