@@ -182,6 +182,8 @@ export interface NewServiceInput {
   readonly jwtSecret?: Redacted.Redacted<string> | undefined
   /** Millicredits granted to the organization when the service is created. */
   readonly initialCredits?: number | undefined
+  /** Its rate limits from the start (`null` or absent: no limit). */
+  readonly rateLimits?: RateLimitsPatch | undefined
 }
 
 export interface CreatedService extends Replayable {
@@ -670,6 +672,7 @@ const make = Effect.gen(function*() {
         }
         yield* checkAmount(input.initialCredits)
       }
+      const rateLimits = yield* applyRateLimits(undefined, input.rateLimits)
       const fingerprintInput = { ...input, jwtSecret: yield* secretFingerprint(input.jwtSecret) }
       const work = Effect.gen(function*() {
         if (Option.isSome(yield* services.find(input.name))) return yield* new AlreadyExists({ resource: "service", id: input.name })
@@ -684,13 +687,15 @@ const make = Effect.gen(function*() {
           scopes: input.scopes,
           jwtSecret: input.jwtSecret
         })
+        const limited: Service = rateLimits === undefined ? created : { ...created, rateLimits }
+        if (rateLimits !== undefined) yield* services.save(limited)
         if (input.org !== undefined && input.initialCredits !== undefined) {
           yield* grantTo(call, accountOfOrg(input.org.id), input.initialCredits, `initial allocation for ${input.name}`)
         }
         const issued = yield* provisioning.issueKey({ _tag: "Service", service: created.name })
         const now = yield* Clock.currentTimeMillis
         return {
-          service: yield* serviceDetail(created),
+          service: yield* serviceDetail(limited),
           key: { key: keyView(issued.record, now), secret: issued.secret }
         } satisfies CreatedService
       })

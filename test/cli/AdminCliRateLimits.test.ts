@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type EmptyDatabase, openEmptyDatabase } from "../../specs/support/postgres.ts"
 import { jsonOf, runCli } from "./support/Cli.ts"
 
-/** `admin services update --requests-per-minute … --concurrent …` and `services show`, on PostgreSQL. */
+/** `admin services create|update --requests-per-minute … --concurrent …` and `services show`, on PostgreSQL. */
 describe("npm run admin services: rate limits", () => {
   let database: EmptyDatabase
   let env: Record<string, string>
@@ -32,5 +32,10 @@ describe("npm run admin services: rate limits", () => {
 
     const shown = await runCli(["--json", "services", "show", "limited-cli"], { env })
     expect(jsonOf(shown).rate_limits).toEqual({ requests_per_minute: 600, per_key_requests_per_minute: 100, concurrent: null })
+
+    // Limits given at creation.
+    const born = await runCli(["--json", "services", "create", "born-limited-cli", "--org", "org_born_cli", "--requests-per-minute", "60", "--concurrent", "4"], { env })
+    expect(born.code, born.stderr).toBe(0)
+    expect(jsonOf(born).service.rate_limits).toEqual({ requests_per_minute: 60, per_key_requests_per_minute: null, concurrent: 4 })
   }, 90_000)
 })

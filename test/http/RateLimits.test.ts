@@ -61,6 +61,25 @@ describe("rate limits per service", () => {
     expect(await usageOf(name)).toBe(3)
   })
 
+  it("takes rate_limits when a service is created: limited from its first request; a bad limit refuses the creation and creates nothing", async () => {
+    const name = fresh("born-limited")
+    const created = await admin.call("POST", "/services", {
+      body: { name, organization: { id: freshOrg("born") }, initial_credits: 1_000, rate_limits: { requests_per_minute: 2, concurrent: null } }
+    })
+    expect(created.status).toBe(201)
+    expect(created.json.service.rate_limits).toEqual({ requests_per_minute: 2, per_key_requests_per_minute: null, concurrent: null })
+    const key = created.json.key.secret as string
+    for (let i = 0; i < 2; i++) expect((await generate(gateway.origin, bearerHeader(key))).status).toBe(200)
+    expectRefusal(await generate(gateway.origin, bearerHeader(key)), 429, "rate_limit_exceeded", null)
+
+    const refusedName = fresh("bad-limit")
+    const refused = await admin.call("POST", "/services", {
+      body: { name: refusedName, organization: { id: freshOrg("bad") }, rate_limits: { per_key_requests_per_minute: 0 } }
+    })
+    expectRefusal(refused, 400, "invalid_rate_limit", "rate_limits.per_key_requests_per_minute")
+    expect((await admin.call("GET", "/services/{name}", { params: { name: refusedName } })).status).toBe(404)
+  })
+
   it("counts each key alone under per_key_requests_per_minute, and all keys together under requests_per_minute", async () => {
     const { name, key } = await newService()
     const second = (await admin.call("POST", "/services/{name}/keys", { params: { name }, body: {} })).json.secret as string

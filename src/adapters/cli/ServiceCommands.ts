@@ -21,6 +21,31 @@ import {
 
 const name = serviceName.argument("name", "The service's name, e.g. presenton-service")
 
+/** A rate limit flag: a whole number, or `none` to remove the limit (the core checks the number). */
+const rateLimitFlag = (flag: string, what: string) =>
+  Flag.String(flag).pipe(Flag.withDescription(`${what}: a whole number from 1 to 1000000, or none to remove the limit`), Flag.optional)
+
+const rateLimitOf = (value: Option.Option<string>): number | null | undefined =>
+  Option.match(value, { onNone: () => undefined, onSome: (v) => (v.trim().toLowerCase() === "none" ? null : Number(v)) })
+
+/** The three rate limit flags, as the core's patch (none given: no change). */
+const rateLimitsOfFlags = (input: {
+  readonly requestsPerMinute: Option.Option<string>
+  readonly perKeyRequestsPerMinute: Option.Option<string>
+  readonly concurrent: Option.Option<string>
+}) =>
+  [input.requestsPerMinute, input.perKeyRequestsPerMinute, input.concurrent].every(Option.isNone) ? undefined : {
+    requestsPerMinute: rateLimitOf(input.requestsPerMinute),
+    perKeyRequestsPerMinute: rateLimitOf(input.perKeyRequestsPerMinute),
+    concurrent: rateLimitOf(input.concurrent)
+  }
+
+const rateLimitFlags = {
+  requestsPerMinute: rateLimitFlag("requests-per-minute", "Requests per minute, all its credentials together"),
+  perKeyRequestsPerMinute: rateLimitFlag("per-key-requests-per-minute", "Requests per minute for each of its credentials"),
+  concurrent: rateLimitFlag("concurrent", "Generation requests in flight at once")
+}
+
 const create = Command.make("create", {
   name,
   org: orgId.flag("org", "The organization that pays when no user is named (created when it does not exist)").pipe(Flag.optional),
@@ -33,6 +58,7 @@ const create = Command.make("create", {
     Flag.withDefault(false)
   ),
   credits: creditsFlag("credits", "Credits granted to the organization at creation").pipe(Flag.optional),
+  ...rateLimitFlags,
   idempotencyKey
 }, (input) =>
   Effect.gen(function*() {
@@ -47,7 +73,8 @@ const create = Command.make("create", {
         userIdPolicy: Option.getOrUndefined(input.policy),
         scopes: someScopes(input.scopes),
         jwtSecret,
-        initialCredits: Option.getOrUndefined(input.credits)
+        initialCredits: Option.getOrUndefined(input.credits),
+        rateLimits: rateLimitsOfFlags(input)
       })
     ))
     yield* emit(() => AdminJson.createdService(created), () =>
@@ -59,9 +86,10 @@ const create = Command.make("create", {
         issuedKeyText(created.key)
       ].join("\n"))
   })).pipe(
-    Command.withDescription("Create a service with its organization, policy, scopes, JWT secret and first grant; prints its first key once"),
+    Command.withDescription("Create a service with its organization, policy, scopes, JWT secret, rate limits and first grant; prints its first key once"),
     Command.withExamples([
       { command: "admin services create acme-service --org org_acme --org-name Acme --credits 10000", description: "A service whose organization starts with 10,000 credits" },
+      { command: "admin services create acme-service --org org_acme --requests-per-minute 600 --concurrent 8", description: "A service limited from the start" },
       { command: "printf '%s\\n' \"$JWT_SECRET\" | admin services create acme-service --org org_acme --jwt-secret-stdin --policy required", description: "A service that signs JWTs and must name a user" }
     ])
   )
@@ -78,13 +106,6 @@ const show = Command.make("show", { name }, (input) =>
     yield* emit(() => AdminJson.service(service), () => serviceText(service))
   })).pipe(Command.withDescription("Show a service: its organization's balance, policy, scopes and keys"))
 
-/** A rate limit flag: a whole number, or `none` to remove the limit (the core checks the number). */
-const rateLimitFlag = (flag: string, what: string) =>
-  Flag.String(flag).pipe(Flag.withDescription(`${what}: a whole number from 1 to 1000000, or none to remove the limit`), Flag.optional)
-
-const rateLimitOf = (value: Option.Option<string>): number | null | undefined =>
-  Option.match(value, { onNone: () => undefined, onSome: (v) => (v.trim().toLowerCase() === "none" ? null : Number(v)) })
-
 const update = Command.make("update", {
   name,
   policy: policyFlag.pipe(Flag.optional),
@@ -100,9 +121,7 @@ const update = Command.make("update", {
   ),
   org: orgId.flag("org", "Move the service to this (existing) organization").pipe(Flag.optional),
   activate: Flag.Boolean("activate").pipe(Flag.withDescription("Reactivate a deactivated service"), Flag.withDefault(false)),
-  requestsPerMinute: rateLimitFlag("requests-per-minute", "Requests per minute, all its credentials together"),
-  perKeyRequestsPerMinute: rateLimitFlag("per-key-requests-per-minute", "Requests per minute for each of its credentials"),
-  concurrent: rateLimitFlag("concurrent", "Generation requests in flight at once"),
+  ...rateLimitFlags,
   idempotencyKey
 }, (input) =>
   Effect.gen(function*() {
@@ -118,11 +137,7 @@ const update = Command.make("update", {
       jwtSecret: input.noJwt ? null : input.jwtSecretStdin ? yield* secretFromStdin("the service's new JWT secret") : undefined,
       org: Option.getOrUndefined(input.org),
       active: input.activate ? true : undefined,
-      rateLimits: [input.requestsPerMinute, input.perKeyRequestsPerMinute, input.concurrent].every(Option.isNone) ? undefined : {
-        requestsPerMinute: rateLimitOf(input.requestsPerMinute),
-        perKeyRequestsPerMinute: rateLimitOf(input.perKeyRequestsPerMinute),
-        concurrent: rateLimitOf(input.concurrent)
-      }
+      rateLimits: rateLimitsOfFlags(input)
     }
     if (Object.values(patch).every((v) => v === undefined)) {
       return yield* new UsageError({ message: "nothing to change: give at least one of --policy, --scope, --all-scopes, --jwt-secret-stdin, --remove-jwt-secret, --org, --activate, --requests-per-minute, --per-key-requests-per-minute, --concurrent" })

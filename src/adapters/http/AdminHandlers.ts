@@ -1,6 +1,6 @@
 import { Effect, Layer, Redacted } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { type AdminCall, Administration } from "../../application/Administration.ts"
+import { type AdminCall, Administration, type RateLimitsPatch } from "../../application/Administration.ts"
 import type { KeyOwner } from "../../domain/Entities.ts"
 import { InvalidRequest } from "../../domain/Errors.ts"
 import * as AdminJson from "../admin/AdminJson.ts"
@@ -47,6 +47,21 @@ const readCreateService = decodeBody(CreateService, {
 })
 const readUpdateService = decodeBody(UpdateService, { scopes: `${SCOPE_HINT} null for every scope.` })
 
+
+/** The `rate_limits` of an admin body, as the core's patch (each limit as sent; null removes it). */
+const rateLimitsOf = (
+  body: {
+    readonly requests_per_minute?: number | null
+    readonly per_key_requests_per_minute?: number | null
+    readonly concurrent?: number | null
+  } | undefined
+): RateLimitsPatch | undefined =>
+  body === undefined ? undefined : {
+    requestsPerMinute: body.requests_per_minute,
+    perKeyRequestsPerMinute: body.per_key_requests_per_minute,
+    concurrent: body.concurrent
+  }
+
 export const AdminServicesHandlers = HttpApiBuilder.group(
   Api,
   "adminServices",
@@ -70,7 +85,8 @@ export const AdminServicesHandlers = HttpApiBuilder.group(
             userIdPolicy: body.user_id_policy,
             scopes: body.scopes,
             jwtSecret: body.jwt_secret === undefined ? undefined : Redacted.make(body.jwt_secret),
-            initialCredits: yield* optionalCredits(body.initial_credits, "initial_credits")
+            initialCredits: yield* optionalCredits(body.initial_credits, "initial_credits"),
+            rateLimits: rateLimitsOf(body.rate_limits)
           })
           return answer(AdminJson.createdService(created), { status: CREATED, replayable: created })
         })))
@@ -90,11 +106,7 @@ export const AdminServicesHandlers = HttpApiBuilder.group(
             scopes: body.scopes,
             jwtSecret: body.jwt_secret === undefined || body.jwt_secret === null ? body.jwt_secret : Redacted.make(body.jwt_secret),
             org: body.organization_id === undefined ? undefined : yield* orgIdOf(body.organization_id, "organization_id"),
-            rateLimits: body.rate_limits === undefined ? undefined : {
-              requestsPerMinute: body.rate_limits.requests_per_minute,
-              perKeyRequestsPerMinute: body.rate_limits.per_key_requests_per_minute,
-              concurrent: body.rate_limits.concurrent
-            }
+            rateLimits: rateLimitsOf(body.rate_limits)
           })
           return answer(AdminJson.service(updated))
         })))

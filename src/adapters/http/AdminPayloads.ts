@@ -28,6 +28,14 @@ const OrgIdInput = Schema.String.annotate({ description: "org_ followed by lower
 const UserIdInput = Schema.String.annotate({ description: "A user UUID." })
 const Reason = Schema.String.annotate({ description: "Why, for the journal and the audit log: 1 to 500 characters." })
 
+const RateLimitInput = Schema.NullOr(Schema.Number).annotate({ description: "A whole number from 1 to 1000000; null: no limit." })
+
+const RateLimitsInput = Schema.Struct({
+  requests_per_minute: Schema.optionalKey(RateLimitInput),
+  per_key_requests_per_minute: Schema.optionalKey(RateLimitInput),
+  concurrent: Schema.optionalKey(RateLimitInput)
+})
+
 export const CreateService = Schema.Struct({
   name: ServiceNameInput,
   organization: Schema.optionalKey(Schema.Struct({
@@ -38,21 +46,18 @@ export const CreateService = Schema.Struct({
   user_id_policy: Schema.optionalKey(Policy),
   scopes: Schema.optionalKey(Scopes).annotate({ description: "The scopes its credentials may use; all when absent." }),
   jwt_secret: Schema.optionalKey(Schema.String).annotate({ description: "The HS256 secret it signs JWTs with (at least 16 characters); never shown again." }),
-  initial_credits: Schema.optionalKey(CreditsInput).annotate({ description: "Granted to the organization." })
+  initial_credits: Schema.optionalKey(CreditsInput).annotate({ description: "Granted to the organization." }),
+  rate_limits: Schema.optionalKey(RateLimitsInput).annotate({
+    description: "Its limits from the start (1 to 1000000; null or absent: no limit). Over a limit, a generation answers 429 rate_limit_exceeded with Retry-After."
+  })
 }).annotate({ identifier: "AdminCreateService" })
-
-const RateLimitInput = Schema.NullOr(Schema.Number).annotate({ description: "A whole number from 1 to 1000000; null: no limit." })
 
 export const UpdateService = Schema.Struct({
   user_id_policy: Schema.optionalKey(Policy),
   scopes: Schema.optionalKey(Schema.NullOr(Scopes)).annotate({ description: "null: every scope." }),
   jwt_secret: Schema.optionalKey(Schema.NullOr(Schema.String)).annotate({ description: "null removes it (the service then cannot sign JWTs)." }),
   organization_id: Schema.optionalKey(OrgIdInput).annotate({ description: "An existing organization to bill." }),
-  rate_limits: Schema.optionalKey(Schema.Struct({
-    requests_per_minute: Schema.optionalKey(RateLimitInput),
-    per_key_requests_per_minute: Schema.optionalKey(RateLimitInput),
-    concurrent: Schema.optionalKey(RateLimitInput)
-  })).annotate({
+  rate_limits: Schema.optionalKey(RateLimitsInput).annotate({
     description: "Limits to set (1 to 1000000) or remove (null); those not sent are kept. Over a limit, a generation answers 429 rate_limit_exceeded with Retry-After."
   })
 }).annotate({ identifier: "AdminUpdateService" })
