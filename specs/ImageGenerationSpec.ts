@@ -14,7 +14,7 @@ import { LedgerStore } from "../src/application/ports/LedgerStore.ts"
 import { UsageLog } from "../src/application/ports/UsageLog.ts"
 import { pngDimensions } from "../src/adapters/local/PngRenderer.ts"
 import { wireMessage as describeError } from "../src/adapters/http/ErrorMapping.ts"
-import type { AccountId } from "../src/domain/Ids.ts"
+import type { AccountId, HoldId } from "../src/domain/Ids.ts"
 import type { AdapterSet } from "./support/AdapterSet.ts"
 import { accounts, bearer, makeGateway, seedWorld, WORLD } from "./support/Harness.ts"
 import { promptFor } from "./support/ScriptedProvider.ts"
@@ -311,7 +311,11 @@ export const imageGenerationSuite = (adapters: AdapterSet) =>
           const scope = call.principal.payer.account
           const fingerprint = yield* requestFingerprint(yield* Digest.Digest, call.principal, call.request)
           const now = yield* Clock.currentTimeMillis
-          yield* claims.begin({ scope, key: "lost-key", fingerprint, now, expiresAt: now + policy.idempotencyTtlMs, attempt: "dead" })
+          const dead = "0190d0a4-0000-7000-8000-000000000000"
+          yield* claims.begin({ scope, key: "lost-key", fingerprint, now, expiresAt: now + policy.idempotencyTtlMs, attempt: dead })
+          // …and the hold it made, named after its attempt, for 48 credits.
+          const ledger = yield* CreditLedger
+          yield* ledger.reserve({ id: `hold_${dead}` as HoldId, account: accounts.alice, amount: 48_000, ttlMs: policy.holdTtlMs })
 
           // Within the provider's deadline and the margin, the claim may still be alive: 409.
           yield* TestClock.adjust(policy.providerTimeoutMs)
@@ -324,8 +328,11 @@ export const imageGenerationSuite = (adapters: AdapterSet) =>
           const taken = yield* generate(bearer(WORLD.alice.key), UNICORN, "lost-key")
           expect(taken).toMatchObject({ replayed: false, chargedMillicredits: 48_000 })
           expect(yield* posted(accounts.alice)).toBe(952_000)
+          // The dead attempt's hold went back at the takeover, not at its expiry.
+          expect(Option.getOrThrow(yield* LedgerStore.use((s) => s.hold(`hold_${dead}` as HoldId))).status).toBe("released")
+          expect((yield* ledger.balance(accounts.alice)).pending).toBe(0)
           // The dead attempt, were it to come back, owns nothing.
-          expect(yield* claims.complete({ scope, key: "lost-key", attempt: "dead", response: {} })).toBe(false)
+          expect(yield* claims.complete({ scope, key: "lost-key", attempt: dead, response: {} })).toBe(false)
           const again = yield* generate(bearer(WORLD.alice.key), UNICORN, "lost-key")
           expect(again).toMatchObject({ replayed: true, chargedMillicredits: 0 })
           expect(again.body).toEqual(taken.body)

@@ -142,8 +142,8 @@ export const idempotencyStoreSuite = (adapter: PortAdapter<IdempotencyStore>) =>
       expect(yield* Effect.flip(claim("second", T0 + 10))).toMatchObject(conflict("in_progress"))
       // Other content never takes a claim over, stale or not.
       expect(yield* Effect.flip(claim("other", T0 + 20, T0, "fp-b"))).toMatchObject(conflict("different_content"))
-      // Stale (begun at or before staleBefore): taken over.
-      expect(yield* claim("second", T0 + 20, T0)).toEqual({ _tag: "Started" })
+      // Stale (begun at or before staleBefore): taken over, naming the attempt it took over.
+      expect(yield* claim("second", T0 + 20, T0)).toEqual({ _tag: "Started", tookOver: "first" })
       // The first attempt, come back late, owns nothing any more.
       expect(yield* store.complete({ scope: alice, key: "req-1", response: other(1), attempt: "first" })).toBe(false)
       yield* store.abandon({ scope: alice, key: "req-1", attempt: "first" })

@@ -80,6 +80,9 @@ interface Claim {
   readonly attempt: string
 }
 
+/** The hold an attempt makes: named after the attempt when it holds an idempotency claim. */
+const claimHold = (attempt: string) => `hold_${attempt}` as HoldId
+
 /** How long past its provider's deadline a running claim is left alone before a retry may take it over. */
 const CLAIM_MARGIN_MS = 10_000
 
@@ -318,8 +321,10 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
                 Effect.map(ledger.balance(principal.payer.account), (balance) =>
                   describe(principal, req, p, { result, cost: 0, hold: undefined }, kept, now, balance.available)))))
         }
-        return Effect.flatMap(random.uuidV7(), (uuid) => {
-          const hold = `hold_${uuid}` as HoldId
+        // An attempt under an Idempotency-Key holds `hold_<attempt>`: an attempt that takes its
+        // claim over can release it (claimHold).
+        return Effect.flatMap(claim === undefined ? random.uuidV7() : Effect.succeed(claim.attempt), (id) => {
+          const hold = claimHold(id)
           return Effect.acquireUseRelease(
             ledger.reserve({
               id: hold,
@@ -438,6 +443,9 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
             const first = decodeStoredGeneration(begun.response)
             return { ...first, chargedMillicredits: 0, replayed: true } satisfies Generation
           }
+          // The attempt whose claim this one took over can no longer settle: its hold, if it made
+          // one, goes back to the payer now rather than at its expiry.
+          if (begun.tookOver !== undefined) yield* Effect.ignore(ledger.release(claimHold(begun.tookOver)))
           let completed = false
           return yield* attempt(input, p, started, claim, (c) => {
             completed = c

@@ -133,6 +133,8 @@ export const makeMemoryIdempotencyStore = (limits: MemoryIdempotencyLimits = MEM
             return Effect.fail(new IdempotencyConflict({ id: input.key, reason: "in_progress" }))
           }
         }
+        // A running claim still within its window is being taken over.
+        const tookOver = existing !== undefined && existing.expiresAt > input.now && !existing.done ? existing.attempt : undefined
         // A new claim goes to the end, where the newest are.
         if (existing !== undefined) remove(k, existing)
         entries.set(k, {
@@ -144,7 +146,7 @@ export const makeMemoryIdempotencyStore = (limits: MemoryIdempotencyLimits = MEM
           done: false,
           bytes: 0
         })
-        return Effect.succeed({ _tag: "Started" })
+        return Effect.succeed(tookOver === undefined ? { _tag: "Started" } : { _tag: "Started", tookOver })
       }),
     complete: (input) => Effect.sync(() => completeNow(input)),
     abandon: (input) =>

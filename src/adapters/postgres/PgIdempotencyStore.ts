@@ -25,7 +25,12 @@ export const PgIdempotencyStore = Layer.effect(
         // still running but stale (taken over); one statement, so two instances cannot both start
         // the same request. A settlement completing the record holds its row lock: a takeover
         // waits for it, then finds the record done.
-        const claimed = yield* sql`
+        // `previous`: the running claim in its window that this statement replaces, if it does.
+        const claimed = yield* sql<{ previous: string | null }>`
+          WITH before AS (
+            SELECT attempt FROM idempotency_records
+            WHERE scope = ${input.scope} AND key = ${input.key} AND NOT done AND expires_at > ${input.now}
+          )
           INSERT INTO idempotency_records AS r (scope, key, fingerprint, expires_at, done, response, attempt, started_at)
           VALUES (${input.scope}, ${input.key}, ${input.fingerprint}, ${input.expiresAt}, false, NULL, ${attempt}, ${input.now})
           ON CONFLICT (scope, key) DO UPDATE
@@ -33,8 +38,11 @@ export const PgIdempotencyStore = Layer.effect(
               attempt = EXCLUDED.attempt, started_at = EXCLUDED.started_at
             WHERE r.expires_at <= ${input.now}
               OR (NOT r.done AND r.fingerprint = EXCLUDED.fingerprint AND r.started_at <= ${input.staleBefore ?? null}::bigint)
-          RETURNING key`
-        if (claimed.length > 0) return { _tag: "Started" } satisfies IdempotencyBegin
+          RETURNING (SELECT attempt FROM before) AS previous`
+        if (claimed.length > 0) {
+          const previous = claimed[0]!.previous
+          return (previous === null ? { _tag: "Started" } : { _tag: "Started", tookOver: previous }) satisfies IdempotencyBegin
+        }
         const [existing] = yield* sql<RecordRow>`
           SELECT fingerprint, done, response FROM idempotency_records WHERE scope = ${input.scope} AND key = ${input.key}`
         // Abandoned between the two statements: claim it again.

@@ -5,7 +5,8 @@ import type { IdempotencyConflict } from "../../domain/Errors.ts"
 export type StoredResponse = unknown
 
 export type IdempotencyBegin =
-  | { readonly _tag: "Started" }
+  /** `tookOver`: the attempt whose stale claim this one took over (it can no longer complete). */
+  | { readonly _tag: "Started"; readonly tookOver?: string | undefined }
   | { readonly _tag: "Replay"; readonly response: StoredResponse }
 
 /**
