@@ -1,4 +1,6 @@
-import { Clock, Console, Effect, Layer, Option, Schedule } from "effect"
+import { Clock, Console, Effect, Layer, Option, Redacted, Schedule } from "effect"
+import { GatewayPolicy } from "./application/GatewayPolicy.ts"
+import type { ServiceRateLimits } from "./domain/Entities.ts"
 import { CreditLedger } from "./application/CreditLedger.ts"
 import { PricingCatalog } from "./application/PricingCatalog.ts"
 import { Provisioning } from "./application/Provisioning.ts"
@@ -71,6 +73,27 @@ export const Seed = (config: GatewayConfig) =>
     yield* importAdminKey(config)
   }))
 
+/** The limits line of the banner: where the counts live, and the defaults of services without their own. */
+const describeLimits = (config: GatewayConfig, defaults: ServiceRateLimits | undefined): string => {
+  const store = Option.match(config.redis.url, {
+    onNone: () => "counted in this process (per instance; REDIS_URL shares them)",
+    onSome: (url) => {
+      // Host and port only: never the URL's password.
+      const parsed = URL.canParse(Redacted.value(url)) ? new URL(Redacted.value(url)) : undefined
+      return `counted in Redis at ${parsed === undefined ? "REDIS_URL" : parsed.host} (shared by every instance)`
+    }
+  })
+  const parts = defaults === undefined ? [] : [
+    ...(defaults.requestsPerMinute === undefined ? [] : [`${defaults.requestsPerMinute}/min`]),
+    ...(defaults.perKeyRequestsPerMinute === undefined ? [] : [`${defaults.perKeyRequestsPerMinute}/min per key`]),
+    ...(defaults.concurrent === undefined ? [] : [`${defaults.concurrent} in flight`])
+  ]
+  const fallback = parts.length === 0
+    ? "services without limits of their own are unlimited"
+    : `services without limits of their own: ${parts.join(", ")}`
+  return `rate limits per service (admin API), ${store}; ${fallback}`
+}
+
 /**
  * Prints what runs where. Built once the server serves: "listening on" means every route
  * answers (scripts and tests send their first request when they read it).
@@ -100,12 +123,14 @@ export const Announce = (config: GatewayConfig) =>
     const catalog = yield* Effect.serviceOption(PricingCatalog)
     const storedRoutes = Option.isSome(catalog) ? (yield* catalog.value.current).data.routes ?? {} : {}
     const routing = providerRouting(config)
+    const policy = yield* GatewayPolicy
     const lines = [
       `Image Gateway listening on ${origin}`,
       `  API docs   ${origin}/docs   (OpenAPI document: ${origin}/openapi.json)`,
       `  storage    ${storage}`,
       `  images     ${images}, served at ${origin}/v1/images/files/…`,
-      `  provider   ${describeRouting({ ...routing, routes: { ...routing.routes, ...storedRoutes } })}`
+      `  provider   ${describeRouting({ ...routing, routes: { ...routing.routes, ...storedRoutes } })}`,
+      `  limits     ${describeLimits(config, policy.defaultRateLimits)}`
     ]
     if (demo) {
       const services: Array<string> = []

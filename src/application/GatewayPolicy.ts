@@ -1,4 +1,5 @@
 import { Context, Layer } from "effect"
+import type { ServiceRateLimits } from "../domain/Entities.ts"
 import { DEFAULT_MODEL_ID, DEFAULT_MODELS, type ModelSpec } from "../domain/Models.ts"
 import { DEFAULT_PRICES, type PriceRow } from "../domain/Pricing.ts"
 import { defaultTierPolicy, type TierPolicy } from "../domain/Tier.ts"
@@ -19,6 +20,11 @@ export interface GatewayPolicyShape {
   readonly holdTtlMs: number
   readonly idempotencyTtlMs: number
   readonly imageUrlTtlMs: number
+  /**
+   * The rate limits of a service that has none of its own (none: such a service is unlimited).
+   * A service with any limit of its own uses its own limits only.
+   */
+  readonly defaultRateLimits?: ServiceRateLimits | undefined
 }
 
 export const defaultGatewayPolicy: GatewayPolicyShape = {

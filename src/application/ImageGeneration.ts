@@ -472,10 +472,18 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
        * reached a provider; the access log and metrics count it as a 429). An admitted request's
        * in-flight slot is given back however it ends.
        */
-      const flow = (input: GenerationInput) =>
-        input.principal.rateLimits === undefined
+      const defaults = policy.defaultRateLimits
+      /** A service's own limits, or the gateway's defaults when it has none. */
+      const limitsOf = (principal: Principal): Principal =>
+        principal.rateLimits === undefined && defaults !== undefined && principal.actor._tag === "Service"
+          ? { ...principal, rateLimits: defaults }
+          : principal
+      const flow = (input: GenerationInput) => {
+        const principal = limitsOf(input.principal)
+        return principal.rateLimits === undefined
           ? unlimited(input)
-          : Effect.acquireUseRelease(limits.admit(input.principal, slotTtlMs), () => unlimited(input), (release) => release)
+          : Effect.acquireUseRelease(limits.admit(principal, slotTtlMs), () => unlimited(input), (release) => release)
+      }
 
       // The request's span, the root of its trace (the ledger's and the provider's spans are its
       // children). withSpan rather than Effect.fn: no call-site stack capture per request.

@@ -72,7 +72,8 @@ describe("start-up configuration", () => {
     [{ PORT: "70000" }, "PORT"],
     [{ STORAGE: "mysql" }, "STORAGE"],
     [{ DEMO: "perhaps" }, "DEMO"],
-    [{ PUBLIC_URL: "not a url" }, "PUBLIC_URL"]
+    [{ PUBLIC_URL: "not a url" }, "PUBLIC_URL"],
+    [{ RATE_LIMIT_CONCURRENT: "0" }, "RATE_LIMIT_CONCURRENT"]
   ])("stops with a message naming the variable for %o", async (env, variable) => {
     const failure = await exec(process.execPath, ["src/main.ts"], { cwd: ROOT, env: { ...process.env, ...env } }).then(
       () => undefined,

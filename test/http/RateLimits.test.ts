@@ -162,3 +162,41 @@ describe("rate limits in the admin API", () => {
     expect(Object.keys(schemas.AdminRateLimits.properties).sort()).toEqual(["concurrent", "per_key_requests_per_minute", "requests_per_minute"])
   })
 })
+
+/**
+ * The gateway-wide defaults (RATE_LIMIT_* in the environment; here the policy they make): a
+ * service with no limits of its own gets them, one with its own keeps its own, and user
+ * credentials are not service limits.
+ */
+describe("default rate limits for services without their own", () => {
+  let limited: TestGateway
+  let limitedAdmin: AdminClient
+
+  beforeAll(async () => {
+    limited = await startGateway({ policy: { defaultRateLimits: { requestsPerMinute: 2 } } })
+    limitedAdmin = await makeAdminClient(limited.origin)
+  })
+  afterAll(() => limited.close())
+
+  const serviceOn = async (rateLimits?: Record<string, number>) => {
+    const r = await limitedAdmin.call("POST", "/services", {
+      body: { name: fresh("defaults"), organization: { id: freshOrg("defaults") }, initial_credits: 1_000, ...(rateLimits === undefined ? {} : { rate_limits: rateLimits }) }
+    })
+    expect(r.status).toBe(201)
+    return r.json.key.secret as string
+  }
+
+  it("limits a service with none of its own by the defaults, and leaves a service's own limits alone", async () => {
+    const plain = await serviceOn()
+    for (let i = 0; i < 2; i++) expect((await generate(limited.origin, bearerHeader(plain))).status).toBe(200)
+    expectRefusal(await generate(limited.origin, bearerHeader(plain)), 429, "rate_limit_exceeded", null)
+
+    const own = await serviceOn({ requests_per_minute: 4 })
+    for (let i = 0; i < 4; i++) expect((await generate(limited.origin, bearerHeader(own))).status).toBe(200)
+    expectRefusal(await generate(limited.origin, bearerHeader(own)), 429, "rate_limit_exceeded", null)
+  })
+
+  it("does not limit a user's own key by the services' defaults", async () => {
+    for (let i = 0; i < 3; i++) expect((await generate(limited.origin, bearerHeader("uc_demo_alice"))).status).toBe(200)
+  })
+})
