@@ -1,6 +1,6 @@
 import { Buffer } from "node:buffer"
 import { Clock, Data, Effect, Option, Redacted } from "effect"
-import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai"
+import type OpenAI from "openai"
 import type { ImageGenerateParamsNonStreaming, ImagesResponse } from "openai/resources/images"
 import type { ProviderCall, ProviderImage, ProviderResult } from "../../application/ports/ImageProvider.ts"
 import {
@@ -20,6 +20,19 @@ import { final, notSent, type RetryPolicy, type Retryability, retryable, retryAf
 const PROVIDER = "openai"
 
 type RequestOptions = OpenAI.RequestOptions
+
+type OpenAISdk = typeof import("openai")
+let loadedSdk: OpenAISdk | undefined
+
+/**
+ * The `openai` SDK, loaded on its first use: a gateway that never calls OpenAI, and every admin
+ * command, start without its modules (about 220, a third of a second of CPU per process).
+ */
+const sdk: Effect.Effect<OpenAISdk> = Effect.suspend(() =>
+  loadedSdk !== undefined
+    ? Effect.succeed(loadedSdk)
+    : Effect.map(Effect.promise(() => import("openai")), (loaded) => (loadedSdk = loaded))
+)
 export const OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 export interface OpenAIBackendOptions {
@@ -62,8 +75,8 @@ export const scrubProviderText = (text: string, keys: ReadonlyArray<string>): st
 }
 
 /** What the logs may say about one failure: status, code, type and scrubbed message, never headers. */
-const describeFailure = (error: unknown, keys: ReadonlyArray<string>): string => {
-  if (error instanceof APIError && error.status !== undefined) {
+const describeFailure = (sdk: OpenAISdk, error: unknown, keys: ReadonlyArray<string>): string => {
+  if (error instanceof sdk.APIError && error.status !== undefined) {
     const body = error.error as { message?: unknown } | undefined
     const message = typeof body?.message === "string" ? body.message : ""
     return `status=${error.status} code=${error.code ?? "-"} type=${error.type ?? "-"} message="${scrubProviderText(message, keys)}"`
@@ -75,21 +88,21 @@ const isContentPolicy = (code: string | null | undefined) =>
   code === "content_policy_violation" || code === "moderation_blocked"
 
 /** Sorts one failed attempt into the gateway's typed errors and the retry policy's verdict. */
-const classify = (error: unknown, byok: boolean, nowMs: number, timeoutMs: number): AttemptFailure => {
+const classify = (sdk: OpenAISdk, error: unknown, byok: boolean, nowMs: number, timeoutMs: number): AttemptFailure => {
   const provider = PROVIDER
   const fail = (e: ProviderError, retry: Retryability = final) => new AttemptFailure({ error: e, retry })
   const unavailable = (retry: Retryability = final) => fail(new ProviderUnavailable({ provider }), retry)
 
-  if (error instanceof APIUserAbortError) return fail(new ProviderTimeout({ provider, timeoutMs }))
-  if (error instanceof APIConnectionError) {
+  if (error instanceof sdk.APIUserAbortError) return fail(new ProviderTimeout({ provider, timeoutMs }))
+  if (error instanceof sdk.APIConnectionError) {
     const beforeSend = notSent(error)
     if (beforeSend) return unavailable(retryable())
     // A timeout or a reset once the request was on its way: it may have been drawn and billed.
-    return error instanceof APIConnectionTimeoutError
+    return error instanceof sdk.APIConnectionTimeoutError
       ? fail(new ProviderTimeout({ provider, timeoutMs }))
       : unavailable()
   }
-  if (error instanceof APIError && error.status !== undefined) {
+  if (error instanceof sdk.APIError && error.status !== undefined) {
     const status = error.status
     const waitMs = retryAfterMs(error.headers, nowMs)
     const shouldRetry = error.headers?.get("x-should-retry") !== "false"
@@ -165,8 +178,9 @@ export const makeOpenAIBackend = (options: OpenAIBackendOptions): ProviderBacken
   // Organization and project are set to null so the SDK does not pick OPENAI_ORG_ID /
   // OPENAI_PROJECT_ID from the environment and send the platform's ids with a payer's key.
   const sdkFetch = options.fetch ?? providerFetch
-  const clientFor = (key: Redacted.Redacted<string>) =>
-    new OpenAI({
+  const clientFor = (key: Redacted.Redacted<string>) => Effect.map(sdk, (loaded) => clientOf(loaded, key))
+  const clientOf = (loaded: OpenAISdk, key: Redacted.Redacted<string>) =>
+    new loaded.default({
       apiKey: Redacted.value(key),
       baseURL,
       organization: null,
@@ -183,7 +197,12 @@ export const makeOpenAIBackend = (options: OpenAIBackendOptions): ProviderBacken
    */
   const interruptOn = (signal: AbortSignal): RequestOptions =>
     sdkFetch === providerFetch ? { fetchOptions: interruptOption(signal) as RequestOptions["fetchOptions"] & {} } : { signal }
-  const platformClient = Option.map(options.apiKey, clientFor)
+  // The platform's client, made once, on the first call that uses it.
+  let platformClient: OpenAI | undefined
+  const platformClientFor = (key: Redacted.Redacted<string>) =>
+    platformClient !== undefined
+      ? Effect.succeed(platformClient)
+      : Effect.map(sdk, (loaded) => (platformClient = clientOf(loaded, key)))
   const platformKeyText: ReadonlyArray<string> = Option.match(options.apiKey, {
     onNone: () => [],
     onSome: (k) => [Redacted.value(k)]
@@ -206,12 +225,13 @@ export const makeOpenAIBackend = (options: OpenAIBackendOptions): ProviderBacken
         }).pipe(
           Effect.catch((cause) =>
             Effect.flatMap(Clock.currentTimeMillis, (now) => {
-              const failure = classify(cause, input.byok, now, input.timeoutMs)
+              // The SDK made the request that failed: it is loaded.
+              const failure = classify(loadedSdk!, cause, input.byok, now, input.timeoutMs)
               const keys = [Redacted.value(input.key), ...platformKeyText]
               return Effect.logWarning(
                 `${PROVIDER} ${input.what} attempt ${attempt} failed (${failure.error._tag}, ${
                   failure.retry._tag === "Retryable" ? "retryable" : "final"
-                }${input.byok ? ", payer's own key" : ""}): ${describeFailure(cause, keys)}`
+                }${input.byok ? ", payer's own key" : ""}): ${describeFailure(loadedSdk!, cause, keys)}`
               ).pipe(Effect.andThen(Effect.fail(failure)))
             })
           )
@@ -282,7 +302,7 @@ export const makeOpenAIBackend = (options: OpenAIBackendOptions): ProviderBacken
     const byok = Option.isSome(call.apiKey)
     const key = Option.orElse(call.apiKey, () => options.apiKey)
     if (Option.isNone(key)) return yield* new ProviderNotConfigured({ provider: PROVIDER })
-    const client = byok || Option.isNone(platformClient) ? clientFor(key.value) : platformClient.value
+    const client = yield* (byok ? clientFor(key.value) : platformClientFor(key.value))
     const deadlineMs = (yield* Clock.currentTimeMillis) + call.timeoutMs
     const params = generateParams(call)
     const response = yield* callWithRetries({
@@ -303,7 +323,7 @@ export const makeOpenAIBackend = (options: OpenAIBackendOptions): ProviderBacken
 
   const check = Effect.fnUntraced(function*(apiKey: Redacted.Redacted<string>, timeoutMs: number) {
     const byok = !platformKeyText.includes(Redacted.value(apiKey))
-    const client = clientFor(apiKey)
+    const client = yield* clientFor(apiKey)
     const deadlineMs = (yield* Clock.currentTimeMillis) + timeoutMs
     yield* callWithRetries({
       what: "models.list",
