@@ -50,6 +50,8 @@ interface Plan {
   readonly priceFor: (count: number) => number
 }
 
+const encoder = new TextEncoder()
+
 /**
  * What makes two requests under one Idempotency-Key "the same request": who acts and everything
  * asked, digested.
@@ -95,7 +97,6 @@ interface Ending {
   readonly providerCostMicroUsd: number | undefined
 }
 
-const encoder = new TextEncoder()
 
 /** The usage log's outcome of a finished attempt. */
 const outcomeOf = (exit: Exit.Exit<unknown, GenerationError>): string => {
