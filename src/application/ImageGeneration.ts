@@ -389,21 +389,21 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
 
       /**
        * One attempt, recorded in the usage log (and a service's in the audit log) however it
-       * ends: a billed success by its settlement, anything else here once it has ended. `done`
-       * is told whether its settlement completed its claim.
+       * ends: a billed success by its settlement, anything else here once it has ended.
+       * `onSettled` is told when the settlement is made (it completed `claim`, if there is one).
        */
       const attempt = (
         input: GenerationInput,
         p: Plan,
         started: number,
         claim?: Claim,
-        done?: (completed: boolean) => void
+        onSettled?: () => void
       ): Effect.Effect<Generation, GenerationError> => {
         const { request: req } = input
         let recorded = false
         return produce(input, p, started, claim, () => {
           recorded = true
-          done?.(claim !== undefined)
+          onSettled?.()
         }).pipe(
           Effect.onExit((exit) =>
             Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -447,13 +447,14 @@ export class ImageGeneration extends Context.Service<ImageGeneration, {
           // The attempt whose claim this one took over can no longer settle: its hold, if it made
           // one, goes back to the payer now rather than at its expiry.
           if (begun.tookOver !== undefined) yield* Effect.ignore(ledger.release(claimHold(begun.tookOver)))
-          let completed = false
-          return yield* attempt(input, p, started, claim, (c) => {
-            completed = c
+          // A billed success's settlement has stored its answer already.
+          let settled = false
+          return yield* attempt(input, p, started, claim, () => {
+            settled = true
           }).pipe(
             Effect.onExit((exit) =>
               Exit.isSuccess(exit)
-                ? completed ? Effect.void : Effect.asVoid(idempotency.complete({ ...claim, response: encodeGeneration(exit.value) }))
+                ? settled ? Effect.void : Effect.asVoid(idempotency.complete({ ...claim, response: encodeGeneration(exit.value) }))
                 : idempotency.abandon(claim)
             )
           )

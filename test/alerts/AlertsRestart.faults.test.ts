@@ -11,18 +11,26 @@ import { startWebhookReceiver, waitFor } from "./support/WebhookReceiver.ts"
 /** A retry comes 15 to 30 s after a failed first attempt (30 s with jitter down to half). */
 const REDELIVERY_DEADLINE_MS = 60_000
 
+/**
+ * A gateway on the database, its organization's threshold set above the balance, and one billed
+ * generation made: the alert has fired and its delivery begun.
+ */
+const alertingGateway = async (databaseUrl: string, receiverUrl: string, started: Array<{ stop: () => Promise<number | null> }>) => {
+  const first = await startGateway(databaseUrl, receiverUrl)
+  started.push(first.process)
+  const threshold = (await availableOf(first.origin, ORG)) + 1_000_000
+  expect((await admin(first.origin, "PUT", `/accounts/${ORG}/alert-threshold`, { credits: threshold / 1000 })).status).toBe(200)
+  await generate(first.origin)
+  return first
+}
+
 const restartCase = (signal: "SIGTERM" | "SIGKILL") => async () => {
   const database = await openEmptyDatabase(`alerts_${signal.toLowerCase()}`)
   const receiver = await startWebhookReceiver(SECRET)
   const started: Array<{ stop: () => Promise<number | null> }> = []
   try {
     receiver.answer = 503
-    const first = await startGateway(database.url, receiver.url)
-    started.push(first.process)
-    // A threshold above the balance: the next billed generation fires the alert.
-    const threshold = (await availableOf(first.origin, ORG)) + 1_000_000
-    expect((await admin(first.origin, "PUT", `/accounts/${ORG}/alert-threshold`, { credits: threshold / 1000 })).status).toBe(200)
-    await generate(first.origin)
+    const first = await alertingGateway(database.url, receiver.url, started)
 
     const pending = await waitFor("a failed first attempt", async () => {
       const [alert] = await alertsOf(first.origin)
@@ -70,11 +78,7 @@ const inFlightCase = async () => {
   const started: Array<{ stop: () => Promise<number | null> }> = []
   try {
     receiver.delayMs = 3_000
-    const first = await startGateway(database.url, receiver.url)
-    started.push(first.process)
-    const threshold = (await availableOf(first.origin, ORG)) + 1_000_000
-    expect((await admin(first.origin, "PUT", `/accounts/${ORG}/alert-threshold`, { credits: threshold / 1000 })).status).toBe(200)
-    await generate(first.origin)
+    const first = await alertingGateway(database.url, receiver.url, started)
     await waitFor("the attempt under way", async () => (receiver.deliveries.length > 0 ? true : undefined))
 
     first.process.child.kill("SIGTERM")
